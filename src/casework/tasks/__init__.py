@@ -1,0 +1,45 @@
+"""Tasks: the data model, file formats (casework, blueprint, tau-bench v1, tau2) and action normalisation."""
+
+from casework.tasks.formats import (
+    FORMATS,
+    TaskFormatError,
+    detect_format,
+    export_tau2,
+    load_tasks,
+    render_tau2_instructions,
+    save_blueprints,
+    save_tasks,
+    task_to_blueprint,
+    task_to_dict,
+    task_to_tau2,
+)
+from casework.tasks.model import Action, Task, ValidationReport
+from casework.tasks.normalize import (
+    SORTED_LIST_ARGUMENTS,
+    actions_equal,
+    normalize_action,
+    normalize_arguments,
+    register_sorted_lists,
+)
+
+__all__ = [
+    "FORMATS",
+    "SORTED_LIST_ARGUMENTS",
+    "Action",
+    "Task",
+    "TaskFormatError",
+    "ValidationReport",
+    "actions_equal",
+    "detect_format",
+    "export_tau2",
+    "load_tasks",
+    "normalize_action",
+    "normalize_arguments",
+    "register_sorted_lists",
+    "render_tau2_instructions",
+    "save_blueprints",
+    "save_tasks",
+    "task_to_blueprint",
+    "task_to_dict",
+    "task_to_tau2",
+]

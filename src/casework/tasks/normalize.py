@@ -153,7 +153,9 @@ def _name_and_arguments(action: Any) -> tuple[str, Mapping[str, Any]]:
         return str(action["name"]), arguments or {}
     if isinstance(action, tuple | list) and len(action) == 2:
         return str(action[0]), action[1] or {}
-    raise TypeError(f"expected an Action, a {{name, arguments}} mapping or a (name, arguments) pair, got {action!r}")
+    raise TypeError(
+        f"expected an Action, a {{name, arguments}} mapping or a (name, arguments) pair, got {action!r}"
+    )
 
 
 def normalize_action(action: Action | Mapping[str, Any] | tuple[str, Mapping[str, Any]]) -> tuple[str, str]:

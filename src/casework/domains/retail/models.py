@@ -1,16 +1,22 @@
 """Pydantic models of the retail records (tau-bench v1 layout), used to validate loaded data.
 
-The database itself keeps plain dicts (key order as in the file); these models only check shapes.
-They are strict (no coercion: ``"12"`` is not a number, ``1`` is not a string) and require the core
-fields. Orders allow extra fields (tools add some, such as ``cancel_reason``; the known ones are typed
-when present) and so do users (tau2's ``db.json`` users carry ``user_id``).
+The records are declared as pydantic-configured ``TypedDict`` classes: the database keeps plain dicts
+(key order as in the file), and these classes both type those dicts statically and validate them at
+run time through the :data:`TABLE_ADAPTERS` (one ``TypeAdapter`` per table, so a whole table is checked
+in one call into pydantic-core; about 4x faster than ``BaseModel`` instances, which matters for
+200,000-order databases). Validation is strict (no coercion: ``"12"`` is not a number, ``1`` is not a
+string) and requires the core fields. Orders allow extra fields (tools add some; the known ones are
+typed when present) and so do users (tau2's ``db.json`` users carry ``user_id``).
+
+Use :func:`validate_record` to check one record, e.g. ``validate_record("orders", order)``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter, with_config
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 OrderStatus = Literal[
     "pending",
@@ -23,25 +29,22 @@ OrderStatus = Literal[
 ]
 ORDER_STATUSES: tuple[str, ...] = OrderStatus.__args__  # type: ignore[attr-defined]
 PaymentSource = Literal["credit_card", "gift_card", "paypal"]
+PAYMENT_SOURCES: tuple[str, ...] = PaymentSource.__args__  # type: ignore[attr-defined]
 TransactionType = Literal["payment", "refund"]
 
-Number = float  # strict float accepts ints too (JSON numbers), but not strings or bools
+# Strict float accepts ints too (JSON numbers), but not strings or bools.
+_STRICT = ConfigDict(strict=True)
+_OPEN = ConfigDict(strict=True, extra="allow")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
-
-
-class _Open(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow")
-
-
-class Name(_Strict):
+@with_config(_STRICT)
+class Name(TypedDict):
     first_name: str
     last_name: str
 
 
-class Address(_Strict):
+@with_config(_STRICT)
+class Address(TypedDict):
     address1: str
     address2: str
     city: str
@@ -50,20 +53,23 @@ class Address(_Strict):
     zip: str
 
 
-class CreditCard(_Strict):
+@with_config(_STRICT)
+class CreditCard(TypedDict):
     source: Literal["credit_card"]
     brand: str
     last_four: str
     id: str
 
 
-class GiftCard(_Strict):
+@with_config(_STRICT)
+class GiftCard(TypedDict):
     source: Literal["gift_card"]
-    balance: Number
+    balance: float
     id: str
 
 
-class Paypal(_Strict):
+@with_config(_STRICT)
+class Paypal(TypedDict):
     source: Literal["paypal"]
     id: str
 
@@ -71,7 +77,8 @@ class Paypal(_Strict):
 PaymentMethod = Annotated[CreditCard | GiftCard | Paypal, Field(discriminator="source")]
 
 
-class User(_Open):
+@with_config(_OPEN)
+class User(TypedDict):
     name: Name
     address: Address
     email: str
@@ -79,26 +86,30 @@ class User(_Open):
     orders: list[str]
 
 
-class OrderItem(_Strict):
+@with_config(_STRICT)
+class OrderItem(TypedDict):
     name: str
     product_id: str
     item_id: str
-    price: Number
+    price: float
     options: dict[str, str]
 
 
-class Fulfillment(_Strict):
+@with_config(_STRICT)
+class Fulfillment(TypedDict):
     tracking_id: list[str]
     item_ids: list[str]
 
 
-class Payment(_Strict):
+@with_config(_STRICT)
+class Payment(TypedDict):
     transaction_type: TransactionType
-    amount: Number
+    amount: float
     payment_method_id: str
 
 
-class Order(_Open):
+@with_config(_OPEN)
+class Order(TypedDict):
     order_id: str
     user_id: str
     address: Address
@@ -107,37 +118,55 @@ class Order(_Open):
     status: OrderStatus
     payment_history: list[Payment]
     # Added by the write tools (typed when present).
-    cancel_reason: str | None = None
-    exchange_items: list[str] | None = None
-    exchange_new_items: list[str] | None = None
-    exchange_payment_method_id: str | None = None
-    exchange_price_difference: Number | None = None
-    return_items: list[str] | None = None
-    return_payment_method_id: str | None = None
+    cancel_reason: NotRequired[str]
+    exchange_items: NotRequired[list[str]]
+    exchange_new_items: NotRequired[list[str]]
+    exchange_payment_method_id: NotRequired[str]
+    exchange_price_difference: NotRequired[float]
+    return_items: NotRequired[list[str]]
+    return_payment_method_id: NotRequired[str]
 
 
-class Variant(_Strict):
+@with_config(_STRICT)
+class Variant(TypedDict):
     item_id: str
     options: dict[str, str]
     available: bool
-    price: Number
+    price: float
 
 
-class Product(_Strict):
+@with_config(_STRICT)
+class Product(TypedDict):
     name: str
     product_id: str
     variants: dict[str, Variant]
 
 
-# Whole-table validators (one call into pydantic-core per table: much faster than per record).
-USERS = TypeAdapter(dict[str, User])
-ORDERS = TypeAdapter(dict[str, Order])
-PRODUCTS = TypeAdapter(dict[str, Product])
-TABLE_ADAPTERS: dict[str, TypeAdapter] = {"users": USERS, "orders": ORDERS, "products": PRODUCTS}
+# Whole-table validators: {record id: record}.
+USERS: TypeAdapter[dict[str, User]] = TypeAdapter(dict[str, User])
+ORDERS: TypeAdapter[dict[str, Order]] = TypeAdapter(dict[str, Order])
+PRODUCTS: TypeAdapter[dict[str, Product]] = TypeAdapter(dict[str, Product])
+TABLE_ADAPTERS: dict[str, TypeAdapter[Any]] = {"users": USERS, "orders": ORDERS, "products": PRODUCTS}
+RECORD_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "users": TypeAdapter(User),
+    "orders": TypeAdapter(Order),
+    "products": TypeAdapter(Product),
+}
+
+
+def validate_record(table: str, record: Any) -> Any:
+    """Validate one record of ``table`` ("users", "orders" or "products"); raises ``ValidationError``."""
+    return RECORD_ADAPTERS[table].validate_python(record)
+
 
 __all__ = [
+    "ORDERS",
     "ORDER_STATUSES",
+    "PAYMENT_SOURCES",
+    "PRODUCTS",
+    "RECORD_ADAPTERS",
     "TABLE_ADAPTERS",
+    "USERS",
     "Address",
     "CreditCard",
     "Fulfillment",
@@ -154,4 +183,5 @@ __all__ = [
     "TransactionType",
     "User",
     "Variant",
+    "validate_record",
 ]

@@ -188,7 +188,9 @@ def cancel_pending_order(db: State, order_id: str, reason: CancelReason) -> str:
     gift_card_credits: list[tuple[str, Any]] = []
     for payment in order["payment_history"]:
         payment_id = payment["payment_method_id"]
-        refunds.append({"transaction_type": "refund", "amount": payment["amount"], "payment_method_id": payment_id})
+        refunds.append(
+            {"transaction_type": "refund", "amount": payment["amount"], "payment_method_id": payment_id}
+        )
         if "gift_card" in payment_id:
             methods[payment_id]  # noqa: B018 - fail before changing anything if the card is unknown
             gift_card_credits.append((payment_id, payment["amount"]))
@@ -382,7 +384,9 @@ def exchange_delivered_order_items(
 
 
 @tool(ToolKind.WRITE)
-def return_delivered_order_items(db: State, order_id: str, item_ids: list[str], payment_method_id: str) -> str:
+def return_delivered_order_items(
+    db: State, order_id: str, item_ids: list[str], payment_method_id: str
+) -> str:
     """Request a return of items of an order whose status is 'delivered'.
 
     The order becomes 'return requested', so collect every item to return before calling. The
@@ -402,7 +406,10 @@ def return_delivered_order_items(db: State, order_id: str, item_ids: list[str], 
         raise ToolError("non-delivered order cannot be returned")
     if payment_method_id not in _payment_methods(db, order):
         raise ToolError("payment method not found")
-    if "gift_card" not in payment_method_id and payment_method_id != order["payment_history"][0]["payment_method_id"]:
+    if (
+        "gift_card" not in payment_method_id
+        and payment_method_id != order["payment_history"][0]["payment_method_id"]
+    ):
         raise ToolError("payment method should be either the original payment method or a gift card")
     _check_items_present(order, item_ids, lambda item_id: "some item not found")
 

@@ -1,0 +1,224 @@
+"""Agents: what plays the customer-service side of a simulation.
+
+The interface is small, so a plugin (``--agent package.module:ClassName``) can implement it::
+
+    class MyAgent(Agent):
+        def reset(self, setup: AgentSetup) -> list[dict]:
+            ...  # the opening messages (usually one system message); called once per simulation
+        async def step(self, messages: list[dict]) -> AgentReply:
+            ...  # the next assistant turn: text and/or tool calls
+
+``messages`` is the whole conversation so far in OpenAI chat format (system, user, assistant with
+``tool_calls``, and ``tool`` messages with the observations). The orchestrator executes the tool
+calls, appends the results and calls ``step`` again; a reply without tool calls goes to the user.
+A plugin class is constructed as ``ClassName(llm=<LLMClient or None>, **options)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from casework.sim.types import AgentReply, ToolCall
+from casework.tasks.model import Task
+
+AGENT_INSTRUCTIONS = """You are a customer-service agent. Follow the policy below exactly.
+Use the tools to look up and change data; never invent information the tools or the user did not give you.
+Make one tool call at a time unless the policy allows more. When you are not calling a tool, write your
+message to the customer.
+
+# Policy
+{policy}"""
+
+PLAN_SECTION = """
+
+# Ground-truth plan (oracle-plan mode)
+These are the tool calls that complete this customer's request, in order. Still follow the policy
+(authenticate the user and get explicit confirmation before each change):
+{plan}"""
+
+
+@dataclass
+class AgentSetup:
+    """What an agent knows at the start of a simulation."""
+
+    policy: str
+    tools: list[dict[str, Any]]  # OpenAI function schemas
+    task: Task  # only the oracle and oracle-plan modes may look at the ground truth
+    mode: str = "interactive"  # interactive | solo | oracle-plan
+    parallel_tool_calls: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tool_names(self) -> set[str]:
+        return {t["function"]["name"] for t in self.tools}
+
+
+class Agent(ABC):
+    """Base class of agents (see the module docstring for the contract)."""
+
+    name = "agent"
+
+    @abstractmethod
+    def reset(self, setup: AgentSetup) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    async def step(self, messages: list[dict[str, Any]]) -> AgentReply: ...
+
+
+def system_prompt(setup: AgentSetup) -> str:
+    prompt = AGENT_INSTRUCTIONS.format(policy=setup.policy.strip())
+    if setup.mode == "oracle-plan":
+        plan = "\n".join(f"{i + 1}. {a}" for i, a in enumerate(setup.task.actions)) or "(no tool calls needed)"
+        prompt += PLAN_SECTION.format(plan=plan)
+    return prompt
+
+
+class ToolCallingAgent(Agent):
+    """An LLM agent using native function calling; falls back to tool calls written as text."""
+
+    name = "tool-calling"
+
+    def __init__(self, llm: Any, **options: Any):
+        if llm is None:
+            raise ValueError("the tool-calling agent needs a model endpoint")
+        self.llm = llm
+        self.options = options
+        self.setup: AgentSetup | None = None
+
+    def reset(self, setup: AgentSetup) -> list[dict[str, Any]]:
+        self.setup = setup
+        return [{"role": "system", "content": system_prompt(setup)}]
+
+    async def step(self, messages: list[dict[str, Any]]) -> AgentReply:
+        from casework.llm import parse_text_tool_calls
+
+        assert self.setup is not None, "reset() first"
+        params: dict[str, Any] = {}
+        if self.setup.parallel_tool_calls:
+            params["parallel_tool_calls"] = True
+        completion = await self.llm.chat(messages, tools=self.setup.tools, tool_choice="auto", **params)
+        calls = [ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in completion.tool_calls]
+        content = completion.content
+        if not calls and content:
+            content, parsed = parse_text_tool_calls(content, self.setup.tool_names)
+            calls = [ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in parsed]
+        return AgentReply(content=content or None, tool_calls=calls, calls=[completion.usage.model_dump(mode="json")])
+
+
+TEXT_PROTOCOL = """
+
+# Tools
+You can call these tools:
+{tools}
+
+To call a tool, answer with exactly one line and nothing else:
+Action: {{"name": "<tool name>", "arguments": {{...}}}}
+The result comes back as a message starting with "Observation:". To talk to the customer, answer in
+plain text without an Action line."""
+
+
+def _describe_tools(tools: list[dict[str, Any]]) -> str:
+    lines = []
+    for schema in tools:
+        fn = schema["function"]
+        props = fn["parameters"].get("properties", {})
+        args = ", ".join(f"{name}: {p.get('type', 'any')}" for name, p in props.items())
+        lines.append(f"- {fn['name']}({args}): {fn['description'].splitlines()[0]}")
+    return "\n".join(lines)
+
+
+class TextActionAgent(ToolCallingAgent):
+    """For endpoints without function calling: tools are described in the prompt, calls parsed from text."""
+
+    name = "text"
+
+    def reset(self, setup: AgentSetup) -> list[dict[str, Any]]:
+        self.setup = setup
+        prompt = system_prompt(setup) + TEXT_PROTOCOL.format(tools=_describe_tools(setup.tools))
+        return [{"role": "system", "content": prompt}]
+
+    @staticmethod
+    def to_text_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rewrite tool calls and results as plain text turns for a model without function calling."""
+        out: list[dict[str, Any]] = []
+        for message in messages:
+            if message["role"] == "assistant" and message.get("tool_calls"):
+                lines = [message.get("content") or ""]
+                for call in message["tool_calls"]:
+                    fn = call["function"]
+                    lines.append(f'Action: {{"name": {json.dumps(fn["name"])}, "arguments": {fn["arguments"]}}}')
+                out.append({"role": "assistant", "content": "\n".join(line for line in lines if line)})
+            elif message["role"] == "tool":
+                out.append({"role": "user", "content": f"Observation: {message['content']}"})
+            else:
+                out.append({"role": message["role"], "content": message.get("content") or ""})
+        return out
+
+    async def step(self, messages: list[dict[str, Any]]) -> AgentReply:
+        from casework.llm import parse_text_tool_calls
+
+        assert self.setup is not None, "reset() first"
+        completion = await self.llm.chat(self.to_text_messages(messages))
+        content, parsed = parse_text_tool_calls(completion.content or "", self.setup.tool_names)
+        calls = [ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in parsed]
+        return AgentReply(content=content or None, tool_calls=calls, calls=[completion.usage.model_dump(mode="json")])
+
+
+class OracleAgent(Agent):
+    """Executes the task's ground-truth actions one by one, then states the expected outputs.
+
+    The harness self-test: with a cooperative user it must earn reward 1 on every solvable task.
+    """
+
+    name = "oracle"
+
+    def __init__(self, llm: Any = None, **options: Any):
+        self.pending: list[Any] = []
+        self.outputs: list[str] = []
+        self.counter = 0
+
+    def reset(self, setup: AgentSetup) -> list[dict[str, Any]]:
+        self.pending = list(setup.task.actions)
+        self.outputs = list(setup.task.outputs)
+        self.counter = 0
+        return [{"role": "system", "content": system_prompt(setup)}]
+
+    async def step(self, messages: list[dict[str, Any]]) -> AgentReply:
+        if self.pending:
+            action = self.pending.pop(0)
+            self.counter += 1
+            call = ToolCall(id=f"oracle_{self.counter}", name=action.name, arguments=json.dumps(action.arguments))
+            return AgentReply(tool_calls=[call])
+        if self.outputs:
+            return AgentReply(content="Your request is complete. " + ". ".join(self.outputs) + ".")
+        return AgentReply(content="Your request is complete. Is there anything else I can help you with?")
+
+
+BUILTIN_AGENTS: dict[str, type[Agent]] = {
+    "tool-calling": ToolCallingAgent,
+    "text": TextActionAgent,
+    "oracle": OracleAgent,
+}
+
+
+def agent_class(spec: str) -> type[Agent]:
+    """A built-in agent name or ``package.module:ClassName``."""
+    if spec in BUILTIN_AGENTS:
+        return BUILTIN_AGENTS[spec]
+    if ":" not in spec:
+        raise ValueError(f"unknown agent {spec!r}: use one of {', '.join(BUILTIN_AGENTS)} or package.module:ClassName")
+    module_name, _, class_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import agent module {module_name!r}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ValueError(f"module {module_name!r} has no class {class_name!r}")
+    if not (hasattr(cls, "reset") and hasattr(cls, "step")):
+        raise ValueError(f"{spec} must implement reset(setup) and async step(messages) (see casework.sim.agents)")
+    return cls

@@ -1,0 +1,234 @@
+"""The turn loop: agent ⇄ user ⇄ tools, with termination reasons and a full trajectory.
+
+One :class:`Simulation` runs one task once. The agent speaks through ``step`` replies; tool calls
+run on the simulation's own fork of the database; text replies go to the user simulator (or end the
+run in solo mode). Everything is recorded: messages, tool calls with observations and timings,
+model-call records. A simulation interrupted from outside (timeout, Ctrl-C) can still report what
+it did so far through :meth:`Simulation.outcome`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from casework.domains import Domain, State
+from casework.sim.agents import Agent, AgentSetup
+from casework.sim.types import ExecutedCall, Termination
+from casework.sim.users import UserFacts, UserSimulator, first_person
+from casework.tasks.model import Task
+
+AGENT_STOP_TOKEN = "###STOP###"
+
+
+@dataclass
+class SimulationConfig:
+    mode: str = "interactive"  # interactive | solo | oracle-plan
+    max_steps: int = 30  # agent model calls
+    max_errors: int = 10  # tool errors + malformed calls before giving up
+    parallel_tool_calls: bool = False
+
+
+class SimulationOutcome(BaseModel):
+    """What happened in one simulation (the final state is kept out of serialisation)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    task_id: str
+    termination_reason: Termination
+    error: str | None = None
+    messages: list[dict[str, Any]]
+    message_times: list[float]  # seconds since the start, aligned with messages
+    tool_calls: list[ExecutedCall]
+    model_calls: list[dict[str, Any]]
+    agent_steps: int
+    tool_errors: int
+    dropped_tool_calls: int = 0
+    persona: str | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+    final_state: Any = Field(default=None, exclude=True)
+
+    @property
+    def agent_messages(self) -> list[str]:
+        return [m["content"] for m in self.messages if m["role"] == "assistant" and m.get("content")]
+
+
+def _parse_arguments(raw: str) -> dict[str, Any] | str:
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except (json.JSONDecodeError, AttributeError):
+        return raw
+    return value if isinstance(value, dict) else raw
+
+
+class Simulation:
+    def __init__(
+        self,
+        *,
+        domain: Domain,
+        state: State,
+        task: Task,
+        agent: Agent,
+        user: UserSimulator | None,
+        config: SimulationConfig,
+        policy: str | None = None,
+        persona: tuple[str, str] | None = None,
+        goal_reached: Callable[[State, list[str]], bool] | None = None,
+    ):
+        if user is None and config.mode != "solo":
+            raise ValueError("a user simulator is needed unless mode is 'solo'")
+        self.domain, self.state, self.task = domain, state, task
+        self.agent, self.user, self.config = agent, user, config
+        self.policy = policy if policy is not None else domain.policy
+        self.persona = persona
+        self._goal = goal_reached
+        self.messages: list[dict[str, Any]] = []
+        self.times: list[float] = []
+        self.executed: list[ExecutedCall] = []
+        self.model_calls: list[dict[str, Any]] = []
+        self.steps = 0
+        self.errors = 0
+        self.dropped = 0
+        self.started = time.perf_counter()
+        self.tool_time = 0.0
+
+    # -- recording -------------------------------------------------------------------------------
+    def _add(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+        self.times.append(round(time.perf_counter() - self.started, 6))
+
+    def _agent_texts(self) -> list[str]:
+        return [m["content"] for m in self.messages if m["role"] == "assistant" and m.get("content")]
+
+    def outcome(self, termination: Termination, error: str | None = None) -> SimulationOutcome:
+        def model_time(role: str) -> float:
+            return sum(c.get("latency_s") or 0.0 for c in self.model_calls if c.get("role") == role)
+
+        return SimulationOutcome(
+            task_id=self.task.id,
+            termination_reason=termination,
+            error=error,
+            messages=self.messages,
+            message_times=self.times,
+            tool_calls=self.executed,
+            model_calls=self.model_calls,
+            agent_steps=self.steps,
+            tool_errors=self.errors,
+            dropped_tool_calls=self.dropped,
+            persona=self.persona[0] if self.persona else None,
+            timings={
+                "execution_time": time.perf_counter() - self.started,
+                "model_response_time": model_time("agent"),
+                "user_response_time": model_time("user"),
+                "tool_execution_time": self.tool_time,
+            },
+            final_state=self.state,
+        )
+
+    def _record_calls(self, calls: list[dict[str, Any]], role: str) -> None:
+        for call in calls:
+            self.model_calls.append({**call, "role": role})
+
+    # -- the loop --------------------------------------------------------------------------------
+    async def run(self) -> SimulationOutcome:
+        from casework.llm import LLMUnavailable
+
+        try:
+            return await self._run()
+        except LLMUnavailable as exc:
+            record = getattr(exc, "record", None)
+            if record is not None:
+                self.model_calls.append(record.model_dump(mode="json") if hasattr(record, "model_dump") else dict(record))
+            return self.outcome(Termination.INFRASTRUCTURE_ERROR, error=str(exc))
+
+    async def _run(self) -> SimulationOutcome:
+        setup = AgentSetup(
+            policy=self.policy,
+            tools=self.domain.toolbox.openai_schemas(),
+            task=self.task,
+            mode=self.config.mode,
+            parallel_tool_calls=self.config.parallel_tool_calls,
+        )
+        for message in self.agent.reset(setup):
+            self._add(message)
+        if self.user is None:
+            self._add({"role": "user", "content": first_person(self.task.instruction)})
+        else:
+            users = self.state["users"] if "users" in self.state.table_names else {}
+            record = users.get(self.task.user_id) if self.task.user_id else None
+            self.user.reset(self.task, UserFacts.from_record(self.task.user_id, record), self._persona_text(), self._goal_check)
+            opening = await self.user.first_message()
+            self._record_calls(opening.calls, "user")
+            self._add({"role": "user", "content": opening.content})
+            if opening.stop is not None:
+                return self.outcome(opening.stop)
+        while True:
+            text, ended = await self._agent_turn()
+            if ended is not None:
+                return self.outcome(ended)
+            if self.user is None:
+                return self.outcome(Termination.AGENT_STOP)
+            reply = await self.user.respond(text)
+            self._record_calls(reply.calls, "user")
+            self._add({"role": "user", "content": reply.content})
+            if reply.stop is not None:
+                return self.outcome(reply.stop)
+
+    def _persona_text(self) -> str | None:
+        return self.persona[1] if self.persona else None
+
+    def _goal_check(self) -> bool:
+        return self._goal is not None and self._goal(self.state, self._agent_texts())
+
+    async def _agent_turn(self) -> tuple[str, Termination | None]:
+        """Agent steps until it says something to the user; returns (text, termination or None)."""
+        while True:
+            if self.steps >= self.config.max_steps:
+                return "", Termination.MAX_STEPS
+            reply = await self.agent.step(self.messages)
+            self.steps += 1
+            self._record_calls(reply.calls, "agent")
+            calls = reply.tool_calls
+            if len(calls) > 1 and not self.config.parallel_tool_calls:
+                self.dropped += len(calls) - 1
+                calls = calls[:1]
+            message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+            if calls:
+                message["tool_calls"] = [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+                ]
+            self._add(message)
+            if not calls:
+                text = reply.content or ""
+                if AGENT_STOP_TOKEN in text:
+                    return text, Termination.AGENT_STOP
+                return text, None
+            for call in calls:
+                start = time.perf_counter()
+                observation = self.domain.call(self.state, call.name, call.arguments)
+                elapsed = time.perf_counter() - start
+                self.tool_time += elapsed
+                failed = observation.startswith("Error")
+                self.errors += failed
+                self.executed.append(
+                    ExecutedCall(
+                        id=call.id,
+                        name=call.name,
+                        arguments=_parse_arguments(call.arguments),
+                        observation=observation,
+                        error=failed,
+                        duration_s=elapsed,
+                        step=self.steps,
+                    )
+                )
+                self._add({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": observation})
+                tool = self.domain.toolbox.tools.get(call.name)
+                if tool is not None and tool.ends_conversation and not failed:
+                    return "", Termination.TRANSFER
+            if self.errors > self.config.max_errors:
+                return "", Termination.TOO_MANY_ERRORS

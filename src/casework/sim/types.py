@@ -1,0 +1,65 @@
+"""Plain data exchanged inside a simulation: agent and user replies, tool-call records, termination."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Termination(StrEnum):
+    USER_STOP = "user_stop"  # the user said ###STOP### (goal met)
+    TRANSFER = "transfer"  # transferred to a human (agent tool or user ###TRANSFER###)
+    OUT_OF_SCOPE = "out_of_scope"  # the user said ###OUT-OF-SCOPE###
+    AGENT_STOP = "agent_stop"  # the agent ended (solo mode, or ###STOP### from the agent)
+    MAX_STEPS = "max_steps"  # step limit in agent model calls
+    TOO_MANY_ERRORS = "too_many_errors"  # error budget exhausted
+    TIMEOUT = "timeout"  # the simulation ran out of wall-clock time
+    INFRASTRUCTURE_ERROR = "infrastructure_error"  # a model endpoint failed after retries
+
+
+USER_STOP_TOKENS = {
+    "###STOP###": Termination.USER_STOP,
+    "###TRANSFER###": Termination.TRANSFER,
+    "###OUT-OF-SCOPE###": Termination.OUT_OF_SCOPE,
+}
+
+
+class ToolCall(BaseModel):
+    """A call the agent asked for; ``arguments`` is the raw JSON text the model produced."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+class AgentReply(BaseModel):
+    content: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    calls: list[dict[str, Any]] = Field(default_factory=list)  # model call records (usage, timings)
+
+
+class UserReply(BaseModel):
+    content: str
+    stop: Termination | None = None
+    calls: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ExecutedCall(BaseModel):
+    """A tool call as executed by the harness, with its observation."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] | str  # parsed arguments, or the raw text when it was not valid JSON
+    observation: str
+    error: bool
+    duration_s: float
+    step: int
+
+
+def user_stop_reason(text: str) -> Termination | None:
+    for token, reason in USER_STOP_TOKENS.items():
+        if token in text:
+            return reason
+    return None
