@@ -34,7 +34,9 @@ err_console = Console(stderr=True)
 DomainOpt = Annotated[str, typer.Option("--domain", help="Domain name.")]
 DataOpt = Annotated[
     Path | None,
-    typer.Option("--data", help="Database: a tau-bench layout directory or a db.json file (default: embedded)."),
+    typer.Option(
+        "--data", help="Database: a tau-bench layout directory or a db.json file (default: embedded)."
+    ),
 ]
 
 
@@ -135,7 +137,9 @@ def domain_policy(domain: DomainOpt = "retail") -> None:
 # -- tasks -----------------------------------------------------------------------------------------
 @tasks_app.command("replay")
 def tasks_replay(
-    tasks: Annotated[Path, typer.Argument(help="Task file (casework JSON/JSONL, blueprint, tau-bench v1, tau2).")],
+    tasks: Annotated[
+        Path, typer.Argument(help="Task file (casework JSON/JSONL, blueprint, tau-bench v1, tau2).")
+    ],
     out: Annotated[Path, typer.Option("--out", help="JSONL file: one line per task.")],
     domain: DomainOpt = "retail",
     data: DataOpt = None,
@@ -161,7 +165,9 @@ def tasks_replay(
             with_errors += bool(result.errors)
             handle.write(json.dumps(result.to_dict()) + "\n")
             if dump_states is not None:
-                (dump_states / f"{position}.json").write_text(json.dumps(result.state.to_dict()), encoding="utf-8")
+                (dump_states / f"{position}.json").write_text(
+                    json.dumps(result.state.to_dict()), encoding="utf-8"
+                )
     console.print(f"replayed {len(loaded)} tasks ({with_errors} with errors) -> {out}")
 
 
@@ -189,7 +195,9 @@ def tasks_validate(
         out.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in problems), encoding="utf-8")
     invalid = sum(not r.valid for r in results)
     colour = "green" if not invalid else "red"
-    err_console.print(f"[{colour}]{len(results) - invalid}/{len(results)} tasks valid[/], {len(problems)} problems")
+    err_console.print(
+        f"[{colour}]{len(results) - invalid}/{len(results)} tasks valid[/], {len(problems)} problems"
+    )
     if invalid:
         raise typer.Exit(1)
 
@@ -198,7 +206,9 @@ def tasks_validate(
 def tasks_convert(
     source: Annotated[Path, typer.Argument(help="Task file in any supported format.")],
     target: Annotated[Path, typer.Argument(help="Output file.")],
-    to: Annotated[str, typer.Option("--to", help="casework (json/jsonl by extension) | blueprint | tau2")] = "casework",
+    to: Annotated[
+        str, typer.Option("--to", help="casework (json/jsonl by extension) | blueprint | tau2")
+    ] = "casework",
     domain: DomainOpt = "retail",
 ) -> None:
     """Convert a task file between formats.
@@ -239,14 +249,221 @@ def tasks_sample(
     console.print(f"wrote {len(sampled)} tasks to {out}")
 
 
+# -- run -----------------------------------------------------------------------------------------
+def _split_ids(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@app.command("run")
+def run_command(
+    tasks: Annotated[
+        Path, typer.Option("--tasks", help="Task file (casework JSON/JSONL, blueprint, tau-bench v1, tau2).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Run directory (results.jsonl, manifest.json, summary.*).")
+    ],
+    model: Annotated[
+        str | None, typer.Option(help="Agent model name (default: the embedded local model).")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="Agent endpoint, OpenAI-compatible (…/v1).")] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="NAME of the environment variable holding the API key.")
+    ] = None,
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            "--models", help="Models file (TOML/YAML/JSON) with agent/user/reviewers/judge sections."
+        ),
+    ] = None,
+    user: Annotated[str, typer.Option(help="User simulator: scripted | llm.")] = "scripted",
+    user_model: Annotated[
+        str | None, typer.Option(help="User simulator model (default: the agent's).")
+    ] = None,
+    user_base_url: Annotated[str | None, typer.Option(help="User simulator endpoint.")] = None,
+    persona: Annotated[
+        str | None, typer.Option(help="control | frustration | anxiety | anger | confusion | all | FILE.")
+    ] = None,
+    enhance_query: Annotated[
+        bool, typer.Option(help="LLM user rewrites the terse task into a natural first message.")
+    ] = False,
+    mode: Annotated[str, typer.Option(help="interactive | solo | oracle-plan.")] = "interactive",
+    agent: Annotated[
+        str, typer.Option(help="tool-calling | text | oracle | package.module:ClassName.")
+    ] = "tool-calling",
+    trials: Annotated[int, typer.Option(min=1, help="Trials per task (for pass^k).")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="Simulations in flight.")] = 4,
+    task_ids: Annotated[str | None, typer.Option(help="Comma-separated task ids to run.")] = None,
+    seed: int = 0,
+    max_steps: Annotated[int, typer.Option(min=1, help="Agent model calls per simulation.")] = 30,
+    max_errors: Annotated[int, typer.Option(min=0, help="Tool errors allowed before giving up.")] = 10,
+    parallel_tool_calls: Annotated[
+        bool, typer.Option(help="Execute every tool call of a turn, not just the first.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Wall-clock seconds per simulation.")] = 900.0,
+    policy: Annotated[Path | None, typer.Option(help="Replace the domain's policy with this file.")] = None,
+    domain: DomainOpt = "retail",
+    data: DataOpt = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue a run directory: skip finished (task, trial) pairs.")
+    ] = False,
+    exclude_infrastructure: Annotated[
+        bool, typer.Option(help="Leave infrastructure errors out of the metrics.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="No model calls: check config and tasks, render prompts, estimate tokens.")
+    ] = False,
+    validate_only: Annotated[bool, typer.Option(help="Only replay the ground truth of each task.")] = False,
+) -> None:
+    """Test an agent on a task file; write results.jsonl, manifest.json and summary.{json,csv} to --out.
+
+    With no endpoint configured the embedded local model is started on 127.0.0.1 (casework[local]).
+
+    Example: casework run --tasks tasks.json --model gpt-4o-mini --api-key-env OPENAI_API_KEY --trials 3 --out runs/mini
+    """
+    import asyncio
+
+    from casework.llm import ConfigError
+    from casework.runs.endpoints import choose_endpoints, open_clients
+    from casework.runs.runner import RunConfig, Runner, dry_run_report
+    from casework.runs.store import RunDirError
+
+    if validate_only:
+        tasks_validate(tasks, domain=domain, data=data, out=None)
+        return
+    try:
+        config = RunConfig(
+            tasks=tasks,
+            out=out,
+            domain=domain,
+            data=data,
+            policy=policy,
+            agent=agent,
+            mode=mode,
+            user=user,
+            enhance_query=enhance_query,
+            persona=persona,
+            trials=trials,
+            concurrency=concurrency,
+            task_ids=_split_ids(task_ids),
+            seed=seed,
+            max_steps=max_steps,
+            max_errors=max_errors,
+            parallel_tool_calls=parallel_tool_calls,
+            simulation_timeout_s=timeout,
+            exclude_infrastructure=exclude_infrastructure,
+            resume=resume,
+        )
+        needs_agent = agent not in ("oracle",)
+        choice = choose_endpoints(
+            models_file=models,
+            agent_overrides={"model": model, "base_url": base_url, "api_key_env": api_key_env},
+            user_overrides={"model": user_model, "base_url": user_base_url},
+            needs_agent=needs_agent,
+            needs_user=user == "llm" and mode != "solo",
+        )
+    except (ConfigError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+    def endpoint_record(cfg, role: str) -> dict | None:
+        if cfg is not None:
+            return cfg.model_dump(mode="json")  # holds the key's variable name, never the key
+        return {"model": "embedded-local"} if role in choice.local_roles else None
+
+    config = config.model_copy(
+        update={
+            "agent_endpoint": endpoint_record(choice.agent, "agent"),
+            "user_endpoint": endpoint_record(choice.user, "user"),
+        }
+    )
+    if dry_run:
+        try:
+            report = dry_run_report(config)
+        except (ValueError, OSError) as exc:
+            raise _fail(str(exc)) from None
+        console.rule("system prompt")
+        console.print(report.pop("system_prompt"), markup=False)
+        console.rule("dry run")
+        for problem in report.pop("problems"):
+            err_console.print(f"[yellow]warning:[/] {problem}")
+        console.print_json(json.dumps(report))
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    try:
+        with open_clients(
+            choice,
+            parallel=min(concurrency, 4),
+            on_local_start=lambda url: err_console.print(f"embedded local model at {url}"),
+        ) as (agent_llm, user_llm):
+            counts = {"done": 0, "passed": 0, "infra": 0, "tool_errors": 0}
+            with Progress(
+                TextColumn("[bold]run"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=False,
+            ) as progress:
+                runner = Runner(config, agent_llm=agent_llm, user_llm=user_llm)
+                total = len(runner.tasks) * trials
+                already = total - len(runner.pending(_finished_pairs(out))) if resume else 0
+                bar = progress.add_task("run", total=total, completed=already, stats="")
+
+                def update(result: dict) -> None:
+                    counts["done"] += 1
+                    counts["passed"] += bool(result.get("success"))
+                    counts["infra"] += result.get("termination_reason") == "infrastructure_error"
+                    counts["tool_errors"] += result.get("tool_errors", 0)
+                    rate = counts["passed"] / counts["done"]
+                    stats = f"pass {rate:.0%} · infra errors {counts['infra']} · tool errors {counts['tool_errors']}"
+                    progress.update(bar, advance=1, stats=stats)
+
+                runner.on_result = update
+                summary = asyncio.run(runner.run())
+    except (RunDirError, ConfigError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        err_console.print(
+            f"interrupted: finished simulations are kept in {out / 'results.jsonl'}; continue with --resume"
+        )
+        raise typer.Exit(130) from None
+    _print_summary(summary, out)
+
+
+def _finished_pairs(out: Path) -> set[tuple[str, int]]:
+    from casework.runs.store import read_results
+
+    return {(r["task_id"], int(r["trial"])) for r in read_results(out)}
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    table = Table("metric", "value", title=f"run summary ({out})")
+    table.add_row("simulations", str(summary["total_simulations"]))
+    table.add_row("success rate", f"{summary['success_rate']:.1%} ({summary['successful']})")
+    for k, p in summary["pass_k"].items():
+        table.add_row(f"pass^{k}", f"{p['value']:.3f} [{p['wilson_low']:.3f}, {p['wilson_high']:.3f}]")
+    for key in ("avg_action_precision", "avg_action_recall", "avg_action_f1"):
+        value = summary.get(key)
+        table.add_row(key.removeprefix("avg_").replace("_", " "), "-" if value is None else f"{value:.3f}")
+    table.add_row("exact action matches", str(summary["exact_action_matches"]))
+    table.add_row("infrastructure errors", str(summary["infrastructure_errors"]))
+    table.add_row("terminations", ", ".join(f"{k}: {v}" for k, v in summary["termination_reasons"].items()))
+    console.print(table)
+
+
 # -- bench -----------------------------------------------------------------------------------------
 @bench_app.command("replay")
 def bench_replay(
-    tasks: Annotated[Path | None, typer.Option("--tasks", help="Task file (default: 200 sampled tasks).")] = None,
+    tasks: Annotated[
+        Path | None, typer.Option("--tasks", help="Task file (default: 200 sampled tasks).")
+    ] = None,
     data: DataOpt = None,
     domain: DomainOpt = "retail",
     repeats: Annotated[int, typer.Option(help="Time each task this many times; keep the best.")] = 3,
-    naive_tasks: Annotated[int, typer.Option(help="Tasks to time with the naive reload-and-rehash reference.")] = 30,
+    naive_tasks: Annotated[
+        int, typer.Option(help="Tasks to time with the naive reload-and-rehash reference.")
+    ] = 30,
     forks: Annotated[int, typer.Option(help="Live forks for the memory measurement.")] = 1000,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers as JSON.")] = None,
 ) -> None:
@@ -310,7 +527,9 @@ def demo(
     task_file = out / "tasks.json"
     save_tasks(tasks, task_file)
     results = validate_tasks(dom, database, tasks)
-    table = Table("task", "scenario", "actions", "valid", "changes", "final state", title="replay and validation")
+    table = Table(
+        "task", "scenario", "actions", "valid", "changes", "final state", title="replay and validation"
+    )
     for result in results:
         table.add_row(
             result.task.id,

@@ -124,7 +124,11 @@ def test_identification_equivalence_with_resolver():
     assert m.tp == 1
     # expected_observations wins over the resolver when it has an entry
     m = action_metrics(
-        [BY_EMAIL], called, is_write=WRITES, expected_observations=["bob_2"], resolve_user=lambda a: "ann_lee_1"
+        [BY_EMAIL],
+        called,
+        is_write=WRITES,
+        expected_observations=["bob_2"],
+        resolve_user=lambda a: "ann_lee_1",
     )
     assert m.tp == 0
     # a None entry falls back to the resolver

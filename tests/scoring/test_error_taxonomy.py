@@ -33,7 +33,9 @@ def test_infrastructure_has_top_precedence():
     called = [act("get_order_details", "Error: order not found", order_id="#W9")]
     d = classify(EXPECTED, called, termination_reason="infrastructure_error")
     assert d.category == ErrorCategory.INFRASTRUCTURE == "infrastructure"
-    assert classify(EXPECTED, called, termination_reason="TIMEOUT").category == "infrastructure"
+    assert classify(EXPECTED, called, termination_reason="Endpoint_Timeout").category == "infrastructure"
+    # the simulation's own wall-clock timeout is judged on the actions, not as infrastructure
+    assert classify(EXPECTED, called, termination_reason="timeout").category == "execution"
 
 
 def test_termination_reason_may_be_an_enum():
@@ -118,7 +120,9 @@ def test_logic_wrong_tool():
     called = [GET, act("exchange_delivered_order_items", order_id="#W1", item_ids=["1"], new_item_ids=["2"])]
     d = classify(expected, called, is_write=WRITES)
     assert d.category == ErrorCategory.LOGIC
-    assert d.detail.startswith("expected return_delivered_order_items(order_id='#W1', item_ids=['1']), called ")
+    assert d.detail.startswith(
+        "expected return_delivered_order_items(order_id='#W1', item_ids=['1']), called "
+    )
     assert d.detail.endswith(" instead")
 
 

@@ -2,6 +2,7 @@ import math
 import random
 import statistics
 import time
+from statistics import NormalDist
 
 import pytest
 from hypothesis import given
@@ -54,12 +55,13 @@ def test_wilson_known_values():
 
 def test_pass_k_table_hand_computed():
     table = pass_k_table(EXAMPLE, seed=1)
+    z = NormalDist().inv_cdf(0.975)  # the table's z comes from its confidence level
     assert sorted(table) == [1, 2, 3]
     for k, expected in {1: 1 / 3, 2: 1 / 6, 3: 0.0}.items():
         row = table[k]
         assert (row.k, row.n_tasks, row.excluded_tasks) == (k, 2, [])
         assert row.value == pytest.approx(expected)
-        assert (row.wilson_low, row.wilson_high) == pytest.approx(wilson_interval(expected * 2, 2))
+        assert (row.wilson_low, row.wilson_high) == pytest.approx(wilson_interval(expected * 2, 2, z))
         assert 0.0 <= row.bootstrap_low <= row.value <= row.bootstrap_high <= 1.0
     # two tasks: a resample holds a twice, b twice, or one of each -> k=1 values 0, 1/3, 2/3
     assert table[1].bootstrap_low == 0.0
@@ -131,17 +133,18 @@ def test_success_rate_and_average_reward():
 RECORDS = [
     {"task_id": "a", "reward": 1.0, "termination_reason": "agent_stop"},
     {"task_id": "a", "reward": 0.0, "termination_reason": "infrastructure_error"},
-    {"task_id": "b", "reward": 0.0, "termination_reason": "timeout"},
+    {"task_id": "b", "reward": 0.0, "termination_reason": "endpoint_timeout"},
     {"task_id": "b", "reward": 0.0, "termination_reason": "user_stop"},
+    {"task_id": "b", "reward": 0.0, "termination_reason": "timeout"},
 ]
 
 
 def test_infrastructure_errors_count_as_failures_unless_excluded_explicitly():
     assert count_infrastructure_errors(RECORDS) == 2
-    assert successes_by_task(RECORDS) == {"a": [T, F], "b": [F, F]}
-    assert successes_by_task(RECORDS, exclude_infrastructure=True) == {"a": [T], "b": [F]}
-    assert rewards_of(RECORDS) == [1.0, 0.0, 0.0, 0.0]
-    assert rewards_of(RECORDS, exclude_infrastructure=True) == [1.0, 0.0]
+    assert successes_by_task(RECORDS) == {"a": [T, F], "b": [F, F, F]}
+    assert successes_by_task(RECORDS, exclude_infrastructure=True) == {"a": [T], "b": [F, F]}
+    assert rewards_of(RECORDS) == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert rewards_of(RECORDS, exclude_infrastructure=True) == [1.0, 0.0, 0.0]
     only_infra = [RECORDS[1]]
     assert successes_by_task(only_infra, exclude_infrastructure=True) == {}
 

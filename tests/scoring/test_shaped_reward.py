@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from casework.scoring import ShapedWeights, shaped_reward
 
@@ -65,7 +67,9 @@ def test_tie_breaking_full_match_first_then_earliest_call():
     assert r.matched == [(0, 1)]
     assert r.incorrect_actions == [0]
     assert r.total == pytest.approx(1.0 + 0.5 + 0.5 - 0.3)
-    r = shaped_reward([GET], [act("get_order_details", order_id="#W9"), act("get_order_details", order_id="#W8")])
+    r = shaped_reward(
+        [GET], [act("get_order_details", order_id="#W9"), act("get_order_details", order_id="#W8")]
+    )
     assert r.matched == [(0, 0)]
     assert r.incorrect_actions == [1]
     assert r.total == pytest.approx(1.0 + 0.5 - 0.3)
@@ -109,3 +113,19 @@ def test_custom_weights_and_determinism():
     assert r.total == pytest.approx(2.0 + 1.0 - 1.0)
     assert r.max_total == pytest.approx(6.0)
     assert r == shaped_reward([GET, CANCEL], called, weights=weights)
+
+
+_actions = st.builds(
+    lambda name, oid: act(name, order_id=oid) if oid else act(name),
+    st.sampled_from(["get_order_details", "cancel_pending_order", "think", "get_user_details"]),
+    st.sampled_from(["#W1", "W1", "#W2", None]),
+)
+
+
+@given(st.lists(_actions, max_size=8), st.lists(_actions, max_size=8))
+def test_property_normalized_in_unit_interval_and_perfect_copy_scores_one(expected, called):
+    r = shaped_reward(expected, called, required_args=REQUIRED)
+    assert 0.0 <= r.normalized <= 1.0
+    assert r.total <= r.max_total + 1e-9
+    assert r.argument_matches <= r.name_matches
+    assert shaped_reward(expected, expected).normalized == 1.0

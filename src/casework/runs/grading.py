@@ -54,7 +54,11 @@ def grade(domain: Domain, expected: ExpectedOutcome, outcome: SimulationOutcome)
     reward = compute_reward(expected.final_hash, actual_hash, task.outputs, outcome.agent_messages)
     expected_actions = [{"name": a.name, "arguments": a.arguments} for a in task.actions]
     called = [
-        {"name": c.name, "arguments": c.arguments if isinstance(c.arguments, dict) else {}, "observation": c.observation}
+        {
+            "name": c.name,
+            "arguments": c.arguments if isinstance(c.arguments, dict) else {},
+            "observation": c.observation,
+        }
         for c in outcome.tool_calls
     ]
 
@@ -66,14 +70,15 @@ def grade(domain: Domain, expected: ExpectedOutcome, outcome: SimulationOutcome)
         found = domain.toolbox.tools.get(name)
         return list(found.parameters.get("required", [])) if found else []
 
-    metrics = action_metrics(expected_actions, called, is_write=is_write, expected_observations=expected.observations)
+    metrics = action_metrics(
+        expected_actions, called, is_write=is_write, expected_observations=expected.observations
+    )
     shaped = shaped_reward(expected_actions, called, required_args=required)
     diagnosis = classify_failure(
         expected_actions,
         called,
         reward=reward,
         termination_reason=outcome.termination_reason.value,
-        tool_errors=[c.observation for c in outcome.tool_calls if c.error],
         expected_observations=expected.observations,
         is_write=is_write,
     )

@@ -120,7 +120,9 @@ def check_resume(existing: dict[str, Any], new: dict[str, Any]) -> None:
     differing = sorted(k for k in set(old_fp) | set(new_fp) if old_fp.get(k) != new_fp.get(k))
     if differing:
         detail = "; ".join(f"{k}: {old_fp.get(k)!r} -> {new_fp.get(k)!r}" for k in differing)
-        raise RunDirError(f"cannot resume: the run directory was made with a different configuration ({detail})")
+        raise RunDirError(
+            f"cannot resume: the run directory was made with a different configuration ({detail})"
+        )
 
 
 def persona_for(config: RunConfig, task_index: int, trial: int) -> tuple[str, str] | None:
@@ -161,7 +163,9 @@ class Runner:
         known = {t.id for t in tasks}
         unknown = sorted(wanted - known)
         if unknown:
-            raise ValueError(f"--task-ids: no task with id {', '.join(map(repr, unknown))} in {self.config.tasks}")
+            raise ValueError(
+                f"--task-ids: no task with id {', '.join(map(repr, unknown))} in {self.config.tasks}"
+            )
         return [t for t in tasks if t.id in wanted]
 
     # -- planning --------------------------------------------------------------------------------
@@ -179,7 +183,9 @@ class Runner:
         existing = read_manifest(out)
         if existing is not None:
             if not self.config.resume:
-                raise RunDirError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+                raise RunDirError(
+                    f"{out} already holds a run: pass --resume to continue it, or choose another --out"
+                )
             check_resume(existing, manifest)
             manifest["created_at"] = existing.get("created_at", manifest["created_at"])
             manifest["resumed_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -221,12 +227,18 @@ class Runner:
         try:
             outcome = await asyncio.wait_for(simulation.run(), timeout=self.config.simulation_timeout_s)
         except TimeoutError:
-            outcome = simulation.outcome(Termination.TIMEOUT, error=f"timed out after {self.config.simulation_timeout_s} s")
+            outcome = simulation.outcome(
+                Termination.TIMEOUT, error=f"timed out after {self.config.simulation_timeout_s} s"
+            )
         except Exception as exc:  # a bug in a plugin agent must not take the run down
-            outcome = simulation.outcome(Termination.INFRASTRUCTURE_ERROR, error=f"{type(exc).__name__}: {exc}")
+            outcome = simulation.outcome(
+                Termination.INFRASTRUCTURE_ERROR, error=f"{type(exc).__name__}: {exc}"
+            )
         return self.result(task, trial, outcome, expected)
 
-    def result(self, task: Task, trial: int, outcome: SimulationOutcome, expected: ExpectedOutcome) -> dict[str, Any]:
+    def result(
+        self, task: Task, trial: int, outcome: SimulationOutcome, expected: ExpectedOutcome
+    ) -> dict[str, Any]:
         scores = grade(self.domain, expected, outcome)
         return {
             "task_id": task.id,
@@ -298,7 +310,11 @@ def dry_run_report(config: RunConfig) -> dict[str, Any]:
             problems.append(f"task {task.id}: ground truth has {expected.errors} erroring action(s)")
     first = runner.tasks[0] if runner.tasks else None
     tools = runner.domain.toolbox.openai_schemas()
-    prompt = system_prompt(AgentSetup(policy=runner.policy, tools=tools, task=first, mode=config.mode)) if first else ""
+    prompt = (
+        system_prompt(AgentSetup(policy=runner.policy, tools=tools, task=first, mode=config.mode))
+        if first
+        else ""
+    )
     prompt_tokens = (len(prompt) + len(json.dumps(tools))) // 4  # ~4 characters per token
     simulations = len(runner.tasks) * config.trials
     return {

@@ -9,7 +9,12 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from casework.scoring import count_infrastructure_errors, pass_k_table, successes_by_task
+from casework.scoring import (
+    count_infrastructure_errors,
+    is_infrastructure_error,
+    pass_k_table,
+    successes_by_task,
+)
 
 CSV_COLUMNS = [
     "task_id",
@@ -31,10 +36,16 @@ def _avg(values: list[float]) -> float | None:
     return round(mean(values), 6) if values else None
 
 
-def summarize(results: list[dict[str, Any]], *, exclude_infrastructure: bool = False, seed: int = 0) -> dict[str, Any]:
+def summarize(
+    results: list[dict[str, Any]], *, exclude_infrastructure: bool = False, seed: int = 0
+) -> dict[str, Any]:
     """Run-level metrics. Infrastructure errors are counted and shown; excluded only when asked."""
     infra = count_infrastructure_errors(results)
-    counted = [r for r in results if not (exclude_infrastructure and r.get("termination_reason") == "infrastructure_error")]
+    counted = [
+        r
+        for r in results
+        if not (exclude_infrastructure and is_infrastructure_error(r.get("termination_reason")))
+    ]
     per_task = successes_by_task(counted)
     table = pass_k_table(per_task, seed=seed) if per_task else {}
     successful = sum(bool(r.get("success")) for r in counted)

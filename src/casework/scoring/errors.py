@@ -2,8 +2,8 @@
 
 Categories (:class:`ErrorCategory`) and the precedence used when several apply, highest first:
 
-1. ``infrastructure``: the run ended on an infrastructure error or a model-endpoint timeout
-   (:data:`INFRASTRUCTURE_REASONS`). Nothing the agent did can be judged, so this overrides all.
+1. ``infrastructure``: the run ended on an infrastructure error, such as a model endpoint that
+   failed or timed out after its retries (:data:`INFRASTRUCTURE_REASONS`). Nothing the agent did can be judged, so this overrides all.
 2. ``user_simulator``: the simulated user broke down (:data:`USER_SIMULATOR_REASONS`, or
    ``user_simulator_error=True``). The conversation the agent saw was not the task's, so the
    agent's actions are not evidence about the agent.
@@ -64,9 +64,11 @@ class ErrorCategory(StrEnum):
     UNKNOWN = "unknown"
 
 
-#: Termination reasons that mean the run itself broke (compared lower-cased).
+#: Termination reasons that mean the run itself broke (compared lower-cased). A model endpoint that
+#: times out after its retries ends the simulation with ``infrastructure_error``; the simulation's
+#: own wall-clock ``timeout`` is not listed, since a slow or looping agent causes it as often.
 INFRASTRUCTURE_REASONS: frozenset[str] = frozenset(
-    {"infrastructure_error", "infrastructure", "infra_error", "timeout", "model_timeout", "endpoint_error"}
+    {"infrastructure_error", "endpoint_error", "endpoint_timeout"}
 )
 
 #: Termination reasons that mean the simulated user broke (compared lower-cased).

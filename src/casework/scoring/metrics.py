@@ -3,6 +3,8 @@
 **pass^k** (tau-bench): the chance that *all* of k independent trials of a task succeed, estimated
 without bias per task as ``C(c, k) / C(n, k)`` from ``c`` successes in ``n`` trials, then averaged
 over tasks. Tasks with fewer than ``k`` trials cannot be estimated and are left out (and listed).
+Per task the estimate never increases with k; the average does not either when every task has the
+same number of trials (with unequal trials, the set of tasks that count shrinks as k grows).
 
 **Intervals** (:func:`pass_k_table`):
 

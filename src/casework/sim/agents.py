@@ -72,7 +72,9 @@ class Agent(ABC):
 def system_prompt(setup: AgentSetup) -> str:
     prompt = AGENT_INSTRUCTIONS.format(policy=setup.policy.strip())
     if setup.mode == "oracle-plan":
-        plan = "\n".join(f"{i + 1}. {a}" for i, a in enumerate(setup.task.actions)) or "(no tool calls needed)"
+        plan = (
+            "\n".join(f"{i + 1}. {a}" for i, a in enumerate(setup.task.actions)) or "(no tool calls needed)"
+        )
         prompt += PLAN_SECTION.format(plan=plan)
     return prompt
 
@@ -106,7 +108,9 @@ class ToolCallingAgent(Agent):
         if not calls and content:
             content, parsed = parse_text_tool_calls(content, self.setup.tool_names)
             calls = [ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in parsed]
-        return AgentReply(content=content or None, tool_calls=calls, calls=[completion.usage.model_dump(mode="json")])
+        return AgentReply(
+            content=content or None, tool_calls=calls, calls=[completion.usage.model_dump(mode="json")]
+        )
 
 
 TEXT_PROTOCOL = """
@@ -150,7 +154,9 @@ class TextActionAgent(ToolCallingAgent):
                 lines = [message.get("content") or ""]
                 for call in message["tool_calls"]:
                     fn = call["function"]
-                    lines.append(f'Action: {{"name": {json.dumps(fn["name"])}, "arguments": {fn["arguments"]}}}')
+                    lines.append(
+                        f'Action: {{"name": {json.dumps(fn["name"])}, "arguments": {fn["arguments"]}}}'
+                    )
                 out.append({"role": "assistant", "content": "\n".join(line for line in lines if line)})
             elif message["role"] == "tool":
                 out.append({"role": "user", "content": f"Observation: {message['content']}"})
@@ -165,7 +171,9 @@ class TextActionAgent(ToolCallingAgent):
         completion = await self.llm.chat(self.to_text_messages(messages))
         content, parsed = parse_text_tool_calls(completion.content or "", self.setup.tool_names)
         calls = [ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in parsed]
-        return AgentReply(content=content or None, tool_calls=calls, calls=[completion.usage.model_dump(mode="json")])
+        return AgentReply(
+            content=content or None, tool_calls=calls, calls=[completion.usage.model_dump(mode="json")]
+        )
 
 
 class OracleAgent(Agent):
@@ -191,7 +199,9 @@ class OracleAgent(Agent):
         if self.pending:
             action = self.pending.pop(0)
             self.counter += 1
-            call = ToolCall(id=f"oracle_{self.counter}", name=action.name, arguments=json.dumps(action.arguments))
+            call = ToolCall(
+                id=f"oracle_{self.counter}", name=action.name, arguments=json.dumps(action.arguments)
+            )
             return AgentReply(tool_calls=[call])
         if self.outputs:
             return AgentReply(content="Your request is complete. " + ". ".join(self.outputs) + ".")
@@ -210,7 +220,9 @@ def agent_class(spec: str) -> type[Agent]:
     if spec in BUILTIN_AGENTS:
         return BUILTIN_AGENTS[spec]
     if ":" not in spec:
-        raise ValueError(f"unknown agent {spec!r}: use one of {', '.join(BUILTIN_AGENTS)} or package.module:ClassName")
+        raise ValueError(
+            f"unknown agent {spec!r}: use one of {', '.join(BUILTIN_AGENTS)} or package.module:ClassName"
+        )
     module_name, _, class_name = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -220,5 +232,7 @@ def agent_class(spec: str) -> type[Agent]:
     if cls is None:
         raise ValueError(f"module {module_name!r} has no class {class_name!r}")
     if not (hasattr(cls, "reset") and hasattr(cls, "step")):
-        raise ValueError(f"{spec} must implement reset(setup) and async step(messages) (see casework.sim.agents)")
+        raise ValueError(
+            f"{spec} must implement reset(setup) and async step(messages) (see casework.sim.agents)"
+        )
     return cls

@@ -143,7 +143,9 @@ class Simulation:
         except LLMUnavailable as exc:
             record = getattr(exc, "record", None)
             if record is not None:
-                self.model_calls.append(record.model_dump(mode="json") if hasattr(record, "model_dump") else dict(record))
+                self.model_calls.append(
+                    record.model_dump(mode="json") if hasattr(record, "model_dump") else dict(record)
+                )
             return self.outcome(Termination.INFRASTRUCTURE_ERROR, error=str(exc))
 
     async def _run(self) -> SimulationOutcome:
@@ -161,7 +163,12 @@ class Simulation:
         else:
             users = self.state["users"] if "users" in self.state.table_names else {}
             record = users.get(self.task.user_id) if self.task.user_id else None
-            self.user.reset(self.task, UserFacts.from_record(self.task.user_id, record), self._persona_text(), self._goal_check)
+            self.user.reset(
+                self.task,
+                UserFacts.from_record(self.task.user_id, record),
+                self._persona_text(),
+                self._goal_check,
+            )
             opening = await self.user.first_message()
             self._record_calls(opening.calls, "user")
             self._add({"role": "user", "content": opening.content})
@@ -200,7 +207,8 @@ class Simulation:
             message: dict[str, Any] = {"role": "assistant", "content": reply.content}
             if calls:
                 message["tool_calls"] = [
-                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in calls
                 ]
             self._add(message)
             if not calls:
@@ -226,7 +234,9 @@ class Simulation:
                         step=self.steps,
                     )
                 )
-                self._add({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": observation})
+                self._add(
+                    {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": observation}
+                )
                 tool = self.domain.toolbox.tools.get(call.name)
                 if tool is not None and tool.ends_conversation and not failed:
                     return "", Termination.TRANSFER

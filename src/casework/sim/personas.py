@@ -40,4 +40,6 @@ def resolve_persona(name_or_path: str | None) -> tuple[str, str] | None:
         if not text:
             raise ValueError(f"persona file {path} is empty")
         return path.stem, text
-    raise ValueError(f"unknown persona {name_or_path!r}: use one of {', '.join(PERSONAS)} or a path to a text file")
+    raise ValueError(
+        f"unknown persona {name_or_path!r}: use one of {', '.join(PERSONAS)} or a path to a text file"
+    )

@@ -47,7 +47,9 @@ class UserSimulator(ABC):
     name = "user"
 
     @abstractmethod
-    def reset(self, task: Task, facts: UserFacts, persona: str | None, goal_reached: Callable[[], bool]) -> None: ...
+    def reset(
+        self, task: Task, facts: UserFacts, persona: str | None, goal_reached: Callable[[], bool]
+    ) -> None: ...
 
     @abstractmethod
     async def first_message(self) -> UserReply: ...
@@ -110,15 +112,21 @@ class ScriptedUser(UserSimulator):
         self.facts = UserFacts()
         self.goal_reached: Callable[[], bool] = lambda: False
 
-    def reset(self, task: Task, facts: UserFacts, persona: str | None, goal_reached: Callable[[], bool]) -> None:
+    def reset(
+        self, task: Task, facts: UserFacts, persona: str | None, goal_reached: Callable[[], bool]
+    ) -> None:
         self.task, self.facts, self.goal_reached = task, facts, goal_reached
         self.turns = 0
         self.repeats = 0
 
-    def _identify(self) -> str:
+    def _identify(self, agent_message: str) -> str:
+        """Email when the agent asks for it (or the instruction gives one and the agent accepts either)."""
         f = self.facts
         instruction = self.task.instruction if self.task else ""
-        if f.email and (f.email.lower() in instruction.lower() or not f.zip):
+        asks_email = bool(_ASKS_EMAIL.search(agent_message))
+        asks_name = bool(_ASKS_NAME_ZIP.search(agent_message))
+        prefer_email = asks_email and (not asks_name or f.email is not None and f.email.lower() in instruction.lower())
+        if f.email and (prefer_email or not f.zip):
             return f"My email is {f.email}."
         if f.first_name and f.zip:
             return f"My name is {f.first_name} {f.last_name} and my zip code is {f.zip}."
@@ -131,11 +139,13 @@ class ScriptedUser(UserSimulator):
     async def respond(self, agent_message: str) -> UserReply:
         self.turns += 1
         if self.goal_reached():
-            return UserReply(content="Thank you, that's everything I needed. ###STOP###", stop=Termination.USER_STOP)
+            return UserReply(
+                content="Thank you, that's everything I needed. ###STOP###", stop=Termination.USER_STOP
+            )
         if self.turns > self.max_turns:
             return UserReply(content="I have to go now. ###STOP###", stop=Termination.USER_STOP)
         if _ASKS_EMAIL.search(agent_message) or _ASKS_NAME_ZIP.search(agent_message):
-            content = self._identify()
+            content = self._identify(agent_message)
             return UserReply(content=content, stop=user_stop_reason(content))
         if _ASKS_CONFIRM.search(agent_message):
             return UserReply(content="Yes, please go ahead.")
@@ -143,7 +153,9 @@ class ScriptedUser(UserSimulator):
             return UserReply(content="No, that's all. ###STOP###", stop=Termination.USER_STOP)
         self.repeats += 1
         if self.repeats > 2:
-            return UserReply(content="I don't think we're getting anywhere. ###STOP###", stop=Termination.USER_STOP)
+            return UserReply(
+                content="I don't think we're getting anywhere. ###STOP###", stop=Termination.USER_STOP
+            )
         assert self.task is not None
         return UserReply(content="Could you please help me with this? " + first_person(self.task.instruction))
 
@@ -177,14 +189,18 @@ class LLMUser(UserSimulator):
 
     def __init__(self, llm: Any, *, enhance_query: bool = False):
         if llm is None:
-            raise ValueError("the LLM user needs a model endpoint (--user-model, or a 'user' role in --models)")
+            raise ValueError(
+                "the LLM user needs a model endpoint (--user-model, or a 'user' role in --models)"
+            )
         self.llm = llm
         self.enhance_query = enhance_query
         self.history: list[dict[str, Any]] = []
         self.system = ""
         self.task: Task | None = None
 
-    def reset(self, task: Task, facts: UserFacts, persona: str | None, goal_reached: Callable[[], bool]) -> None:
+    def reset(
+        self, task: Task, facts: UserFacts, persona: str | None, goal_reached: Callable[[], bool]
+    ) -> None:
         self.task = task
         persona_text = f"\nPersona: {persona}" if persona else ""
         self.system = USER_SYSTEM_PROMPT.format(instruction=task.instruction, persona=persona_text)
@@ -194,7 +210,9 @@ class LLMUser(UserSimulator):
         completion = await self.llm.chat([{"role": "system", "content": self.system}, *self.history])
         content = (completion.content or "").strip() or "###STOP###"
         self.history.append({"role": "assistant", "content": content})
-        return UserReply(content=content, stop=user_stop_reason(content), calls=[completion.usage.model_dump(mode="json")])
+        return UserReply(
+            content=content, stop=user_stop_reason(content), calls=[completion.usage.model_dump(mode="json")]
+        )
 
     async def first_message(self) -> UserReply:
         assert self.task is not None, "reset() first"

@@ -33,7 +33,7 @@ import json
 import random
 from collections.abc import Mapping
 from itertools import accumulate, product
-from json.encoder import encode_basestring_ascii
+from json.encoder import c_make_encoder, encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -1037,55 +1037,76 @@ def write_tau_layout(tables: Mapping[str, Mapping[str, Any]], out_dir: Path) -> 
 # Most containers in these records hold only scalars (addresses, options, payments, id lists): those are
 # encoded by the C encoder in one call, with the item separator carrying the newline and indentation.
 _INDENT = 2
-_NEWLINES: list[str] = []
-_FLAT_ENCODERS: list[Any] = []
+_NEWLINES: list[str] = []  # "\n" plus the indentation of each depth
+_FLAT_ENCODERS: list[Any] = []  # per depth: encodes a scalar-only container, items separated by a newline
 
 
-def _level(depth: int) -> tuple[str, Any]:
-    """Newline plus indentation for ``depth``, and the C encoder for a scalar-only container there."""
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _grow(depth: int) -> None:
     while len(_NEWLINES) <= depth:
         pad = "\n" + " " * (_INDENT * len(_NEWLINES))
         _NEWLINES.append(pad)
-        encoder = json.JSONEncoder(separators=("," + pad, ": "))
-        _FLAT_ENCODERS.append(encoder.encode)
-    return _NEWLINES[depth], _FLAT_ENCODERS[depth]
+        if c_make_encoder is not None:
+            c_encoder = c_make_encoder(
+                None, _no_default, encode_basestring_ascii, None, ": ", "," + pad, False, False, True
+            )
+            _FLAT_ENCODERS.append(lambda value, _c=c_encoder: "".join(_c(value, 0)))
+        else:  # pragma: no cover - CPython always has the C encoder
+            _FLAT_ENCODERS.append(json.JSONEncoder(separators=("," + pad, ": ")).encode)
+
+
+_grow(16)
 
 
 def _render(value: Any, depth: int) -> str:
     """``value`` as ``json.dumps(value, indent=2)`` renders it when nested ``depth`` levels deep."""
+    if depth + 2 > len(_NEWLINES):
+        _grow(depth + 2)
     if isinstance(value, dict):
         if not value:
             return "{}"
-        inner, encode = _level(depth + 1)
         for x in value.values():
             if isinstance(x, (dict, list, tuple)):
                 break
-        else:  # only scalars: one C call, '{"a": 1,<inner>"b": 2}'
-            return "{" + inner + encode(value)[1:-1] + _level(depth)[0] + "}"
-        sep = "," + inner
-        return (
-            "{"
-            + inner
-            + sep.join([_key(k) + ": " + _render(x, depth + 1) for k, x in value.items()])
-            + _level(depth)[0]
-            + "}"
-        )
+        else:  # only scalars: one C call gives '{"a": 1,<newline+indent>"b": 2}'
+            return (
+                "{" + _NEWLINES[depth + 1] + _FLAT_ENCODERS[depth + 1](value)[1:-1] + _NEWLINES[depth] + "}"
+            )
+        inner = _NEWLINES[depth + 1]
+        scalar = _FLAT_ENCODERS[0]
+        parts = []
+        for k, x in value.items():
+            t = type(x)
+            if t is str:
+                rendered = encode_basestring_ascii(x)
+            elif t is dict or t is list or isinstance(x, (dict, list, tuple)):
+                rendered = _render(x, depth + 1)
+            else:
+                rendered = scalar(x)
+            parts.append((encode_basestring_ascii(k) if type(k) is str else _key(k)) + ": " + rendered)
+        return "{" + inner + ("," + inner).join(parts) + _NEWLINES[depth] + "}"
     if isinstance(value, (list, tuple)):
         if not value:
             return "[]"
-        inner, encode = _level(depth + 1)
         for x in value:
             if isinstance(x, (dict, list, tuple)):
                 break
         else:
-            return "[" + inner + encode(value)[1:-1] + _level(depth)[0] + "]"
-        sep = "," + inner
-        return "[" + inner + sep.join([_render(x, depth + 1) for x in value]) + _level(depth)[0] + "]"
-    return _level(0)[1](value)
+            return (
+                "[" + _NEWLINES[depth + 1] + _FLAT_ENCODERS[depth + 1](value)[1:-1] + _NEWLINES[depth] + "]"
+            )
+        inner = _NEWLINES[depth + 1]
+        return (
+            "[" + inner + ("," + inner).join([_render(x, depth + 1) for x in value]) + _NEWLINES[depth] + "]"
+        )
+    return _FLAT_ENCODERS[0](value)
 
 
 def _key(key: Any) -> str:
-    if isinstance(key, str):
+    if type(key) is str:
         return encode_basestring_ascii(key)
     if (
         isinstance(key, (int, float, bool)) or key is None
@@ -1099,7 +1120,7 @@ def iter_dumps_indented(value: Any) -> Any:
     if not isinstance(value, dict) or not value:
         yield _render(value, 0)
         return
-    inner = _level(1)[0]
+    inner = _NEWLINES[1]
     first = True
     for k, x in value.items():
         yield ("{" if first else ",") + inner + _key(k) + ": " + _render(x, 1)

@@ -1,0 +1,464 @@
+"""Async chat client over the official ``openai`` SDK with retries, a concurrency cap, streaming
+(time to first token) and per-call usage/cost records.
+
+    client = LLMClient(EndpointConfig(model="gpt-4o-mini", api_key_env="OPENAI_API_KEY"), role="agent")
+    completion = await client.chat(messages, tools=tools)
+    client.records  # one CallRecord per chat() call
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import openai
+
+from .config import EndpointConfig
+from .parsing import parse_text_tool_calls, split_reasoning
+from .types import CallRecord, Completion, LLMError, LLMRequestError, LLMUnavailable, ToolCall
+
+__all__ = ["LLMClient", "MalformedResponse"]
+
+log = logging.getLogger(__name__)
+
+_RETRY_STATUS = {408, 409, 425, 429}
+
+
+class MalformedResponse(Exception):
+    """The server answered, but not with a usable chat completion (bad JSON, truncated stream...)."""
+
+
+class _StreamRejected(Exception):
+    pass
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    resp = getattr(exc, "response", None)
+    headers = getattr(resp, "headers", None)
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if not ra:
+        return None
+    try:
+        return max(0.0, float(ra))
+    except ValueError:
+        pass
+    try:
+        dt = email.utils.parsedate_to_datetime(ra)
+    except (TypeError, ValueError):
+        return None
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return max(0.0, (dt - datetime.now(UTC)).total_seconds())
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
+    return isinstance(
+        exc,
+        (
+            openai.APIConnectionError,  # includes APITimeoutError
+            openai.APIResponseValidationError,
+            openai.APIError,  # error event inside a stream
+            MalformedResponse,
+            json.JSONDecodeError,
+            httpx.TransportError,
+            TimeoutError,
+            asyncio.TimeoutError,
+            ConnectionError,
+        ),
+    )
+
+
+def _stream_rejected(exc: BaseException) -> bool:
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 404, 405, 415, 422, 501):
+        return False
+    return "stream" in str(exc).lower()
+
+
+class _ToolCallAcc:
+    __slots__ = ("id", "name", "args")
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.name = ""
+        self.args: list[str] = []
+
+
+class LLMClient:
+    """Async chat-completions client for one endpoint.
+
+    ``records`` collects one CallRecord per ``chat()`` call (``on_record`` is also called with it),
+    so a runner can aggregate latency, tokens and cost. The API key is read from the environment
+    variable named by ``config.api_key_env`` and never appears in reprs, records or errors.
+    """
+
+    def __init__(
+        self,
+        config: EndpointConfig,
+        *,
+        role: str | None = None,
+        on_record: Callable[[CallRecord], Any] | None = None,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        max_retry_after_s: float = 120.0,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.config = config
+        self.role = role
+        self.on_record = on_record
+        self.records: list[CallRecord] = []
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.max_retry_after_s = max_retry_after_s
+        self._sleep = sleep
+        self._semaphore = asyncio.Semaphore(config.max_concurrency)
+        self._stream_ok = config.stream
+        self._secret = config.api_key() or None
+        self._client: Any = None
+        if config.provider == "openai":
+            self._client = openai.AsyncOpenAI(
+                base_url=config.base_url,
+                api_key=self._secret or "not-needed",
+                max_retries=0,
+                timeout=config.timeout_s,
+                http_client=http_client,
+            )
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"LLMClient(model={c.model!r}, base_url={c.base_url!r}, api_key_env={c.api_key_env!r}, "
+            f"role={self.role!r}, calls={len(self.records)})"
+        )
+
+    __str__ = __repr__
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    async def __aenter__(self) -> LLMClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _redact(self, text: str) -> str:
+        if self._secret and len(self._secret) >= 4:
+            text = text.replace(self._secret, "***")
+        return text
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, openai.APIStatusError):
+            msg = f"{type(exc).__name__}: HTTP {exc.status_code}: {exc.message}"
+        elif isinstance(exc, asyncio.TimeoutError | TimeoutError):
+            msg = f"Timeout: no complete answer within {self.config.timeout_s:g}s"
+        else:
+            msg = f"{type(exc).__name__}: {exc}"
+        return self._redact(msg)[:500]
+
+    def _backoff(self, attempt: int, exc: BaseException) -> float:
+        ra = _retry_after(exc)
+        if ra is not None:
+            return min(ra, self.max_retry_after_s)
+        return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * (2**attempt)))
+
+    def _record(self, rec: CallRecord) -> None:
+        self.records.append(rec)
+        if self.on_record is not None:
+            try:
+                self.on_record(rec)
+            except Exception:  # a broken sink must not break the run
+                log.exception("on_record callback failed")
+
+    # ------------------------------------------------------------------ public API
+
+    async def chat(
+        self,
+        messages: Sequence[dict[str, Any]],
+        tools: Sequence[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        *,
+        role: str | None = None,
+        stream: bool | None = None,
+        **params: Any,
+    ) -> Completion:
+        """One chat completion. Extra ``params`` (temperature, max_tokens, seed, response_format...)
+        override the endpoint's defaults. Raises LLMUnavailable after the retries are exhausted and
+        LLMRequestError when the server rejects the request."""
+        cfg = self.config
+        rec = CallRecord(role=role or self.role, model=cfg.model)
+        body: dict[str, Any] = {"model": cfg.model, "messages": list(messages)}
+        if cfg.temperature is not None:
+            body["temperature"] = cfg.temperature
+        if cfg.max_tokens is not None:
+            body["max_tokens"] = cfg.max_tokens
+        tool_names = None
+        if tools:
+            tools = list(tools)
+            tool_names = {_get(_get(t, "function", t), "name") for t in tools}
+            if (
+                isinstance(tool_choice, dict)
+                and cfg.named_tool_choice == "emulate"
+                and _get(_get(tool_choice, "function"), "name")
+            ):
+                wanted = _get(_get(tool_choice, "function"), "name")
+                tools = [t for t in tools if _get(_get(t, "function", t), "name") == wanted] or tools
+                tool_choice = "required"
+            body["tools"] = tools
+            if tool_choice is not None:
+                body["tool_choice"] = tool_choice
+        body.update(params)
+        extra_body = dict(cfg.extra_body) or None
+        want_stream = self._stream_ok if stream is None else (stream and self._stream_ok)
+
+        t0 = time.monotonic()
+        attempt = 0
+        last_exc: BaseException | None = None
+        while True:
+            try:
+                async with self._semaphore:
+                    t_attempt = time.monotonic()
+                    result = await asyncio.wait_for(
+                        self._attempt(body, extra_body, want_stream, t_attempt), timeout=cfg.timeout_s
+                    )
+                break
+            except _StreamRejected:
+                log.info("endpoint %s rejected streaming; falling back to non-streaming", cfg.base_url)
+                self._stream_ok = want_stream = False
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                last_exc = exc
+                if _is_retryable(exc) and attempt < cfg.max_retries:
+                    delay = self._backoff(attempt, exc)
+                    attempt += 1
+                    log.warning(
+                        "LLM call to %s failed (%s); retry %d/%d in %.2fs",
+                        cfg.model,
+                        self._describe(exc),
+                        attempt,
+                        cfg.max_retries,
+                        delay,
+                    )
+                    await self._sleep(delay)
+                    continue
+                rec.latency_s = time.monotonic() - t0
+                rec.retries = attempt
+                rec.streamed = want_stream
+                rec.error = self._describe(exc)
+                self._record(rec)
+                err_cls: type[LLMError]
+                if isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 413, 422):
+                    err_cls = LLMRequestError
+                    summary = f"LLM request rejected by {cfg.model}: {rec.error}"
+                else:
+                    err_cls = LLMUnavailable
+                    summary = (
+                        f"LLM endpoint unavailable (model={cfg.model}, base_url={cfg.base_url}) after "
+                        f"{attempt + 1} attempt(s): {rec.error}"
+                    )
+                raise err_cls(summary, rec) from None
+
+        raw, tool_calls, finish, usage, ttft, reasoning = result
+        rec.latency_s = time.monotonic() - t0
+        rec.retries = attempt
+        rec.streamed = want_stream
+        rec.finish_reason = finish
+        if ttft is not None:
+            rec.ttft_s = ttft + (t_attempt - t0)
+        if usage is not None:
+            rec.prompt_tokens = _get(usage, "prompt_tokens")
+            rec.completion_tokens = _get(usage, "completion_tokens")
+            details = _get(usage, "prompt_tokens_details")
+            cached = _get(details, "cached_tokens")
+            if cached is not None:
+                rec.cached_tokens = cached
+        if rec.completion_tokens:
+            attempt_s = time.monotonic() - t_attempt
+            decode_s = attempt_s - ttft if ttft is not None else attempt_s
+            if decode_s > 0:
+                rec.decode_tokens_per_s = rec.completion_tokens / decode_s
+        rec.cost_usd = cfg.cost(rec.prompt_tokens, rec.completion_tokens, rec.cached_tokens)
+
+        content, leaked = split_reasoning(raw)
+        if reasoning and leaked:
+            reasoning = reasoning + "\n\n" + leaked
+        else:
+            reasoning = reasoning or leaked or None
+        if cfg.parse_text_tool_calls and tools and not tool_calls and content:
+            content, tool_calls = parse_text_tool_calls(content, tool_names)
+            if tool_calls and finish in (None, "stop"):
+                finish = "tool_calls"
+        self._record(rec)
+        return Completion(
+            content=content or None,
+            tool_calls=tool_calls,
+            raw_content=raw,
+            reasoning_content=reasoning,
+            finish_reason=finish,
+            usage=rec,
+        )
+
+    # ------------------------------------------------------------------ one attempt
+
+    async def _attempt(
+        self, body: dict[str, Any], extra_body: dict[str, Any] | None, stream: bool, t_attempt: float
+    ) -> tuple[str | None, list[ToolCall], str | None, Any, float | None, str | None]:
+        if self.config.provider == "litellm":
+            return await self._attempt_litellm(body, extra_body, stream, t_attempt)
+        try:
+            if stream:
+                s = await self._client.chat.completions.create(
+                    **body, stream=True, stream_options={"include_usage": True}, extra_body=extra_body
+                )
+                return await self._consume_stream(s, t_attempt)
+            resp = await self._client.chat.completions.create(**body, extra_body=extra_body)
+        except openai.APIStatusError as e:
+            if stream and _stream_rejected(e):
+                raise _StreamRejected() from e
+            raise
+        return self._from_response(resp)
+
+    async def _attempt_litellm(
+        self, body: dict[str, Any], extra_body: dict[str, Any] | None, stream: bool, t_attempt: float
+    ) -> tuple[str | None, list[ToolCall], str | None, Any, float | None, str | None]:
+        try:
+            import litellm
+        except ImportError as e:  # pragma: no cover - optional dependency
+            raise LLMRequestError("provider 'litellm' needs: pip install 'casework[litellm]'") from e
+        kw: dict[str, Any] = dict(body)
+        kw.update(extra_body or {})
+        kw.update(api_base=self.config.base_url, timeout=self.config.timeout_s, num_retries=0)
+        if self._secret:
+            kw["api_key"] = self._secret
+        if stream:
+            s = await litellm.acompletion(**kw, stream=True, stream_options={"include_usage": True})
+            return await self._consume_stream(s, t_attempt)
+        return self._from_response(await litellm.acompletion(**kw))
+
+    def _from_response(self, resp: Any) -> tuple:
+        if isinstance(resp, str | bytes):
+            raise MalformedResponse("response body is not a JSON chat completion")
+        choices = _get(resp, "choices")
+        if not choices:
+            err = _get(resp, "error")
+            if err:
+                raise MalformedResponse(f"error in response body: {str(err)[:200]}")
+            raise MalformedResponse("response has no choices")
+        ch = choices[0]
+        msg = _get(ch, "message")
+        if msg is None:
+            raise MalformedResponse("response choice has no message")
+        calls = []
+        for tc in _get(msg, "tool_calls") or []:
+            fn = _get(tc, "function")
+            name = _get(fn, "name")
+            if not name:
+                raise MalformedResponse("tool call without a function name")
+            calls.append(ToolCall(id=_get(tc, "id") or ToolCall(name=name).id, name=name, arguments=_get(fn, "arguments") or "{}"))
+        reasoning = _get(msg, "reasoning_content") or _get(msg, "reasoning")
+        return _get(msg, "content"), calls, _get(ch, "finish_reason"), _get(resp, "usage"), None, reasoning
+
+    async def _consume_stream(self, stream: Any, t_attempt: float) -> tuple:
+        parts: list[str] = []
+        reasoning: list[str] = []
+        accs: dict[int, _ToolCallAcc] = {}
+        finish: str | None = None
+        usage: Any = None
+        ttft: float | None = None
+        done = False
+        try:
+            async for chunk in stream:
+                if _get(chunk, "usage") is not None:
+                    usage = _get(chunk, "usage")
+                err = _get(chunk, "error")
+                if err:
+                    raise MalformedResponse(f"error event in stream: {str(err)[:200]}")
+                for ch in _get(chunk, "choices") or []:
+                    delta = _get(ch, "delta")
+                    got = False
+                    text = _get(delta, "content")
+                    if text:
+                        parts.append(text)
+                        got = True
+                    r = _get(delta, "reasoning_content") or _get(delta, "reasoning")
+                    if r:
+                        reasoning.append(r)
+                        got = True
+                    for tc in _get(delta, "tool_calls") or []:
+                        got = True
+                        idx = _get(tc, "index")
+                        if idx is None:
+                            idx = len(accs) - 1 if accs and _get(tc, "id") is None else len(accs)
+                        acc = accs.setdefault(idx, _ToolCallAcc())
+                        if _get(tc, "id"):
+                            acc.id = _get(tc, "id")
+                        fn = _get(tc, "function")
+                        name = _get(fn, "name")
+                        if name and name != acc.name:
+                            acc.name += name
+                        a = _get(fn, "arguments")
+                        if a:
+                            acc.args.append(a)
+                    if got and ttft is None:
+                        ttft = time.monotonic() - t_attempt
+                    if _get(ch, "finish_reason"):
+                        finish = _get(ch, "finish_reason")
+                        done = True
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                try:
+                    res = close()
+                    if asyncio.iscoroutine(res):
+                        await res
+                except Exception:
+                    pass
+        if not done:
+            raise MalformedResponse("stream ended before a finish_reason (truncated)")
+        calls = []
+        for idx in sorted(accs):
+            acc = accs[idx]
+            if not acc.name:
+                raise MalformedResponse("streamed tool call without a function name")
+            calls.append(ToolCall(id=acc.id or ToolCall(name=acc.name).id, name=acc.name, arguments="".join(acc.args) or "{}"))
+        return ("".join(parts) if parts else None), calls, finish, usage, ttft, ("".join(reasoning) or None)
+
+
+def client_from_env(model: str, base_url: str | None = None, **kw: Any) -> LLMClient:
+    """Convenience for scripts: ``OPENAI_API_KEY`` as key variable when set."""
+    env = "OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else None
+    return LLMClient(EndpointConfig(model=model, base_url=base_url, api_key_env=env, **kw))

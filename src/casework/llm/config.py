@@ -1,0 +1,237 @@
+"""Endpoint configuration for the agent, the simulated user, reviewers and the judge.
+
+A models file (TOML, YAML or JSON) looks like::
+
+    [defaults]                      # optional, applies to every role
+    timeout_s = 60
+
+    [agent]
+    model = "gpt-4o-mini"
+    api_key_env = "OPENAI_API_KEY"   # the NAME of the variable; the key itself is never stored
+    price = { prompt = 0.15, completion = 0.6, cached = 0.075 }
+
+    [user]
+    model = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    base_url = "http://127.0.0.1:8080/v1"
+
+    [[reviewers]]
+    model = "gpt-4o"
+
+Precedence for each field: CLI flag > role section > ``[defaults]`` section > built-in defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = ["ConfigError", "EndpointConfig", "ModelsConfig", "PriceTable", "load_models_config", "resolve"]
+
+ROLES = ("agent", "user", "reviewers", "judge")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConfigError(ValueError):
+    """A models config file or override is invalid; the message names the file and the field."""
+
+
+class PriceTable(BaseModel):
+    """USD per 1M tokens. ``cached`` (prompt tokens served from cache) defaults to the prompt price."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: float = Field(0.0, ge=0)
+    completion: float = Field(0.0, ge=0)
+    cached: float | None = Field(None, ge=0)
+
+    def cost(self, prompt_tokens: int | None, completion_tokens: int | None, cached_tokens: int | None = None) -> float:
+        p = prompt_tokens or 0
+        c = completion_tokens or 0
+        k = min(cached_tokens or 0, p)
+        cached_rate = self.cached if self.cached is not None else self.prompt
+        return ((p - k) * self.prompt + k * cached_rate + c * self.completion) / 1_000_000
+
+
+class EndpointConfig(BaseModel):
+    """How to reach one chat-completions endpoint. Holds no secrets: ``api_key_env`` names the
+    environment variable that holds the key."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, validate_assignment=True)
+
+    model: str = Field(min_length=1)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    max_concurrency: int = Field(8, ge=1)
+    temperature: float | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, ge=1)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    price: PriceTable | None = None
+    provider: Literal["openai", "litellm"] = "openai"
+    # Beyond the OpenAI basics:
+    stream: bool = True
+    """Stream responses (needed for time-to-first-token); falls back automatically if rejected."""
+    parse_text_tool_calls: bool = False
+    """Recover tool calls the model wrote as text (```json blocks, <tool_call> tags...) when the
+    server returned none. Useful for small local models."""
+    named_tool_choice: Literal["native", "emulate"] = "native"
+    """``emulate``: send a named tool_choice as ``"required"`` with only that tool (for servers,
+    such as llama.cpp, that accept only string tool_choice values)."""
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not _ENV_NAME.match(v) or v.startswith(("sk-", "sk_")):
+            raise ValueError(
+                "must be the NAME of an environment variable (like OPENAI_API_KEY), not the key itself"
+            )
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    def api_key(self) -> str | None:
+        """The key from the environment (never stored on the config)."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    def cost(self, prompt_tokens: int | None, completion_tokens: int | None, cached_tokens: int | None = None) -> float | None:
+        return self.price.cost(prompt_tokens, completion_tokens, cached_tokens) if self.price else None
+
+
+class ModelsConfig(BaseModel):
+    """Raw sections of a models file; use :meth:`resolve` to get a validated EndpointConfig."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    agent: dict[str, Any] | None = None
+    user: dict[str, Any] | None = None
+    reviewers: list[dict[str, Any]] = Field(default_factory=list)
+    judge: dict[str, Any] | None = None
+    source: str | None = Field(default=None, exclude=True)
+
+    def resolve(
+        self, role: str, cli_overrides: Mapping[str, Any] | None = None
+    ) -> EndpointConfig | list[EndpointConfig]:
+        """Merge CLI overrides (``None`` values ignored) > role section > defaults section > built-ins.
+
+        ``role`` is ``agent``, ``user``, ``judge`` (one EndpointConfig) or ``reviewers`` (a list;
+        overrides apply to each). A ``user`` or ``judge`` with no section inherits the agent's.
+        """
+        overrides = {k: v for k, v in (cli_overrides or {}).items() if v is not None}
+        where = self.source or "<models config>"
+        if role == "reviewers":
+            sections = self.reviewers or ([self.judge] if self.judge else [])
+            if not sections and overrides:
+                sections = [{}]
+            return [
+                _build({**self.defaults, **sec, **overrides}, f"{where}: reviewers[{i}]")
+                for i, sec in enumerate(sections)
+            ]
+        if role not in ("agent", "user", "judge"):
+            raise ConfigError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        section = getattr(self, role)
+        label = role
+        if section is None and role != "agent" and self.agent is not None:
+            section, label = self.agent, f"{role} (inherited from agent)"
+        merged = {**self.defaults, **(section or {}), **overrides}
+        if "model" not in merged:
+            raise ConfigError(
+                f"{where}: no model configured for role {role!r}: set [{role}] model in the models file "
+                f"or pass --{role}-model"
+            )
+        return _build(merged, f"{where}: {label}")
+
+
+def _format_errors(e: ValidationError, prefix: str) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        parts.append(f"{prefix}.{loc}: {err.get('msg')}" if loc else f"{prefix}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+def _build(data: Mapping[str, Any], where: str) -> EndpointConfig:
+    try:
+        return EndpointConfig.model_validate(dict(data))
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, where)) from None
+
+
+def load_models_config(path: str | os.PathLike[str]) -> ModelsConfig:
+    """Read a TOML / YAML / JSON models file; every role section is validated eagerly so that
+    mistakes are reported with the file and field, e.g. ``models.toml: agent.timeout_s: ...``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read models config: {e.strerror or e}") from None
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(f"{p}: unsupported models config type {suffix!r} (use .toml, .yaml or .json)")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{p}: cannot parse: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a table/mapping with sections {', '.join(ROLES)}")
+    if isinstance(data.get("reviewers"), dict):
+        data["reviewers"] = [data["reviewers"]]
+    try:
+        cfg = ModelsConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, str(p)).replace(f"{p}.", f"{p}: ")) from None
+    cfg.source = str(p)
+    # Validate each section now (model may still come from the CLI, so it is not required here).
+    for role in ("agent", "user", "judge"):
+        sec = getattr(cfg, role)
+        if sec is not None:
+            _check_partial({**cfg.defaults, **sec}, f"{p}: {role}")
+    for i, sec in enumerate(cfg.reviewers):
+        _check_partial({**cfg.defaults, **sec}, f"{p}: reviewers[{i}]")
+    if cfg.defaults:
+        _check_partial(cfg.defaults, f"{p}: defaults")
+    return cfg
+
+
+def _check_partial(data: Mapping[str, Any], where: str) -> None:
+    probe = dict(data)
+    probe.setdefault("model", "placeholder")
+    _build(probe, where)
+
+
+def resolve(
+    role: str,
+    cli_overrides: Mapping[str, Any] | None = None,
+    config: ModelsConfig | str | os.PathLike[str] | None = None,
+) -> EndpointConfig | list[EndpointConfig]:
+    """Module-level helper: ``resolve("agent", {"model": args.agent_model}, "models.toml")``."""
+    if config is None:
+        cfg = ModelsConfig()
+    elif isinstance(config, ModelsConfig):
+        cfg = config
+    else:
+        cfg = load_models_config(config)
+    return cfg.resolve(role, cli_overrides)

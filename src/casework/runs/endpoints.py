@@ -1,0 +1,87 @@
+"""Which model endpoints a run uses: CLI flags > models file > the embedded local model.
+
+When a run needs a model and none is configured, the embedded local model (``casework[local]``)
+is started on 127.0.0.1 for the length of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from casework.llm import EndpointConfig, LLMClient, ModelsConfig, load_models_config
+
+
+@dataclass
+class EndpointChoice:
+    agent: EndpointConfig | None
+    user: EndpointConfig | None
+    local_roles: list[str]  # roles that need the embedded local model
+
+
+def local_endpoint(base_url: str) -> EndpointConfig:
+    """Settings for the embedded model: deterministic, text tool calls recovered, named choice emulated."""
+    from casework.llm.local import MODEL_NAME
+
+    return EndpointConfig(
+        model=MODEL_NAME,
+        base_url=base_url,
+        temperature=0.0,
+        max_tokens=512,
+        timeout_s=300.0,
+        parse_text_tool_calls=True,
+        named_tool_choice="emulate",
+    )
+
+
+def choose_endpoints(
+    *,
+    models_file: Path | None,
+    agent_overrides: dict[str, Any],
+    user_overrides: dict[str, Any],
+    needs_agent: bool,
+    needs_user: bool,
+) -> EndpointChoice:
+    models = load_models_config(models_file) if models_file else ModelsConfig()
+    agent = user = None
+    local: list[str] = []
+    if needs_agent:
+        if agent_overrides.get("model") or models.agent is not None or "model" in models.defaults:
+            agent = models.resolve("agent", agent_overrides)  # type: ignore[assignment]
+        else:
+            local.append("agent")
+    if needs_user:
+        has_user = user_overrides.get("model") or models.user is not None or models.agent is not None
+        if has_user or "model" in models.defaults:
+            user = models.resolve("user", user_overrides)  # type: ignore[assignment]
+        elif agent is not None:
+            user = agent  # the user simulator shares the agent's endpoint
+        else:
+            local.append("user")
+    return EndpointChoice(agent, user, local)
+
+
+@contextmanager
+def open_clients(
+    choice: EndpointChoice, *, parallel: int = 2, on_local_start=None
+) -> Iterator[tuple[Any, Any]]:
+    """``(agent_client, user_client)`` for the run; starts the local model when a role needs it."""
+    with ExitStack() as stack:
+        agent_cfg, user_cfg = choice.agent, choice.user
+        if choice.local_roles:
+            from casework.llm.local import LocalModelServer
+
+            server = stack.enter_context(LocalModelServer(parallel=parallel))
+            cfg = local_endpoint(server.base_url)
+            if on_local_start is not None:
+                on_local_start(server.base_url)
+            if "agent" in choice.local_roles:
+                agent_cfg = cfg
+            if "user" in choice.local_roles:
+                user_cfg = cfg
+        agent = LLMClient(agent_cfg, role="agent") if agent_cfg is not None else None
+        user = LLMClient(user_cfg, role="user") if user_cfg is not None else None
+        yield agent, user
