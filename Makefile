@@ -22,7 +22,7 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/casework demo --out demo-out
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	CASEWORK_LLM_TESTS=1 $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,10 @@ def tau_retail_dir() -> Path:
 @pytest.fixture(scope="session")
 def tau_retail_tables(tau_retail_dir: Path) -> dict:
     """Plain dict tables of the tau-bench retail database (do not mutate)."""
-    return {name: json.loads((tau_retail_dir / f"{name}.json").read_text()) for name in ("orders", "products", "users")}
+    return {
+        name: json.loads((tau_retail_dir / f"{name}.json").read_text())
+        for name in ("orders", "products", "users")
+    }
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +36,42 @@ def tau_retail_db(tau_retail_tables: dict):
     from casework.domains.state import Database
 
     return Database({k: dict(v) for k, v in tau_retail_tables.items()})
+
+
+# -- the real embedded local model (casework[local]) --------------------------------------------
+
+
+def _opted_in(config: pytest.Config) -> bool:
+    return "llm" in (config.getoption("markexpr") or "") or os.environ.get("CASEWORK_LLM_TESTS") == "1"
+
+
+@pytest.fixture(scope="session")
+def local_model_url(request: pytest.FixtureRequest):
+    """Base URL (``http://127.0.0.1:PORT/v1``) of the real local model server.
+
+    The real model takes both cores for a couple of minutes, so it only runs when asked for:
+    ``pytest -m llm`` or ``CASEWORK_LLM_TESTS=1``."""
+    if not _opted_in(request.config):
+        pytest.skip("real-model test: run with -m llm or CASEWORK_LLM_TESTS=1")
+    from casework.llm.local import local_extra_missing
+
+    reason = local_extra_missing()
+    if reason:
+        pytest.skip(reason)
+    from casework.llm.local import ensure_local_model, spawn_local_server
+
+    ensure_local_model()
+    threads = int(os.environ.get("CASEWORK_TEST_THREADS", "2"))
+    log = tempfile.NamedTemporaryFile(prefix="casework-local-server-", suffix=".log", delete=False)  # noqa: SIM115
+    proc, url = spawn_local_server(threads=threads, ctx=8192, parallel=1, log_file=log)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except Exception:
+            proc.kill()
+            proc.wait()
+        log.close()
+        os.unlink(log.name)

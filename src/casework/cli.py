@@ -496,6 +496,45 @@ def bench_replay(
     )
 
 
+# -- reports ---------------------------------------------------------------------------------------
+@app.command("report")
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `casework run`.")],
+    tasks: Annotated[Path | None, typer.Option("--tasks", help="Task file (adds instructions).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Report directory (default: RUN_DIR).")] = None,
+) -> None:
+    """Write report.md, report.html, profile.json and charts/*.png for a run.
+
+    Example: casework report runs/gpt-4o --tasks tasks.json --out reports/gpt-4o
+    """
+    from casework.reports import ReportError, write_report
+    from casework.tasks import TaskFormatError
+
+    try:
+        paths = write_report(run_dir, tasks_path=tasks, out_dir=out)
+    except (ReportError, TaskFormatError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"report: {paths.markdown}\nhtml:   {paths.html}\ncharts: {paths.out_dir / 'charts'}")
+
+
+@app.command("compare")
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories; first = baseline.")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("comparison"),
+) -> None:
+    """Compare runs: success, pass^k, exact match, F1, cost, flipping tasks and a paired sign test.
+
+    Example: casework compare runs/baseline runs/candidate --out comparison/
+    """
+    from casework.reports import ReportError, write_comparison
+
+    try:
+        paths = write_comparison(run_dirs, out)
+    except (ReportError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"comparison: {paths['markdown']}\nhtml:       {paths['html']}")
+
+
 # -- demo ------------------------------------------------------------------------------------------
 @app.command("demo")
 def demo(

@@ -15,6 +15,7 @@ the largest number of requests handled at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -70,7 +71,20 @@ def sse_chunks(
     for p in pieces or []:
         out.append(_chunk({"content": p}))
     for i, (cid, name, frags) in enumerate(tool_calls or []):
-        out.append(_chunk({"tool_calls": [{"index": i, "id": cid, "type": "function", "function": {"name": name, "arguments": ""}}]}))
+        out.append(
+            _chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": cid,
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
         for f in frags:
             out.append(_chunk({"tool_calls": [{"index": i, "function": {"arguments": f}}]}))
     out.append(_chunk({}, finish_reason or ("tool_calls" if tool_calls else "stop")))
@@ -82,7 +96,12 @@ def sse_chunks(
             "model": "fake-model",
             "choices": [],
             "usage": usage
-            or {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18, "prompt_tokens_details": {"cached_tokens": 8}},
+            or {
+                "prompt_tokens": 12,
+                "completion_tokens": 6,
+                "total_tokens": 18,
+                "prompt_tokens_details": {"cached_tokens": 8},
+            },
         }
     )
     return out
@@ -134,7 +153,13 @@ class FakeServer:
                 except ValueError:
                     body = None
                 with server._lock:
-                    server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                    server.requests.append(
+                        {
+                            "path": self.path,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "body": body,
+                        }
+                    )
                     server.inflight += 1
                     server.max_inflight = max(server.max_inflight, server.inflight)
                 try:
@@ -148,10 +173,8 @@ class FakeServer:
                     time.sleep(step["stall"])
                 if step.get("drop"):
                     self.close_connection = True
-                    try:
+                    with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
                     return
                 status = step.get("status", 200)
                 if "sse" in step:
@@ -188,7 +211,9 @@ class FakeServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -20,7 +20,11 @@ TOOLS = [
         "function": {
             "name": "get_order_details",
             "description": "Get an order.",
-            "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
         },
     }
 ]
@@ -82,7 +86,16 @@ def test_streamed_text_and_usage(fake):
 
 def test_streamed_tool_call_deltas_assembled(fake):
     fake.set_script(
-        [{"sse": sse_chunks(tool_calls=[("call_a", "get_order_details", ['{"order', '_id": ', '"#W1"}']), ("call_b", "get_order_details", ['{"order_id": "#W2"}'])])}]
+        [
+            {
+                "sse": sse_chunks(
+                    tool_calls=[
+                        ("call_a", "get_order_details", ['{"order', '_id": ', '"#W1"}']),
+                        ("call_b", "get_order_details", ['{"order_id": "#W2"}']),
+                    ]
+                )
+            }
+        ]
     )
     c = run(_chat(make(fake), MSGS, tools=TOOLS, tool_choice="auto"))
     assert [(t.id, t.name, json.loads(t.arguments)) for t in c.tool_calls] == [
@@ -95,7 +108,13 @@ def test_streamed_tool_call_deltas_assembled(fake):
 
 
 def test_non_streaming_tool_calls(fake):
-    tc = [{"id": "call_1", "type": "function", "function": {"name": "get_order_details", "arguments": '{"order_id": "#W1"}'}}]
+    tc = [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "get_order_details", "arguments": '{"order_id": "#W1"}'},
+        }
+    ]
     fake.set_script([{"json": chat_json(None, tool_calls=tc, finish_reason="tool_calls")}])
     c = run(_chat(make(fake, stream=False), MSGS, tools=TOOLS))
     assert c.tool_calls[0].arguments == '{"order_id": "#W1"}' and c.usage.cached_tokens == 4
@@ -106,14 +125,18 @@ def test_non_streaming_tool_calls(fake):
 def test_reasoning_is_cleaned(fake):
     fake.set_script([{"sse": sse_chunks(["<think>check the", " order</think>", "It shipped."])}])
     c = run(_chat(make(fake), MSGS))
-    assert c.content == "It shipped." and "<think>" in c.raw_content and "check the order" in c.reasoning_content
+    assert (
+        c.content == "It shipped." and "<think>" in c.raw_content and "check the order" in c.reasoning_content
+    )
 
 
 def test_text_tool_call_recovery_when_enabled(fake):
     text = '```json\n{"name": "get_order_details", "arguments": {"order_id": "#W1"}}\n```'
     fake.set_script([{"sse": sse_chunks([text])}])
     c = run(_chat(make(fake, parse_text_tool_calls=True), MSGS, tools=TOOLS))
-    assert c.tool_calls[0].name == "get_order_details" and c.content is None and c.finish_reason == "tool_calls"
+    assert (
+        c.tool_calls[0].name == "get_order_details" and c.content is None and c.finish_reason == "tool_calls"
+    )
     fake.set_script([{"sse": sse_chunks([text])}])
     c = run(_chat(make(fake), MSGS, tools=TOOLS))
     assert c.tool_calls == [] and c.content == text
@@ -121,23 +144,46 @@ def test_text_tool_call_recovery_when_enabled(fake):
 
 def test_named_tool_choice_native_and_emulated(fake):
     named = {"type": "function", "function": {"name": "get_order_details"}}
-    other = {"type": "function", "function": {"name": "other", "parameters": {"type": "object", "properties": {}}}}
+    other = {
+        "type": "function",
+        "function": {"name": "other", "parameters": {"type": "object", "properties": {}}},
+    }
     run(_chat(make(fake), MSGS, tools=[*TOOLS, other], tool_choice=named))
     assert fake.requests[-1]["body"]["tool_choice"] == named
     run(_chat(make(fake, named_tool_choice="emulate"), MSGS, tools=[*TOOLS, other], tool_choice=named))
     body = fake.requests[-1]["body"]
-    assert body["tool_choice"] == "required" and [t["function"]["name"] for t in body["tools"]] == ["get_order_details"]
+    assert body["tool_choice"] == "required" and [t["function"]["name"] for t in body["tools"]] == [
+        "get_order_details"
+    ]
 
 
 def test_params_and_defaults_forwarded(fake):
-    run(_chat(make(fake, temperature=0.0, max_tokens=50, extra_body={"cache_prompt": True}), MSGS, seed=7, max_tokens=20))
+    run(
+        _chat(
+            make(fake, temperature=0.0, max_tokens=50, extra_body={"cache_prompt": True}),
+            MSGS,
+            seed=7,
+            max_tokens=20,
+        )
+    )
     body = fake.requests[0]["body"]
-    assert body["temperature"] == 0.0 and body["max_tokens"] == 20 and body["seed"] == 7 and body["cache_prompt"] is True
+    assert (
+        body["temperature"] == 0.0
+        and body["max_tokens"] == 20
+        and body["seed"] == 7
+        and body["cache_prompt"] is True
+    )
 
 
 def test_stream_rejected_falls_back(fake):
     fake.set_script(
-        [{"status": 400, "json": {"error": {"message": "streaming is not supported", "type": "invalid_request_error"}}}, {"json": chat_json("fine")}]
+        [
+            {
+                "status": 400,
+                "json": {"error": {"message": "streaming is not supported", "type": "invalid_request_error"}},
+            },
+            {"json": chat_json("fine")},
+        ]
     )
     client = make(fake)
     c = run(_chat(client, MSGS))
@@ -151,7 +197,10 @@ def test_stream_rejected_falls_back(fake):
 def test_429_honours_retry_after(fake):
     sleeps = Sleeps()
     fake.set_script(
-        [{"status": 429, "headers": {"Retry-After": "3"}, "json": {"error": {"message": "slow down"}}}, {"sse": sse_chunks(["ok"])}]
+        [
+            {"status": 429, "headers": {"Retry-After": "3"}, "json": {"error": {"message": "slow down"}}},
+            {"sse": sse_chunks(["ok"])},
+        ]
     )
     c = run(_chat(make(fake, sleeps), MSGS))
     assert c.content == "ok" and c.usage.retries == 1 and sleeps.delays == [3.0]
@@ -159,7 +208,13 @@ def test_429_honours_retry_after(fake):
 
 def test_500_then_success_with_jittered_backoff(fake):
     sleeps = Sleeps()
-    fake.set_script([{"status": 500, "json": {"error": {"message": "boom"}}}, {"status": 503, "raw": b"oops", "content_type": "text/plain"}, {"sse": sse_chunks(["ok"])}])
+    fake.set_script(
+        [
+            {"status": 500, "json": {"error": {"message": "boom"}}},
+            {"status": 503, "raw": b"oops", "content_type": "text/plain"},
+            {"sse": sse_chunks(["ok"])},
+        ]
+    )
     client = make(fake, sleeps)
     client.backoff_base_s = 1.0
     c = run(_chat(client, MSGS))
@@ -208,7 +263,13 @@ def test_dropped_connection_exhausted(fake):
 
 
 def test_malformed_json_body_retried(fake):
-    fake.set_script([{"raw": b'{"choices": [{"message": ', "status": 200}, {"raw": b"<html>proxy</html>", "content_type": "application/json"}, {"json": chat_json("ok")}])
+    fake.set_script(
+        [
+            {"raw": b'{"choices": [{"message": ', "status": 200},
+            {"raw": b"<html>proxy</html>", "content_type": "application/json"},
+            {"json": chat_json("ok")},
+        ]
+    )
     c = run(_chat(make(fake, stream=False), MSGS))
     assert c.content == "ok" and c.usage.retries == 2
 
@@ -228,7 +289,12 @@ def test_truncated_stream_retried(fake):
 
 
 def test_invalid_json_in_stream_retried(fake):
-    fake.set_script([{"sse": [sse_chunks(["a"])[0], '{"choices": [{"delta": {"content": "x"'], "done": False}, {"sse": sse_chunks(["ok"])}])
+    fake.set_script(
+        [
+            {"sse": [sse_chunks(["a"])[0], '{"choices": [{"delta": {"content": "x"'], "done": False},
+            {"sse": sse_chunks(["ok"])},
+        ]
+    )
     c = run(_chat(make(fake), MSGS))
     assert c.content == "ok" and c.usage.retries == 1
 
@@ -270,7 +336,12 @@ def test_api_key_never_leaks(fake, monkeypatch, caplog):
     secret = "sk-test-SUPERSECRET-0123456789"
     monkeypatch.setenv("CW_FAKE_KEY", secret)
     caplog.set_level(logging.DEBUG)
-    fake.set_script([{"status": 500, "json": {"error": {"message": f"upstream said: Incorrect API key {secret}"}}}, {"status": 401, "json": {"error": {"message": f"Incorrect API key provided: {secret}"}}}])
+    fake.set_script(
+        [
+            {"status": 500, "json": {"error": {"message": f"upstream said: Incorrect API key {secret}"}}},
+            {"status": 401, "json": {"error": {"message": f"Incorrect API key provided: {secret}"}}},
+        ]
+    )
     client = make(fake, api_key_env="CW_FAKE_KEY", max_retries=2)
     with pytest.raises(LLMUnavailable) as ei:
         run(_chat(client, MSGS))

@@ -18,7 +18,7 @@ the shipping address of a pending order); ``payment_update`` (pay a pending orde
 method); ``item_return``; ``item_exchange``; ``address_change`` (the user's default address);
 ``order_inquiry``; ``product_inquiry``; ``policy_refusal`` (a request the policy forbids: the
 ground truth only looks, changes nothing); ``human_transfer`` (a request the tools cannot handle;
-ends with ``transfer_to_human_agents``). A multi-intent task lists several keys in
+ends with ``transfer_to_human_agents``, always a task of its own). A multi-intent task lists several keys in
 ``Task.scenario`` and carries ``metadata["multi_intent"] = True``.
 """
 
@@ -49,6 +49,7 @@ SCENARIO_KEYS: tuple[str, ...] = (
 )
 DEFAULT_MULTI_INTENT = 0.2
 _MAX_ATTEMPTS = 200
+_TRIES_PER_DRAW = 20
 
 
 class _Skip(Exception):
@@ -448,13 +449,25 @@ def _policy_refusal(ctx: _Ctx) -> None:
             f"{ph.payment_text(method)}, which is not the card you paid with. {closing}"
         )
     ctx.variants.append(kind)
-    ctx.extra["expected_behaviour"] = "refuse"
+    ctx.extra.setdefault("refused_orders", []).append(order["order_id"])
 
 
 _TRANSFER_REASONS = (
-    ("damaged", "{item} in {which} arrived damaged and you want compensation without sending it back"),
-    ("price_match", "you saw {item} from {which} cheaper elsewhere and want the difference refunded"),
-    ("lost_package", "the tracking of {which} has not moved in two weeks and you think the package is lost"),
+    (
+        "damaged",
+        "{item} in {which} arrived damaged and you want compensation without sending it back",
+        "{item} arrived damaged; wants compensation without a return",
+    ),
+    (
+        "price_match",
+        "you saw {item} from {which} cheaper elsewhere and want the difference refunded",
+        "wants a price match refund for {item}",
+    ),
+    (
+        "lost_package",
+        "the tracking of {which} has not moved in two weeks and you think the package is lost",
+        "believes the package is lost (tracking has not moved in two weeks)",
+    ),
 )
 
 
@@ -462,14 +475,14 @@ def _human_transfer(ctx: _Ctx) -> None:
     rng = ctx.rng
     order = ctx.pick_order("delivered", "processed")
     which = ctx.look_up_order(order)
-    kind, template = rng.choice(_TRANSFER_REASONS)
+    kind, template, summary_template = rng.choice(_TRANSFER_REASONS)
     item = ph.item_text(rng.choice(order["items"]), with_options=False)
     problem = template.format(item=item, which=which)
     ctx.wants.append(
         f"You are contacting support because {problem}. You know the agent cannot fix this, so you ask to be "
         "transferred to a human agent."
     )
-    summary = f"User {ctx.user_id} about order {order['order_id']}: {problem.replace(which, 'the order')}; asks for a human agent."
+    summary = f"User {ctx.user_id}, order {order['order_id']}: {summary_template.format(item=item)}; asks for a human agent."
     ctx.run("transfer_to_human_agents", summary=summary)
     ctx.variants.append(kind)
 
@@ -600,17 +613,20 @@ def build_templated_task(
     weights = dict(weights) if weights is not None else dict.fromkeys(SCENARIO_KEYS, 1.0)
     rng = random.Random(f"casework/templated/{seed}/{index}/{iteration}")
     last_reason = "no attempt"
-    for _ in range(_MAX_ATTEMPTS):
+    keys: list[str] = []
+    for attempt in range(_MAX_ATTEMPTS):
         if scenario is not None:
             keys = [scenario] if isinstance(scenario, str) else list(scenario)
-        else:
+        elif attempt % _TRIES_PER_DRAW == 0:
+            # keep the drawn scenarios for a few users before redrawing, so that scenarios that
+            # fit fewer users are not under-represented
             order = _weighted_order(rng, weights)
             count = 1
             if len(order) > 1 and rng.random() < multi_intent:
                 count = 3 if len(order) > 2 and rng.random() < 0.2 else 2
-            keys = order[:count]
-        # transfer ends the conversation: it goes last
-        keys.sort(key=lambda k: k == "human_transfer")
+            # a transfer ends the conversation, so it is only ever a task of its own
+            keys = order[:1] if count == 1 else [k for k in order if k != "human_transfer"][:count]
+        keys = sorted(keys, key=lambda k: k == "human_transfer")  # when forced: the transfer goes last
         eligible = _users_for(database, keys[0])
         if not eligible:
             last_reason = f"no user fits {keys[0]}"
@@ -651,8 +667,11 @@ def _assemble(domain: Domain, ctx: _Ctx, keys: list[str], by_email: bool, index:
         "variants": ctx.variants,
         "multi_intent": len(keys) > 1,
     }
-    if "expected_behaviour" in ctx.extra:
-        metadata["expected_behaviour"] = ctx.extra["expected_behaviour"]
+    if "refused_orders" in ctx.extra:
+        # the ground truth must leave these orders alone (the agent refuses the request)
+        metadata["refused_orders"] = ctx.extra["refused_orders"]
+        if keys == ["policy_refusal"]:
+            metadata["expected_behaviour"] = "refuse"
     return Task(
         id=f"templated-{seed}-{index}",
         domain=domain.name,

@@ -245,7 +245,6 @@ class LLMClient:
 
         t0 = time.monotonic()
         attempt = 0
-        last_exc: BaseException | None = None
         while True:
             try:
                 async with self._semaphore:
@@ -261,7 +260,6 @@ class LLMClient:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                last_exc = exc
                 if _is_retryable(exc) and attempt < cfg.max_retries:
                     delay = self._backoff(attempt, exc)
                     attempt += 1
@@ -314,10 +312,7 @@ class LLMClient:
         rec.cost_usd = cfg.cost(rec.prompt_tokens, rec.completion_tokens, rec.cached_tokens)
 
         content, leaked = split_reasoning(raw)
-        if reasoning and leaked:
-            reasoning = reasoning + "\n\n" + leaked
-        else:
-            reasoning = reasoning or leaked or None
+        reasoning = "\n\n".join(r for r in (reasoning, leaked) if r) or None
         if cfg.parse_text_tool_calls and tools and not tool_calls and content:
             content, tool_calls = parse_text_tool_calls(content, tool_names)
             if tool_calls and finish in (None, "stop"):
@@ -388,7 +383,13 @@ class LLMClient:
             name = _get(fn, "name")
             if not name:
                 raise MalformedResponse("tool call without a function name")
-            calls.append(ToolCall(id=_get(tc, "id") or ToolCall(name=name).id, name=name, arguments=_get(fn, "arguments") or "{}"))
+            calls.append(
+                ToolCall(
+                    id=_get(tc, "id") or ToolCall(name=name).id,
+                    name=name,
+                    arguments=_get(fn, "arguments") or "{}",
+                )
+            )
         reasoning = _get(msg, "reasoning_content") or _get(msg, "reasoning")
         return _get(msg, "content"), calls, _get(ch, "finish_reason"), _get(resp, "usage"), None, reasoning
 
@@ -454,7 +455,13 @@ class LLMClient:
             acc = accs[idx]
             if not acc.name:
                 raise MalformedResponse("streamed tool call without a function name")
-            calls.append(ToolCall(id=acc.id or ToolCall(name=acc.name).id, name=acc.name, arguments="".join(acc.args) or "{}"))
+            calls.append(
+                ToolCall(
+                    id=acc.id or ToolCall(name=acc.name).id,
+                    name=acc.name,
+                    arguments="".join(acc.args) or "{}",
+                )
+            )
         return ("".join(parts) if parts else None), calls, finish, usage, ttft, ("".join(reasoning) or None)
 
 

@@ -52,7 +52,9 @@ class PriceTable(BaseModel):
     completion: float = Field(0.0, ge=0)
     cached: float | None = Field(None, ge=0)
 
-    def cost(self, prompt_tokens: int | None, completion_tokens: int | None, cached_tokens: int | None = None) -> float:
+    def cost(
+        self, prompt_tokens: int | None, completion_tokens: int | None, cached_tokens: int | None = None
+    ) -> float:
         p = prompt_tokens or 0
         c = completion_tokens or 0
         k = min(cached_tokens or 0, p)
@@ -111,7 +113,9 @@ class EndpointConfig(BaseModel):
         """The key from the environment (never stored on the config)."""
         return os.environ.get(self.api_key_env) if self.api_key_env else None
 
-    def cost(self, prompt_tokens: int | None, completion_tokens: int | None, cached_tokens: int | None = None) -> float | None:
+    def cost(
+        self, prompt_tokens: int | None, completion_tokens: int | None, cached_tokens: int | None = None
+    ) -> float | None:
         return self.price.cost(prompt_tokens, completion_tokens, cached_tokens) if self.price else None
 
 

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -55,6 +54,16 @@ class LocalModelError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- weights
+
+
+def local_extra_missing() -> str | None:
+    """Why the embedded model cannot run here (a missing package of ``casework[local]``), or None."""
+    import importlib.util
+
+    for module in ("xllamacpp", *PART_PACKAGES):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} not installed ({INSTALL_HINT})"
+    return None
 
 
 def cache_dir() -> Path:
@@ -171,12 +180,6 @@ def _import_xllamacpp():
     except ImportError as e:
         raise LocalModelError(f"the local model runtime (xllamacpp) is not installed; {INSTALL_HINT}") from e
     return xllamacpp
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class LocalModelServer:
@@ -308,7 +311,13 @@ def wait_http_ready(address: str, timeout: float = 120.0, proc: Any = None) -> N
 
 
 def spawn_local_server(
-    *, port: int = 0, threads: int = 2, ctx: int = 8192, parallel: int = 1, timeout: float = 180.0, log_file: Any = None
+    *,
+    port: int = 0,
+    threads: int = 2,
+    ctx: int = 8192,
+    parallel: int = 1,
+    timeout: float = 180.0,
+    log_file: Any = None,
 ) -> tuple[Any, str]:
     """Start ``python -m casework.llm.local`` as a subprocess; returns ``(Popen, base_url)``.
 

@@ -25,8 +25,14 @@ _THINK_BLOCK = re.compile(r"<(think|thinking|reasoning|thought)>.*?</\1>", re.S 
 _THINK_OPEN = re.compile(r"<(?:think|thinking|reasoning|thought)>", re.I)
 _THINK_CLOSE = re.compile(r"</(?:think|thinking|reasoning|thought)>", re.I)
 
-_HARMONY_FINAL = re.compile(r"<\|channel\|>\s*final\s*(?:<\|constrain\|>[^<]*)?<\|message\|>(.*?)(?=<\|end\|>|<\|return\|>|<\|start\|>|$)", re.S)
-_HARMONY_SEGMENT = re.compile(r"<\|channel\|>\s*(\w+)[^<]*?(?:<\|constrain\|>[^<]*)?<\|message\|>(.*?)(?:<\|end\|>|<\|return\|>|<\|call\|>|(?=<\|start\|>)|$)", re.S)
+_HARMONY_FINAL = re.compile(
+    r"<\|channel\|>\s*final\s*(?:<\|constrain\|>[^<]*)?<\|message\|>(.*?)(?=<\|end\|>|<\|return\|>|<\|start\|>|$)",
+    re.S,
+)
+_HARMONY_SEGMENT = re.compile(
+    r"<\|channel\|>\s*(\w+)[^<]*?(?:<\|constrain\|>[^<]*)?<\|message\|>(.*?)(?:<\|end\|>|<\|return\|>|<\|call\|>|(?=<\|start\|>)|$)",
+    re.S,
+)
 _SPECIAL_TOKENS = re.compile(
     r"<\|start\|>\s*(?:assistant|user|system|developer|tool)?|<\|(?:end|return|call|message|channel|constrain)\|>"
     r"|<\|im_start\|>\s*(?:assistant|user|system|tool)?|<\|im_end\|>|<\|endoftext\|>|<\|eot_id\|>|<\|eom_id\|>"
@@ -59,10 +65,9 @@ def split_reasoning(text: str | None) -> tuple[str, str]:
     s = _THINK_BLOCK.sub("", s)
 
     # A closing tag without an opener: the template opened the block in the prompt.
-    close = None
-    for close in _THINK_CLOSE.finditer(s):
-        pass
-    if close is not None:
+    closers = list(_THINK_CLOSE.finditer(s))
+    if closers:
+        close = closers[-1]
         reasoning.append(s[: close.start()].strip())
         s = s[close.end() :]
 
@@ -88,7 +93,18 @@ _NAME_KEYS = ("name", "tool", "tool_name", "function", "action")
 
 _TAG_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S | re.I)
 _FENCE = re.compile(r"```[ \t]*([\w\-]*)[ \t]*\n?(.*?)(?:```|$)", re.S)
-_FENCE_LANGS = {"", "json", "json5", "tool_call", "tool_calls", "tool_code", "toolcall", "function_call", "javascript", "js"}
+_FENCE_LANGS = {
+    "",
+    "json",
+    "json5",
+    "tool_call",
+    "tool_calls",
+    "tool_code",
+    "toolcall",
+    "function_call",
+    "javascript",
+    "js",
+}
 _REACT = re.compile(
     r"^[ \t]*Action[ \t]*:[ \t]*`?([A-Za-z_][\w.\-]*)`?[ \t]*\r?\n[ \t]*Action[ \t]+Input[ \t]*:[ \t]*",
     re.M | re.I,

@@ -21,7 +21,11 @@ class ToolCall(BaseModel):
 
     def to_openai(self) -> dict:
         """The assistant-message ``tool_calls`` entry in OpenAI chat format."""
-        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 class CallRecord(BaseModel):

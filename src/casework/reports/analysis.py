@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 from casework.runs.store import read_manifest, read_results
@@ -31,6 +32,8 @@ from casework.scoring import is_infrastructure_error, pass_k_table, successes_by
 #: Generic tools that neither read nor write; left out of the read/write mix.
 GENERIC_TOOLS = frozenset({"think", "calculate", "transfer_to_human_agents"})
 READ_PREFIXES = ("get_", "find_", "list_", "search_", "lookup_", "check_")
+#: The normal quantile of a 95 % two-sided interval (the same z as :func:`casework.scoring.pass_k_table`).
+Z95 = NormalDist().inv_cdf(0.975)
 TIME_FIELDS = ("execution_time", "model_response_time", "user_response_time", "tool_execution_time")
 
 
@@ -128,7 +131,7 @@ def mean(values: Iterable[float]) -> float | None:
 
 def rate(successes: int, n: int) -> dict[str, Any]:
     """A proportion with its 95 % Wilson interval."""
-    low, high = wilson_interval(successes, n)
+    low, high = wilson_interval(successes, n, Z95)
     return {"successes": successes, "n": n, "rate": successes / n if n else None, "low": low, "high": high}
 
 
@@ -190,7 +193,9 @@ def task_facts(run: RunData) -> dict[str, TaskFacts]:
     facts: dict[str, TaskFacts] = {}
     for task in run.tasks or []:
         names = tuple(a.name for a in task.actions)
-        facts[task.id] = TaskFacts(task.id, names, scenario_label(task.scenario), rw_mix(names, run.tool_kinds))
+        facts[task.id] = TaskFacts(
+            task.id, names, scenario_label(task.scenario), rw_mix(names, run.tool_kinds)
+        )
     for r in run.results:
         task_id = str(r["task_id"])
         known = facts.get(task_id)
@@ -259,10 +264,16 @@ def summary_section(run: RunData, facts: Mapping[str, TaskFacts]) -> dict[str, A
         "tool_diversity_expected": len(set(names)),
         "tool_diversity_called": len(set(called)),
         "action_entropy_bits": entropy_bits(Counter(names).values()),
-        "infrastructure_errors": sum(is_infrastructure_error(r.get("termination_reason")) for r in run.results),
+        "infrastructure_errors": sum(
+            is_infrastructure_error(r.get("termination_reason")) for r in run.results
+        ),
         "infrastructure_excluded": run.exclude_infrastructure,
-        "termination_reasons": dict(sorted(Counter(str(r.get("termination_reason")) for r in counted).items())),
-        "cost_usd": math.fsum(c.get("cost_usd") or 0.0 for r in run.results for c in r.get("model_calls") or []),
+        "termination_reasons": dict(
+            sorted(Counter(str(r.get("termination_reason")) for r in counted).items())
+        ),
+        "cost_usd": math.fsum(
+            c.get("cost_usd") or 0.0 for r in run.results for c in r.get("model_calls") or []
+        ),
     }
 
 
@@ -284,7 +295,9 @@ def task_set_section(run: RunData, facts: Mapping[str, TaskFacts]) -> dict[str, 
 
 def complexity_section(run: RunData, facts: Mapping[str, TaskFacts]) -> dict[str, Any]:
     counted = run.counted
-    by_count = sorted(_group_rates(counted, lambda r: facts[str(r["task_id"])].n_actions), key=lambda row: row["key"])
+    by_count = sorted(
+        _group_rates(counted, lambda r: facts[str(r["task_id"])].n_actions), key=lambda row: row["key"]
+    )
     by_mix = sorted(_group_rates(counted, lambda r: facts[str(r["task_id"])].mix), key=lambda row: row["key"])
     return {"by_action_count": by_count, "by_rw_mix": by_mix}
 
@@ -299,7 +312,14 @@ def patterns_section(run: RunData, facts: Mapping[str, TaskFacts], top: int = 5)
 def tools_section(run: RunData) -> list[dict[str, Any]]:
     """Per tool: how often expected and called, call errors, per-tool recall, success when expected."""
     stats: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"expected": 0, "matched": 0, "called": 0, "call_errors": 0, "sims_expected": 0, "sims_success": 0}
+        lambda: {
+            "expected": 0,
+            "matched": 0,
+            "called": 0,
+            "call_errors": 0,
+            "sims_expected": 0,
+            "sims_success": 0,
+        }
     )
     for r in run.counted:
         expected = [a["name"] for a in r.get("expected_actions") or []]
@@ -324,7 +344,9 @@ def tools_section(run: RunData) -> list[dict[str, Any]]:
                 **s,
                 "recall": s["matched"] / s["expected"] if s["expected"] else None,
                 "call_error_rate": s["call_errors"] / s["called"] if s["called"] else None,
-                "success_when_expected": s["sims_success"] / s["sims_expected"] if s["sims_expected"] else None,
+                "success_when_expected": s["sims_success"] / s["sims_expected"]
+                if s["sims_expected"]
+                else None,
             }
         )
     return sorted(rows, key=lambda row: (-row["called"], -row["expected"], row["tool"]))
@@ -366,14 +388,17 @@ def prf_section(run: RunData) -> dict[str, Any]:
         "read": {m: avg(m, "read") for m in ("precision", "recall", "f1")},
         "write": {m: avg(m, "write") for m in ("precision", "recall", "f1")},
         "avg_shaped_reward_normalized": mean(
-            float(r["shaped_reward_normalized"]) for r in counted if r.get("shaped_reward_normalized") is not None
+            float(r["shaped_reward_normalized"])
+            for r in counted
+            if r.get("shaped_reward_normalized") is not None
         ),
     }
 
 
 def timing_section(run: RunData) -> dict[str, Any]:
     return {
-        name: distribution([float(r[name]) for r in run.results if r.get(name) is not None]) for name in TIME_FIELDS
+        name: distribution([float(r[name]) for r in run.results if r.get(name) is not None])
+        for name in TIME_FIELDS
     }
 
 
@@ -400,7 +425,9 @@ def match_matrix(run: RunData) -> dict[str, Any]:
         for i, name in enumerate(called):
             if i not in used_c and name not in GENERIC_TOOLS:
                 counts[("(extra)", name)] += 1
-    rows = sorted({e for e, _ in counts if e != "(extra)"}) + (["(extra)"] if any(e == "(extra)" for e, _ in counts) else [])
+    rows = sorted({e for e, _ in counts if e != "(extra)"}) + (
+        ["(extra)"] if any(e == "(extra)" for e, _ in counts) else []
+    )
     cols = sorted({c for _, c in counts if c != "(missing)"}) + (
         ["(missing)"] if any(c == "(missing)" for _, c in counts) else []
     )

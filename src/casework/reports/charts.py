@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 SUCCESS = "#2e7d32"
 FAILURE = "#c62828"
@@ -49,6 +50,7 @@ def dashboard(analysis: dict[str, Any], execution_times: list[float], path: Path
     ax_sf.bar_label(bars, labels=[f"{ok}", f"{failed}"])
     ax_sf.set_title(f"Simulations: {ok}/{summary['success']['n']} succeeded")
     ax_sf.set_ylabel("simulations")
+    ax_sf.yaxis.set_major_locator(MaxNLocator(integer=True))
     _style(ax_sf)
 
     prf = analysis["prf"]
@@ -68,9 +70,12 @@ def dashboard(analysis: dict[str, Any], execution_times: list[float], path: Path
     _style(ax_prf)
 
     if execution_times:
-        ax_time.hist(execution_times, bins=min(20, max(5, len(execution_times))), color=ACCENT, edgecolor="white")
+        ax_time.hist(
+            execution_times, bins=min(20, max(5, len(execution_times))), color=ACCENT, edgecolor="white"
+        )
         ax_time.set_xlabel("seconds")
         ax_time.set_ylabel("simulations")
+        ax_time.yaxis.set_major_locator(MaxNLocator(integer=True))
     else:
         _empty(ax_time, "no execution times recorded")
     ax_time.set_title("Execution time per simulation")
@@ -101,12 +106,11 @@ def _rate_bars(ax: Any, rows: list[dict[str, Any]], title: str, xlabel: str) -> 
         _empty(ax, "no data")
         ax.set_title(title)
         return
-    labels = [str(r["key"]) for r in rows]
+    labels = [f"{r['key']}\n(n={r['simulations']})" for r in rows]
     values = [r["success_rate"] or 0.0 for r in rows]
     lower = [v - r["success_low"] for v, r in zip(values, rows, strict=True)]
     upper = [r["success_high"] - v for v, r in zip(values, rows, strict=True)]
-    bars = ax.bar(labels, values, yerr=[lower, upper], capsize=4, color=ACCENT, ecolor="#37474f")
-    ax.bar_label(bars, labels=[f"n={r['simulations']}" for r in rows], fontsize=8, padding=2, label_type="center")
+    ax.bar(labels, values, yerr=[lower, upper], capsize=4, color=ACCENT, ecolor="#37474f")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("success rate (95% Wilson)")
     ax.set_xlabel(xlabel)
@@ -119,7 +123,12 @@ def success_by_complexity(analysis: dict[str, Any], path: Path) -> Path:
     """Success rate with 95 % intervals per number of expected actions and per read/write mix."""
     fig = Figure(figsize=(13, 4.8), layout="constrained")
     ax_count, ax_mix = fig.subplots(1, 2)
-    _rate_bars(ax_count, analysis["complexity"]["by_action_count"], "Success by number of actions", "expected actions")
+    _rate_bars(
+        ax_count,
+        analysis["complexity"]["by_action_count"],
+        "Success by number of actions",
+        "expected actions",
+    )
     _rate_bars(ax_mix, analysis["complexity"]["by_rw_mix"], "Success by read/write mix", "reads_writes")
     return _save(fig, path)
 

@@ -58,7 +58,9 @@ def _messages(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "tool_calls": [
                     {
                         "name": (c.get("function") or {}).get("name", c.get("name", "?")),
-                        "arguments": _arguments((c.get("function") or {}).get("arguments", c.get("arguments", {}))),
+                        "arguments": _arguments(
+                            (c.get("function") or {}).get("arguments", c.get("arguments", {}))
+                        ),
                     }
                     for c in m.get("tool_calls") or []
                 ],

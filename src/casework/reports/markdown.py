@@ -107,15 +107,22 @@ def render_markdown(analysis: dict[str, Any], profile: dict[str, Any], charts: d
     out: list[str] = [f"# Run report: {run['label']}\n"]
     facts = [
         ("run directory", f"`{run['dir']}`"),
-        ("agent", f"{run['agent']} ({run['mode']} mode)" + (f", model `{run['agent_model']}`" if run["agent_model"] else "")),
-        ("user simulator", str(run["user"]) + (f", model `{run['user_model']}`" if run["user_model"] else "")),
+        (
+            "agent",
+            f"{run['agent']} ({run['mode']} mode)"
+            + (f", model `{run['agent_model']}`" if run["agent_model"] else ""),
+        ),
+        (
+            "user simulator",
+            str(run["user"]) + (f", model `{run['user_model']}`" if run["user_model"] else ""),
+        ),
         ("created", run["created_at"] or "–"),
         ("seed", run["seed"]),
         ("git commit", run["git_commit"] or "–"),
     ]
-    out.append("\n".join(f"- **{k}**: {v}" for k, v in facts) + "\n")
+    out.append("\n" + "\n".join(f"- **{k}**: {v}" for k, v in facts) + "\n\n")
 
-    out.append("## Executive summary\n")
+    out.append("## Executive summary\n\n")
     infra_note = (
         f"{s['infrastructure_errors']} infrastructure errors, excluded from the rates"
         if s["infrastructure_excluded"]
@@ -139,7 +146,10 @@ def render_markdown(analysis: dict[str, Any], profile: dict[str, Any], charts: d
                 ["average reward", num(s["avg_reward"], 3)],
                 ["average expected actions per task", num(s["avg_expected_actions_per_task"])],
                 ["average tool calls per simulation", num(s["avg_tool_calls_per_simulation"])],
-                ["tool diversity (expected / called)", f"{s['tool_diversity_expected']} / {s['tool_diversity_called']}"],
+                [
+                    "tool diversity (expected / called)",
+                    f"{s['tool_diversity_expected']} / {s['tool_diversity_called']}",
+                ],
                 ["action-diversity entropy", f"{num(s['action_entropy_bits'], 3)} bits"],
                 ["infrastructure errors", infra_note],
                 ["model cost", f"${s['cost_usd']:.4f}"],
@@ -147,12 +157,14 @@ def render_markdown(analysis: dict[str, Any], profile: dict[str, Any], charts: d
         )
     )
     out.append("\n" + table(PASS_K_HEADERS, pass_k_rows(s["pass_k"])))
-    out.append("\nTermination reasons: " + ", ".join(f"{k} {v}" for k, v in s["termination_reasons"].items()) + "\n")
+    out.append(
+        "\nTermination reasons: " + ", ".join(f"{k} {v}" for k, v in s["termination_reasons"].items()) + "\n"
+    )
     if "dashboard" in charts:
         out.append(f"\n![dashboard]({charts['dashboard']})\n")
 
     ts = analysis["task_set"]
-    out.append("\n## Task set\n")
+    out.append("\n## Task set\n\n")
     out.append(f"{ts['tasks']} tasks (from the {ts['source']}), {ts['tasks_run']} of them run.\n")
     out.append("\n**Actions per task**\n\n")
     out.append(table(["actions", "tasks"], list(ts["action_count_distribution"].items())))
@@ -163,12 +175,16 @@ def render_markdown(analysis: dict[str, Any], profile: dict[str, Any], charts: d
 
     out.append("\n## Performance by complexity\n\n")
     out.append(table(["actions", *RATE_HEADERS], rate_rows(analysis["complexity"]["by_action_count"])))
-    out.append("\n" + table(["read/write mix", *RATE_HEADERS], rate_rows(analysis["complexity"]["by_rw_mix"])))
+    out.append(
+        "\n" + table(["read/write mix", *RATE_HEADERS], rate_rows(analysis["complexity"]["by_rw_mix"]))
+    )
     if "success_by_complexity" in charts:
         out.append(f"\n![success by complexity]({charts['success_by_complexity']})\n")
 
     pt = analysis["patterns"]
-    out.append(f"\n## Action-sequence patterns\n\n{pt['patterns']} distinct expected sequences.\n\n**Most successful**\n\n")
+    out.append(
+        f"\n## Action-sequence patterns\n\n{pt['patterns']} distinct expected sequences.\n\n**Most successful**\n\n"
+    )
     out.append(table(["sequence", *RATE_HEADERS], rate_rows(pt["most_successful"])))
     out.append("\n**Least successful**\n\n")
     out.append(table(["sequence", *RATE_HEADERS], rate_rows(pt["least_successful"])))
@@ -197,7 +213,13 @@ def render_markdown(analysis: dict[str, Any], profile: dict[str, Any], charts: d
         table(
             ["category", "failures", "share", "example task", "detail"],
             [
-                [e["category"], e["count"], pct(e["share_of_failures"]), f"{e['example_task_id']} (trial {e['example_trial']})", e["example_detail"]]
+                [
+                    e["category"],
+                    e["count"],
+                    pct(e["share_of_failures"]),
+                    f"{e['example_task_id']} (trial {e['example_trial']})",
+                    e["example_detail"],
+                ]
                 for e in analysis["errors"]
             ],
         )
@@ -210,7 +232,10 @@ def render_markdown(analysis: dict[str, Any], profile: dict[str, Any], charts: d
     out.append(
         table(
             ["actions", "precision", "recall", "F1"],
-            [[g, num(prf[g]["precision"], 3), num(prf[g]["recall"], 3), num(prf[g]["f1"], 3)] for g in ("overall", "read", "write")],
+            [
+                [g, num(prf[g]["precision"], 3), num(prf[g]["recall"], 3), num(prf[g]["f1"], 3)]
+                for g in ("overall", "read", "write")
+            ],
         )
     )
     out.append(f"\nMean normalised shaped reward: {num(prf['avg_shaped_reward_normalized'], 3)}\n")
@@ -220,7 +245,7 @@ def render_markdown(analysis: dict[str, Any], profile: dict[str, Any], charts: d
         table(
             ["seconds", "mean", "P50", "P90", "P99", "max", "total"],
             [
-                [name, num(d["mean"]), num(d["p50"]), num(d["p90"]), num(d["p99"]), num(d["max"]), num(d["total"])]
+                [name, *(num(d[key], 3) for key in ("mean", "p50", "p90", "p99", "max", "total"))]
                 for name, d in analysis["timing"].items()
                 if d["n"]
             ],

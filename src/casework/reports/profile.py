@@ -51,11 +51,17 @@ def latency_profile(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
                 "calls": len(calls),
                 "latency_s": _quantiles(latencies),
                 "ttft_s": _quantiles(ttfts),
-                "decode_tokens_per_s": {"mean": mean(speeds), "p50": percentile(speeds, 50), "n": len(speeds)},
+                "decode_tokens_per_s": {
+                    "mean": mean(speeds),
+                    "p50": percentile(speeds, 50),
+                    "n": len(speeds),
+                },
                 "prompt_tokens": sum(int(c.get("prompt_tokens") or 0) for c in calls),
                 "completion_tokens": sum(int(c.get("completion_tokens") or 0) for c in calls),
                 "cached_tokens": sum(int(c.get("cached_tokens") or 0) for c in calls),
-                "share_under_5s": (sum(1 for v in latencies if v < FAST_S) / len(latencies)) if latencies else None,
+                "share_under_5s": (sum(1 for v in latencies if v < FAST_S) / len(latencies))
+                if latencies
+                else None,
                 "retries": sum(int(c.get("retries") or 0) for c in calls),
                 "errors": sum(1 for c in calls if c.get("error")),
                 "cost_usd": math.fsum(float(c.get("cost_usd") or 0.0) for c in calls),

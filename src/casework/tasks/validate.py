@@ -5,24 +5,33 @@ what is wrong. Stages:
 
 - ``format``: the tool exists and the arguments fit its schema (types, required, no extras);
 - ``grounding``: the task's user exists; ids named by an action exist and belong to the task's user
-  (checked on the state just before the action);
-- ``execution``: every action succeeds when replayed on a fresh fork, and a task with write actions
-  changes the database.
+  (checked on the state just before the action); one user across all actions (``check_user_id``);
+  what the user must say themselves (email or name + zip, and, when the ground truth spells out
+  its lookups, the ids of orders they act on unless an earlier ``get_user_details`` lets the agent
+  find them) appears in the instruction;
+- ``execution``: every action succeeds when replayed on a fresh fork (except the indices listed in
+  ``task.metadata["expected_errors"]``), and a task with write actions changes the database.
 
-The generation pipeline adds policy, review-committee and de-duplication stages on top.
+A :class:`PolicyCheck` adds the ``policy`` stage in the same replay pass (see
+``casework.generate.policy``); the generation pipeline adds review-committee and de-duplication
+stages on top.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from casework.domains import Database, Domain, ToolKind
+from casework.domains import Database, Domain, State, ToolKind
 from casework.tasks.model import Task
 from casework.tasks.replay import ActionError, Replay, is_error
 
 STAGES = ("format", "grounding", "execution")
+IDENTIFICATION_TOOLS = {
+    "find_user_id_by_email": ("email",),
+    "find_user_id_by_name_zip": ("first_name", "last_name", "zip"),
+}
 
 
 @dataclass(frozen=True)
@@ -47,11 +56,24 @@ class Problem:
         }
 
 
+class PolicyCheck(Protocol):
+    """A domain's policy rules, run inside the validation replay (stage ``policy``)."""
+
+    def check_action(self, state: State, task: Task, index: int, arguments: dict[str, Any], name: str) -> list[str]:
+        """Problems with action ``index`` given the state just before it runs."""
+        ...
+
+    def check_task(self, task: Task, replay: Replay) -> list[str]:
+        """Problems with the task as a whole, after the replay (ordering, outputs, ...)."""
+        ...
+
+
 @dataclass
 class TaskValidation:
     task: Task
     problems: list[Problem]
     replay: Replay
+    stages: tuple[str, ...] = STAGES
 
     @property
     def valid(self) -> bool:
@@ -59,16 +81,76 @@ class TaskValidation:
 
     def stage_results(self) -> dict[str, bool]:
         failed = {p.stage for p in self.problems}
-        return {stage: stage not in failed for stage in STAGES}
+        return {stage: stage not in failed for stage in self.stages}
 
 
-def validate_task(domain: Domain, database: Database, task: Task) -> TaskValidation:
-    """Check one task; the actions are replayed on a fresh fork of ``database``."""
+def _instruction_problems(task: Task) -> list[Problem]:
+    """What the user must tell the agent themselves should be in their instruction."""
+    text = task.instruction.lower()
+    problems: list[Problem] = []
+    # Ground truth that lists no lookups (tau-bench lists only the writes) leaves the agent free to
+    # find orders from the profile: order ids are required only when the lookups are spelled out.
+    looked_up = not any(a.name in IDENTIFICATION_TOOLS for a in task.actions)
+    for index, action in enumerate(task.actions):
+        args = action.arguments if isinstance(action.arguments, dict) else {}
+        if action.name == "get_user_details":
+            looked_up = True
+        fields = IDENTIFICATION_TOOLS.get(action.name, ())
+        missing = [f for f in fields if str(args.get(f, "")).strip().lower() not in text]
+        if missing:
+            problems.append(
+                Problem(task.id, "grounding", f"the instruction does not give the user's {', '.join(missing)}", index, action.name)
+            )
+        order_id = args.get("order_id")
+        if isinstance(order_id, str) and not looked_up and order_id.lstrip("#").lower() not in text:
+            problems.append(
+                Problem(
+                    task.id,
+                    "grounding",
+                    f"order {order_id} is not in the instruction and no earlier get_user_details lets the agent find it",
+                    index,
+                    action.name,
+                )
+            )
+    return problems
+
+
+def _note_users(state: State, arguments: dict[str, Any], seen: list[str]) -> None:
+    """Collect the users an action acts for (a ``user_id`` argument, the owner of an ``order_id``)."""
+    found = []
+    if isinstance(arguments.get("user_id"), str):
+        found.append(arguments["user_id"])
+    order_id = arguments.get("order_id")
+    if "orders" in state.table_names and isinstance(order_id, str) and order_id in state["orders"]:
+        found.append(state["orders"][order_id].get("user_id"))
+    for user in found:
+        if isinstance(user, str) and user not in seen:
+            seen.append(user)
+
+
+def validate_task(
+    domain: Domain,
+    database: Database,
+    task: Task,
+    *,
+    check_user_id: bool = True,
+    policy: PolicyCheck | None = None,
+) -> TaskValidation:
+    """Check one task; the actions are replayed on a fresh fork of ``database``.
+
+    ``check_user_id=False`` drops the checks that tie actions to the task's single user (ownership
+    of orders and payment methods by that user, one user id across all actions).
+    ``policy`` adds the ``policy`` stage.
+    """
     problems: list[Problem] = []
     state = database.fork()
     replay = Replay(task_id=task.id, state=state)
+    owner = task.user_id if check_user_id else None
     if task.user_id is not None and task.user_id not in state["users"]:
         problems.append(Problem(task.id, "grounding", f"user_id {task.user_id!r} does not exist"))
+    problems.extend(_instruction_problems(task))
+    expected_errors = set(task.metadata.get("expected_errors") or ())
+    seen_users: list[str] = []
     has_write = False
     for index, action in enumerate(task.actions):
         _, error = domain.toolbox.validate_arguments(action.name, action.arguments)
@@ -78,18 +160,37 @@ def validate_task(domain: Domain, database: Database, task: Task) -> TaskValidat
             continue
         if domain.toolbox[action.name].kind == ToolKind.WRITE:
             has_write = True
+        if check_user_id and task.user_id is None:
+            _note_users(state, action.arguments, seen_users)
         if domain.grounding is not None:
-            for message in domain.grounding(state, task.user_id, action.name, action.arguments):
+            for message in domain.grounding(state, owner, action.name, action.arguments):
                 problems.append(Problem(task.id, "grounding", message, index, action.name))
+        if policy is not None:
+            for message in policy.check_action(state, task, index, action.arguments, action.name):
+                problems.append(Problem(task.id, "policy", message, index, action.name))
         observation = domain.call(state, action.name, action.arguments)
         replay.observations.append(observation)
         if is_error(observation):
             replay.errors.append(ActionError(index, observation))
-            problems.append(Problem(task.id, "execution", f"replay failed: {observation}", index, action.name))
+            if index not in expected_errors:
+                problems.append(Problem(task.id, "execution", f"replay failed: {observation}", index, action.name))
     if has_write and not replay.errors and state.same_as(database.fork()):
         problems.append(Problem(task.id, "execution", "the task has write actions but the database is unchanged"))
-    return TaskValidation(task, problems, replay)
+    if len(seen_users) > 1:
+        problems.append(Problem(task.id, "grounding", f"actions act for several users: {', '.join(seen_users)}"))
+    stages = STAGES
+    if policy is not None:
+        problems.extend(Problem(task.id, "policy", message) for message in policy.check_task(task, replay))
+        stages = (*STAGES, "policy")
+    return TaskValidation(task, problems, replay, stages)
 
 
-def validate_tasks(domain: Domain, database: Database, tasks: Iterable[Task]) -> list[TaskValidation]:
-    return [validate_task(domain, database, task) for task in tasks]
+def validate_tasks(
+    domain: Domain,
+    database: Database,
+    tasks: Iterable[Task],
+    *,
+    check_user_id: bool = True,
+    policy: PolicyCheck | None = None,
+) -> list[TaskValidation]:
+    return [validate_task(domain, database, task, check_user_id=check_user_id, policy=policy) for task in tasks]

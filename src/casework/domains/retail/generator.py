@@ -875,8 +875,8 @@ def generate_retail(seed: int, users: int = 500, orders: int = 1000, products: i
         raise ValueError("users, orders and products must be non-negative")
     if orders and (not users or not products):
         raise ValueError("orders need at least one user and one product")
-    if users > 1_000_000 or orders > 5_000_000:
-        raise ValueError("at most 1,000,000 users and 5,000,000 orders (the id spaces are too small beyond)")
+    if users > 1_000_000 or orders > 3_000_000:
+        raise ValueError("at most 1,000,000 users and 3,000,000 orders (the id spaces are too small beyond)")
     rng = random.Random(seed)
     ids = _Ids(rng)
     # Millions of new dicts trigger the cyclic GC over and over (3x slower at 200,000 orders); nothing

@@ -1,0 +1,362 @@
+"""The generation pipeline: generate -> validate (stages 1-6) -> feedback and regenerate -> write.
+
+For each task slot ``index`` the generator proposes a task; stages 1-4 run on one replay, then the
+review committee (when reviewers are given) and de-duplication. A failed attempt gets a feedback
+summary (the problem lines) and the slot is regenerated, up to ``max_iterations`` attempts; a slot
+that never passes is recorded as rejected with its reasons. Optionally, validated single-intent
+tasks of the same user are merged into multi-intent tasks ("reverse recombination") and
+re-validated. Statistics (:mod:`casework.generate.stats`) cover the kept tasks plus the pipeline's
+counters.
+
+Resumable: accepted and rejected slots are appended to ``OUT.progress.jsonl`` as they finish; a
+rerun with the same ``out`` skips finished slots. Generators seed each slot from
+``(seed, index, iteration)``, so a resumed run writes the same bytes as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from casework.domains import Database, Domain
+from casework.generate.committee import ChatEndpoint, review
+from casework.generate.stages import REPLAY_STAGES, attach_report, dedup_key, validate_stages
+from casework.generate.stats import task_stats
+from casework.tasks.model import Task
+
+
+class GenerationError(Exception):
+    """A generator could not produce a task; ``raw`` keeps the model output, when there was one."""
+
+    def __init__(self, message: str, raw: str | None = None):
+        super().__init__(message)
+        self.raw = raw
+
+
+class Generator(Protocol):
+    name: str
+
+    async def generate(self, index: int, iteration: int, feedback: str | None) -> Task:
+        """Task for slot ``index``; ``iteration`` > 0 with ``feedback`` on earlier failures."""
+        ...
+
+
+@dataclass
+class TemplatedGenerator:
+    """:func:`casework.generate.templated.build_templated_task` as a pipeline generator."""
+
+    domain: Domain
+    database: Database
+    seed: int = 0
+    weights: dict[str, float] | None = None
+    multi_intent: float = 0.2
+    min_actions: int | None = None
+    max_actions: int | None = None
+    name: str = "templated"
+
+    async def generate(self, index: int, iteration: int, feedback: str | None) -> Task:
+        return self.build(index, iteration)
+
+    def build(self, index: int, iteration: int) -> Task:
+        from casework.generate.templated import build_templated_task
+
+        try:
+            return build_templated_task(
+                self.domain,
+                self.database,
+                index,
+                self.seed,
+                weights=self.weights,
+                multi_intent=self.multi_intent,
+                min_actions=self.min_actions,
+                max_actions=self.max_actions,
+                iteration=iteration,
+            )
+        except RuntimeError as exc:
+            raise GenerationError(str(exc)) from None
+
+
+@dataclass
+class PipelineConfig:
+    num_tasks: int
+    max_iterations: int = 3
+    committee_rule: str = "core"
+    check_user_id: bool = True
+    recombine: int = 0
+    concurrency: int = 1
+    store_diff: bool = True
+
+
+@dataclass
+class SlotOutcome:
+    index: int
+    task: Task | None
+    iterations: int
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class PipelineResult:
+    tasks: list[Task]
+    rejected: list[SlotOutcome]
+    stats: dict[str, Any]
+
+
+def _reason_key(stage: str, message: str) -> str:
+    """Group failure messages: drop ids and numbers so that the same reason counts together."""
+    import re
+
+    text = re.sub(r"'[^']*'|#W\d+|\b\d[\d.]*\b|\b\w+_\d+\b", "…", message)
+    return f"{stage}: {text[:90]}"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        domain: Domain,
+        database: Database,
+        generator: Generator,
+        config: PipelineConfig,
+        *,
+        reviewers: list[ChatEndpoint] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ):
+        self.domain = domain
+        self.database = database
+        self.generator = generator
+        self.config = config
+        self.reviewers = reviewers or []
+        self.progress = progress
+        self.seen: set[Any] = set()
+        self.counters: dict[str, Any] = {
+            "generated": 0,
+            "passed": Counter(),
+            "failures": Counter(),
+            "iterations": Counter(),
+        }
+
+    async def _attempt(self, index: int, iteration: int, feedback: str | None) -> tuple[Task | None, list[dict[str, Any]]]:
+        counters = self.counters
+        try:
+            task = await self.generator.generate(index, iteration, feedback)
+        except GenerationError as exc:
+            counters["failures"][_reason_key("generation", str(exc))] += 1
+            failure: dict[str, Any] = {"stage": "generation", "message": str(exc)}
+            if exc.raw is not None:
+                failure["raw"] = exc.raw[:2000]
+            return None, [failure]
+        counters["generated"] += 1
+        validation = validate_stages(self.domain, self.database, task, check_user_id=self.config.check_user_id)
+        failed_stages = {p.stage for p in validation.problems}
+        for stage in REPLAY_STAGES:
+            if stage not in failed_stages:
+                counters["passed"][stage] += 1
+        failures = [
+            {"stage": p.stage, "message": p.message, "action_index": p.action_index} for p in validation.problems
+        ]
+        for p in validation.problems:
+            counters["failures"][_reason_key(p.stage, p.message)] += 1
+        if failures:
+            return None, failures
+        extra: dict[str, dict[str, Any]] = {}
+        if self.reviewers:
+            result = await review(
+                self.reviewers, task, self.domain.policy, validation.replay.observations, rule=self.config.committee_rule
+            )
+            extra["committee"] = result.to_stage()
+            if not result.passed:
+                message = f"committee rejected: {', '.join(result.failed_criteria())}"
+                counters["failures"][_reason_key("committee", message)] += 1
+                reasons = [v.reason or v.error or "" for v in result.votes]
+                return None, [{"stage": "committee", "message": message, "reviews": [r for r in reasons if r]}]
+            counters["passed"]["committee"] += 1
+        key = dedup_key(task)
+        if key in self.seen:
+            counters["failures"]["dedup: same user and actions as an earlier task"] += 1
+            return None, [{"stage": "dedup", "message": "same user and actions as an earlier task"}]
+        self.seen.add(key)
+        counters["passed"]["dedup"] += 1
+        extra["dedup"] = {"passed": True}
+        return attach_report(task, validation, extra, diff=self.config.store_diff), []
+
+    async def run_slot(self, index: int) -> SlotOutcome:
+        feedback: str | None = None
+        all_failures: list[dict[str, Any]] = []
+        for iteration in range(max(1, self.config.max_iterations)):
+            task, failures = await self._attempt(index, iteration, feedback)
+            if task is not None:
+                task.metadata["iterations"] = iteration + 1
+                if all_failures:
+                    task.metadata["earlier_failures"] = [f["message"] for f in all_failures][:10]
+                self.counters["iterations"][iteration + 1] += 1
+                return SlotOutcome(index, task, iteration + 1, all_failures)
+            all_failures += [dict(f, iteration=iteration) for f in failures]
+            feedback = "The previous attempt failed validation:\n" + "\n".join(
+                f"- [{f['stage']}] {f['message']}" for f in failures
+            )
+        return SlotOutcome(index, None, self.config.max_iterations, all_failures)
+
+    async def run(self, out: Path | None = None) -> PipelineResult:
+        done: dict[int, SlotOutcome] = {}
+        progress_file = None
+        if out is not None:
+            progress_path = Path(str(out) + ".progress.jsonl")
+            done = _read_progress(progress_path)
+            for outcome in sorted(done.values(), key=lambda o: o.index):
+                if outcome.task is not None:
+                    self.seen.add(dedup_key(outcome.task))
+            progress_path.parent.mkdir(parents=True, exist_ok=True)
+            progress_file = progress_path.open("a", encoding="utf-8")
+        todo = [i for i in range(self.config.num_tasks) if i not in done]
+        if self.progress and done:
+            self.progress(len(done))
+        semaphore = asyncio.Semaphore(max(1, self.config.concurrency))
+        lock = asyncio.Lock()
+
+        async def one(index: int) -> None:
+            async with semaphore:
+                outcome = await self.run_slot(index)
+            async with lock:
+                done[index] = outcome
+                if progress_file is not None:
+                    progress_file.write(json.dumps(_outcome_record(outcome), ensure_ascii=False) + "\n")
+                    progress_file.flush()
+                if self.progress:
+                    self.progress(1)
+
+        try:
+            if self.config.concurrency <= 1:
+                for index in todo:
+                    await one(index)
+            else:
+                await asyncio.gather(*(one(i) for i in todo))
+        finally:
+            if progress_file is not None:
+                progress_file.close()
+        outcomes = [done[i] for i in sorted(done) if i < self.config.num_tasks]
+        tasks = [o.task for o in outcomes if o.task is not None]
+        recombined = self.recombine(tasks) if self.config.recombine else []
+        tasks += recombined
+        rejected = [o for o in outcomes if o.task is None]
+        stats = task_stats(tasks, self.domain)
+        counters = self.counters
+        stats["pipeline"] = {
+            "method": getattr(self.generator, "name", "unknown"),
+            "slots": self.config.num_tasks,
+            "generated": counters["generated"],
+            "accepted": len(tasks) - len(recombined),
+            "rejected": len(rejected),
+            "passed_per_stage": dict(counters["passed"]),
+            "iterations_used": {str(k): v for k, v in sorted(Counter(o.iterations for o in outcomes if o.task).items())},
+            "failure_reasons": dict(counters["failures"].most_common()),
+            "recombined": len(recombined),
+            "resumed_slots": self.config.num_tasks - len(todo),
+        }
+        return PipelineResult(tasks, rejected, stats)
+
+    def recombine(self, tasks: list[Task]) -> list[Task]:
+        """Merge pairs of validated single-intent tasks of the same user; keep the merges that validate."""
+        by_user: dict[str, list[Task]] = {}
+        for task in tasks:
+            keys = [task.scenario] if isinstance(task.scenario, str) else (task.scenario or [])
+            if task.user_id and len(keys) == 1 and keys[0] != "human_transfer":
+                by_user.setdefault(task.user_id, []).append(task)
+        merged: list[Task] = []
+        for user_id in sorted(by_user):
+            group = by_user[user_id]
+            for first, second in zip(group[::2], group[1::2], strict=False):
+                if len(merged) >= self.config.recombine:
+                    return merged
+                candidate = merge_tasks(first, second)
+                validation = validate_stages(self.domain, self.database, candidate, check_user_id=self.config.check_user_id)
+                key = dedup_key(candidate)
+                if validation.valid and key not in self.seen:
+                    self.seen.add(key)
+                    merged.append(attach_report(candidate, validation, {"dedup": {"passed": True}}, diff=self.config.store_diff))
+        return merged
+
+
+_IDENTIFY = ("find_user_id_by_email", "find_user_id_by_name_zip")
+
+
+def merge_tasks(first: Task, second: Task) -> Task:
+    """One conversation with both requests: the second task's identification and repeated
+    profile lookups are dropped, its instruction follows the first's."""
+    names = {a.name for a in first.actions}
+    tail = [a for a in second.actions if a.name not in _IDENTIFY and not (a.name == "get_user_details" and a.name in names)]
+    metadata = {
+        "generation_method": "recombined",
+        "sources": [first.id, second.id],
+        "multi_intent": True,
+        "num_actions": len(first.actions) + len(tail),
+    }
+    refused = list(first.metadata.get("refused_orders", [])) + list(second.metadata.get("refused_orders", []))
+    if refused:
+        metadata["refused_orders"] = refused
+    keys = [first.scenario, second.scenario]
+    return Task(
+        id=f"recombined-{first.id}+{second.id}",
+        domain=first.domain,
+        user_id=first.user_id,
+        instruction=f"{first.instruction} In the same conversation you have a second request. {second.instruction}",
+        actions=[*first.actions, *tail],
+        outputs=[*first.outputs, *second.outputs],
+        persona=first.persona,
+        scenario=[k for k in keys if isinstance(k, str)],
+        metadata=metadata,
+    )
+
+
+def _outcome_record(outcome: SlotOutcome) -> dict[str, Any]:
+    record: dict[str, Any] = {"index": outcome.index, "iterations": outcome.iterations, "failures": outcome.failures}
+    if outcome.task is not None:
+        record["task"] = outcome.task.model_dump(mode="json")
+    return record
+
+
+def _read_progress(path: Path) -> dict[int, SlotOutcome]:
+    done: dict[int, SlotOutcome] = {}
+    if not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+            task = Task.model_validate(record["task"]) if record.get("task") else None
+            done[int(record["index"])] = SlotOutcome(record["index"], task, record["iterations"], record.get("failures", []))
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn last line (killed mid-write): that slot is redone
+    return done
+
+
+def write_outputs(result: PipelineResult, out: Path, fmt: str = "blueprint") -> Path:
+    """The task file (blueprint or casework format) and ``OUT.stats.json`` beside it."""
+    from casework.tasks import save_blueprints, save_tasks
+
+    (save_blueprints if fmt == "blueprint" else save_tasks)(result.tasks, out)
+    stats_path = out.with_name(out.name + ".stats.json")
+    payload = dict(result.stats)
+    payload["rejected_slots"] = [
+        {"index": o.index, "failures": [{k: v for k, v in f.items() if k != "raw"} for f in o.failures]} for o in result.rejected
+    ]
+    stats_path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return stats_path
+
+
+def run_pipeline(
+    domain: Domain,
+    database: Database,
+    generator: Generator,
+    config: PipelineConfig,
+    *,
+    reviewers: list[ChatEndpoint] | None = None,
+    out: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PipelineResult:
+    """Synchronous entry point (runs the event loop)."""
+    pipeline = Pipeline(domain, database, generator, config, reviewers=reviewers, progress=progress)
+    return asyncio.run(pipeline.run(out))

@@ -1,0 +1,94 @@
+"""The validation stages in one place, in order, and how their results land on a task.
+
+1. ``format``, 2. ``grounding``, 3. ``execution``: :mod:`casework.tasks.validate` (one replay);
+4. ``policy``: :mod:`casework.generate.policy`, inside the same replay;
+5. ``committee``: :mod:`casework.generate.committee` (model reviewers; the pipeline only);
+6. ``dedup``: :func:`deduplicate` below (near-identical tasks: same user, same actions).
+
+:func:`validate_stages` runs 1-4 on one task; :func:`attach_report` writes the outcome into
+``task.validation_report`` (per stage: passed, reasons; the execution stage also stores the diff).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from casework.domains import Database, Domain
+from casework.generate.policy import policy_for
+from casework.tasks.model import Task, ValidationReport
+from casework.tasks.normalize import normalize_action
+from casework.tasks.validate import Problem, TaskValidation, validate_task
+
+STAGES: tuple[str, ...] = ("format", "grounding", "execution", "policy", "committee", "dedup")
+REPLAY_STAGES: tuple[str, ...] = STAGES[:4]
+
+
+def validate_stages(
+    domain: Domain, database: Database, task: Task, *, check_user_id: bool = True, policy: bool = True
+) -> TaskValidation:
+    """Stages 1-4 on one task (one replay on a fresh fork)."""
+    checks = policy_for(domain) if policy else None
+    return validate_task(domain, database, task, check_user_id=check_user_id, policy=checks)
+
+
+def validate_all(
+    domain: Domain, database: Database, tasks: Iterable[Task], *, check_user_id: bool = True, policy: bool = True
+) -> list[TaskValidation]:
+    checks = policy_for(domain) if policy else None
+    return [validate_task(domain, database, t, check_user_id=check_user_id, policy=checks) for t in tasks]
+
+
+def stage_reasons(problems: Iterable[Problem]) -> dict[str, list[dict[str, Any]]]:
+    """Problems grouped by stage, as machine-readable dicts."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for problem in problems:
+        entry = {"message": problem.message}
+        if problem.action_index is not None:
+            entry["action_index"] = problem.action_index
+            entry["action_name"] = problem.action_name
+        grouped.setdefault(problem.stage, []).append(entry)
+    return grouped
+
+
+def attach_report(
+    task: Task, validation: TaskValidation, extra_stages: dict[str, dict[str, Any]] | None = None, *, diff: bool = True
+) -> Task:
+    """A copy of ``task`` whose ``validation_report`` holds every stage's verdict and reasons."""
+    reasons = stage_reasons(validation.problems)
+    stages: dict[str, Any] = {}
+    for stage in validation.stages:
+        stages[stage] = {"passed": stage not in reasons}
+        if stage in reasons:
+            stages[stage]["reasons"] = reasons[stage]
+    if diff and "execution" in stages:
+        stages["execution"]["diff"] = [change.describe() for change in validation.replay.diff()]
+    for name, result in (extra_stages or {}).items():
+        stages[name] = result
+    valid = all(result.get("passed", False) for result in stages.values())
+    missing = [r["message"] for r in reasons.get("grounding", []) if "instruction" in r["message"]]
+    report = ValidationReport(valid=valid, missing=missing, suggestions=[p.line() for p in validation.problems], stages=stages)
+    return task.model_copy(update={"validation_report": report})
+
+
+def dedup_key(task: Task) -> tuple[Any, ...]:
+    """Same user, same actions (normalised; ``think`` ignored) means the same task."""
+    return (task.user_id, tuple(normalize_action(a) for a in task.actions if a.name != "think"))
+
+
+def deduplicate(tasks: Iterable[Task], seen: set[tuple[Any, ...]] | None = None) -> tuple[list[Task], list[tuple[Task, str]]]:
+    """(kept, dropped): a task whose :func:`dedup_key` was seen before (earlier in ``tasks`` or in
+    ``seen``) is dropped, with the reason. ``seen`` is updated in place when given."""
+    seen = set() if seen is None else seen
+    first: dict[tuple[Any, ...], str] = {}
+    kept: list[Task] = []
+    dropped: list[tuple[Task, str]] = []
+    for task in tasks:
+        key = dedup_key(task)
+        if key in seen:
+            dropped.append((task, f"duplicate of {first.get(key, 'an earlier task')} (same user, same actions)"))
+            continue
+        seen.add(key)
+        first[key] = task.id
+        kept.append(task)
+    return kept, dropped
