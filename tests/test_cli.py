@@ -134,7 +134,27 @@ def test_run_dry_run_renders_the_prompt_without_a_model(sample_tasks: Path, tmp_
 
 
 def test_demo_runs_on_the_embedded_defaults(tmp_path: Path):
-    result = invoke("demo", "--out", tmp_path / "demo", "-n", "4")
+    result = invoke("demo", "--out", tmp_path / "demo", "-n", "4", "--run-tasks", "0")
     assert result.exit_code == 0, result.output
     assert "4/4 tasks valid" in result.output
     assert (tmp_path / "demo" / "tasks.json").exists()
+
+
+@pytest.mark.llm
+def test_demo_starts_the_embedded_model_runs_and_reports(tmp_path: Path, request):
+    """What `make demo` does: no endpoint configured, so the embedded local model is started."""
+    from casework.llm.local import local_extra_missing
+
+    if not (request.config.getoption("markexpr") == "llm" or __import__("os").environ.get("CASEWORK_LLM_TESTS") == "1"):
+        pytest.skip("real-model test: run with -m llm or CASEWORK_LLM_TESTS=1")
+    if reason := local_extra_missing():
+        pytest.skip(reason)
+    result = invoke("demo", "--out", tmp_path / "demo", "-n", "4", "--run-tasks", "1")
+    assert result.exit_code == 0, result.output
+    assert "embedded local model at http://127.0.0.1:" in result.output
+    run_dir = tmp_path / "demo" / "run"
+    lines = (run_dir / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["config"]["agent_endpoint"] == {"model": "embedded-local"}
+    assert (run_dir / "report.html").exists() and "report: " in result.output

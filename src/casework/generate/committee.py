@@ -33,7 +33,9 @@ PASS_RULES: dict[str, tuple[str, ...]] = {"core": CRITERIA[:3], "all": CRITERIA}
 
 
 class ChatEndpoint(Protocol):
-    async def chat(self, messages: list[dict[str, Any]], tools: Any = None, tool_choice: Any = None, **params: Any) -> Any: ...
+    async def chat(
+        self, messages: list[dict[str, Any]], tools: Any = None, tool_choice: Any = None, **params: Any
+    ) -> Any: ...
 
 
 def required_criteria(rule: str) -> tuple[str, ...]:
@@ -43,7 +45,9 @@ def required_criteria(rule: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in rule.split(",") if part.strip())
     unknown = [n for n in names if n not in CRITERIA]
     if unknown or not names:
-        raise ValueError(f"pass rule must be 'core', 'all' or criteria from {', '.join(CRITERIA)}; got {rule!r}")
+        raise ValueError(
+            f"pass rule must be 'core', 'all' or criteria from {', '.join(CRITERIA)}; got {rule!r}"
+        )
     return names
 
 
@@ -75,7 +79,11 @@ class CommitteeResult:
             "votes": [asdict(v) for v in self.votes],
         }
         if not self.passed:
-            reasons = [v.reason or v.error or "" for v in self.votes if v.error or not all(v.scores.get(c) for c in self.failed_criteria())]
+            reasons = [
+                v.reason or v.error or ""
+                for v in self.votes
+                if v.error or not all(v.scores.get(c) for c in self.failed_criteria())
+            ]
             out["reasons"] = [{"message": f"committee rejected: {', '.join(self.failed_criteria())}"}] + [
                 {"message": r} for r in reasons if r
             ]
@@ -143,7 +151,13 @@ def parse_vote(reviewer: int, text: str | None) -> Vote:
             missing.append(criterion)
         scores[criterion] = bool(value)
     error = f"missing or unreadable scores: {', '.join(missing)}" if missing else None
-    return Vote(reviewer, scores, reason=str(lowered.get("reason", ""))[:500], error=error, raw=None if not error else text)
+    return Vote(
+        reviewer,
+        scores,
+        reason=str(lowered.get("reason", ""))[:500],
+        error=error,
+        raw=None if not error else text,
+    )
 
 
 def decide(votes: list[Vote], size: int, rule: str = "core") -> CommitteeResult:

@@ -51,11 +51,28 @@ REFUSAL_CLOSINGS = (
 )
 
 CANCEL_REASON_PHRASES = {
-    "no longer needed": ("you no longer need it", "you do not need it anymore", "your plans changed and you no longer need it"),
-    "ordered by mistake": ("you ordered it by mistake", "you placed it by accident", "it was a mistake to order it"),
+    "no longer needed": (
+        "you no longer need it",
+        "you do not need it anymore",
+        "your plans changed and you no longer need it",
+    ),
+    "ordered by mistake": (
+        "you ordered it by mistake",
+        "you placed it by accident",
+        "it was a mistake to order it",
+    ),
 }
 
-STREETS = ("Maple Street", "Cedar Avenue", "Lake Road", "Hill Street", "River Lane", "Oak Drive", "Elm Court", "Pine Way")
+STREETS = (
+    "Maple Street",
+    "Cedar Avenue",
+    "Lake Road",
+    "Hill Street",
+    "River Lane",
+    "Oak Drive",
+    "Elm Court",
+    "Pine Way",
+)
 CITIES = (
     ("Austin", "TX", "787"),
     ("Denver", "CO", "802"),
@@ -74,7 +91,9 @@ def person_name(user: dict[str, Any]) -> str:
 
 def opening(rng: random.Random, user: dict[str, Any], by_email: bool) -> str:
     templates = OPENINGS_EMAIL if by_email else OPENINGS_NAME_ZIP
-    return rng.choice(templates).format(name=person_name(user), email=user["email"], zip=user["address"]["zip"])
+    return rng.choice(templates).format(
+        name=person_name(user), email=user["email"], zip=user["address"]["zip"]
+    )
 
 
 def options_text(options: dict[str, Any]) -> str:

@@ -140,7 +140,9 @@ class Pipeline:
             "iterations": Counter(),
         }
 
-    async def _attempt(self, index: int, iteration: int, feedback: str | None) -> tuple[Task | None, list[dict[str, Any]]]:
+    async def _attempt(
+        self, index: int, iteration: int, feedback: str | None
+    ) -> tuple[Task | None, list[dict[str, Any]]]:
         counters = self.counters
         try:
             task = await self.generator.generate(index, iteration, feedback)
@@ -151,13 +153,16 @@ class Pipeline:
                 failure["raw"] = exc.raw[:2000]
             return None, [failure]
         counters["generated"] += 1
-        validation = validate_stages(self.domain, self.database, task, check_user_id=self.config.check_user_id)
+        validation = validate_stages(
+            self.domain, self.database, task, check_user_id=self.config.check_user_id
+        )
         failed_stages = {p.stage for p in validation.problems}
         for stage in REPLAY_STAGES:
             if stage not in failed_stages:
                 counters["passed"][stage] += 1
         failures = [
-            {"stage": p.stage, "message": p.message, "action_index": p.action_index} for p in validation.problems
+            {"stage": p.stage, "message": p.message, "action_index": p.action_index}
+            for p in validation.problems
         ]
         for p in validation.problems:
             counters["failures"][_reason_key(p.stage, p.message)] += 1
@@ -166,14 +171,20 @@ class Pipeline:
         extra: dict[str, dict[str, Any]] = {}
         if self.reviewers:
             result = await review(
-                self.reviewers, task, self.domain.policy, validation.replay.observations, rule=self.config.committee_rule
+                self.reviewers,
+                task,
+                self.domain.policy,
+                validation.replay.observations,
+                rule=self.config.committee_rule,
             )
             extra["committee"] = result.to_stage()
             if not result.passed:
                 message = f"committee rejected: {', '.join(result.failed_criteria())}"
                 counters["failures"][_reason_key("committee", message)] += 1
                 reasons = [v.reason or v.error or "" for v in result.votes]
-                return None, [{"stage": "committee", "message": message, "reviews": [r for r in reasons if r]}]
+                return None, [
+                    {"stage": "committee", "message": message, "reviews": [r for r in reasons if r]}
+                ]
             counters["passed"]["committee"] += 1
         key = dedup_key(task)
         if key in self.seen:
@@ -252,7 +263,9 @@ class Pipeline:
             "accepted": len(tasks) - len(recombined),
             "rejected": len(rejected),
             "passed_per_stage": dict(counters["passed"]),
-            "iterations_used": {str(k): v for k, v in sorted(Counter(o.iterations for o in outcomes if o.task).items())},
+            "iterations_used": {
+                str(k): v for k, v in sorted(Counter(o.iterations for o in outcomes if o.task).items())
+            },
             "failure_reasons": dict(counters["failures"].most_common()),
             "recombined": len(recombined),
             "resumed_slots": self.config.num_tasks - len(todo),
@@ -273,11 +286,17 @@ class Pipeline:
                 if len(merged) >= self.config.recombine:
                     return merged
                 candidate = merge_tasks(first, second)
-                validation = validate_stages(self.domain, self.database, candidate, check_user_id=self.config.check_user_id)
+                validation = validate_stages(
+                    self.domain, self.database, candidate, check_user_id=self.config.check_user_id
+                )
                 key = dedup_key(candidate)
                 if validation.valid and key not in self.seen:
                     self.seen.add(key)
-                    merged.append(attach_report(candidate, validation, {"dedup": {"passed": True}}, diff=self.config.store_diff))
+                    merged.append(
+                        attach_report(
+                            candidate, validation, {"dedup": {"passed": True}}, diff=self.config.store_diff
+                        )
+                    )
         return merged
 
 
@@ -288,7 +307,11 @@ def merge_tasks(first: Task, second: Task) -> Task:
     """One conversation with both requests: the second task's identification and repeated
     profile lookups are dropped, its instruction follows the first's."""
     names = {a.name for a in first.actions}
-    tail = [a for a in second.actions if a.name not in _IDENTIFY and not (a.name == "get_user_details" and a.name in names)]
+    tail = [
+        a
+        for a in second.actions
+        if a.name not in _IDENTIFY and not (a.name == "get_user_details" and a.name in names)
+    ]
     metadata = {
         "generation_method": "recombined",
         "sources": [first.id, second.id],
@@ -313,7 +336,11 @@ def merge_tasks(first: Task, second: Task) -> Task:
 
 
 def _outcome_record(outcome: SlotOutcome) -> dict[str, Any]:
-    record: dict[str, Any] = {"index": outcome.index, "iterations": outcome.iterations, "failures": outcome.failures}
+    record: dict[str, Any] = {
+        "index": outcome.index,
+        "iterations": outcome.iterations,
+        "failures": outcome.failures,
+    }
     if outcome.task is not None:
         record["task"] = outcome.task.model_dump(mode="json")
     return record
@@ -327,7 +354,9 @@ def _read_progress(path: Path) -> dict[int, SlotOutcome]:
         try:
             record = json.loads(line)
             task = Task.model_validate(record["task"]) if record.get("task") else None
-            done[int(record["index"])] = SlotOutcome(record["index"], task, record["iterations"], record.get("failures", []))
+            done[int(record["index"])] = SlotOutcome(
+                record["index"], task, record["iterations"], record.get("failures", [])
+            )
         except (ValueError, KeyError, TypeError):
             continue  # a torn last line (killed mid-write): that slot is redone
     return done
@@ -341,7 +370,8 @@ def write_outputs(result: PipelineResult, out: Path, fmt: str = "blueprint") -> 
     stats_path = out.with_name(out.name + ".stats.json")
     payload = dict(result.stats)
     payload["rejected_slots"] = [
-        {"index": o.index, "failures": [{k: v for k, v in f.items() if k != "raw"} for f in o.failures]} for o in result.rejected
+        {"index": o.index, "failures": [{k: v for k, v in f.items() if k != "raw"} for f in o.failures]}
+        for o in result.rejected
     ]
     stats_path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return stats_path

@@ -34,13 +34,24 @@ from casework.tasks.model import Task
 from casework.tasks.replay import Replay, is_error
 
 IDENTIFY = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
-_PENDING_WRITES = frozenset({"cancel_pending_order", "modify_pending_order_address", "modify_pending_order_items", "modify_pending_order_payment"})
+_PENDING_WRITES = frozenset(
+    {
+        "cancel_pending_order",
+        "modify_pending_order_address",
+        "modify_pending_order_items",
+        "modify_pending_order_payment",
+    }
+)
 _DELIVERED_WRITES = frozenset({"return_delivered_order_items", "exchange_delivered_order_items"})
 _CANCEL_REASONS = ("no longer needed", "ordered by mistake")
 
 
 def _touches_account(name: str, arguments: dict[str, Any], is_write: bool) -> bool:
-    return is_write or name == "get_user_details" or any(k in arguments for k in ("user_id", "order_id", "payment_method_id"))
+    return (
+        is_write
+        or name == "get_user_details"
+        or any(k in arguments for k in ("user_id", "order_id", "payment_method_id"))
+    )
 
 
 def _numbers_and_text(observations: list[str]) -> tuple[set[float], str]:
@@ -92,7 +103,9 @@ class RetailPolicy:
         self.domain = domain
 
     # -- per action, on the state just before it -------------------------------------------------
-    def check_action(self, state: State, task: Task, index: int, arguments: dict[str, Any], name: str) -> list[str]:
+    def check_action(
+        self, state: State, task: Task, index: int, arguments: dict[str, Any], name: str
+    ) -> list[str]:
         if not isinstance(arguments, dict):
             return []
         problems: list[str] = []
@@ -108,7 +121,9 @@ class RetailPolicy:
             problems.append("the transfer to a human agent ends the conversation, but actions follow it")
         order_id = arguments.get("order_id")
         if is_write and order_id is not None and order_id in task.metadata.get("refused_orders", ()):
-            problems.append(f"the request about order {order_id} must be refused, but the ground truth changes it")
+            problems.append(
+                f"the request about order {order_id} must be refused, but the ground truth changes it"
+            )
         orders = state["orders"]
         order = orders[order_id] if isinstance(order_id, str) and order_id in orders else None
         if order is None:
@@ -117,14 +132,18 @@ class RetailPolicy:
         if name in _PENDING_WRITES and status != "pending":
             verb = "cancelled" if name == "cancel_pending_order" else "modified"
             if status == "pending (item modified)":
-                problems.append(f"order {order_id} already had its items modified once: it can no longer be {verb}")
+                problems.append(
+                    f"order {order_id} already had its items modified once: it can no longer be {verb}"
+                )
             else:
                 problems.append(f"only pending orders can be {verb}; order {order_id} is {status!r}")
         if name in _DELIVERED_WRITES and status != "delivered":
             verb = "returned" if name.startswith("return") else "exchanged"
             problems.append(f"only delivered orders can be {verb}; order {order_id} is {status!r}")
         if name == "cancel_pending_order" and arguments.get("reason") not in _CANCEL_REASONS:
-            problems.append(f"cancel reason {arguments.get('reason')!r} is not one of {list(_CANCEL_REASONS)}")
+            problems.append(
+                f"cancel reason {arguments.get('reason')!r} is not one of {list(_CANCEL_REASONS)}"
+            )
         user = state["users"].get(order.get("user_id"))
         methods = user["payment_methods"] if user else {}
         method_id = arguments.get("payment_method_id")
@@ -132,7 +151,9 @@ class RetailPolicy:
         if name in ("modify_pending_order_items", "exchange_delivered_order_items"):
             problems.extend(self._swap_problems(state, order, arguments, method))
         if name == "return_delivered_order_items" and method_id is not None:
-            original = order["payment_history"][0]["payment_method_id"] if order.get("payment_history") else None
+            original = (
+                order["payment_history"][0]["payment_method_id"] if order.get("payment_history") else None
+            )
             if method_id != original and not (method and method.get("source") == "gift_card"):
                 problems.append(
                     f"a return refunds to the original payment method ({original}) or a gift card, not {method_id}"
@@ -143,11 +164,19 @@ class RetailPolicy:
                 problems.append("the payment method can only change for an order paid with a single payment")
             elif history[0].get("payment_method_id") == method_id:
                 problems.append("the new payment method must differ from the current one")
-            elif method and method.get("source") == "gift_card" and method.get("balance", 0) < history[0]["amount"]:
-                problems.append(f"gift card {method_id} does not cover the order total {history[0]['amount']}")
+            elif (
+                method
+                and method.get("source") == "gift_card"
+                and method.get("balance", 0) < history[0]["amount"]
+            ):
+                problems.append(
+                    f"gift card {method_id} does not cover the order total {history[0]['amount']}"
+                )
         return problems
 
-    def _swap_problems(self, state: State, order: dict[str, Any], arguments: dict[str, Any], method: Any) -> list[str]:
+    def _swap_problems(
+        self, state: State, order: dict[str, Any], arguments: dict[str, Any], method: Any
+    ) -> list[str]:
         problems: list[str] = []
         old_ids, new_ids = arguments.get("item_ids"), arguments.get("new_item_ids")
         if not isinstance(old_ids, list) or not isinstance(new_ids, list):
@@ -163,13 +192,17 @@ class RetailPolicy:
                 continue  # grounding reports unknown items
             variant = products[item["product_id"]]["variants"].get(new_id)
             if variant is None:
-                problems.append(f"new item {new_id} is not a variant of the same product as {old_id} ({item['name']})")
+                problems.append(
+                    f"new item {new_id} is not a variant of the same product as {old_id} ({item['name']})"
+                )
             elif not variant.get("available"):
                 problems.append(f"new item {new_id} is not available")
             else:
                 difference += variant["price"] - item["price"]
         if method and method.get("source") == "gift_card" and method.get("balance", 0) < round(difference, 2):
-            problems.append(f"gift card {method['id']} does not cover the price difference {round(difference, 2)}")
+            problems.append(
+                f"gift card {method['id']} does not cover the price difference {round(difference, 2)}"
+            )
         return problems
 
     # -- whole task, after the replay ------------------------------------------------------------
@@ -177,7 +210,9 @@ class RetailPolicy:
         problems: list[str] = []
         names = task.action_names
         if not any(n in IDENTIFY for n in names) and task.user_id is not None:
-            touches = any(_touches_account(a.name, a.arguments, self.domain.is_write(a.name)) for a in task.actions)
+            touches = any(
+                _touches_account(a.name, a.arguments, self.domain.is_write(a.name)) for a in task.actions
+            )
             if touches and not _instruction_identifies(task, replay.state):
                 problems.append(
                     "the ground truth never identifies the user and the instruction gives neither the email nor the name and zip code"
@@ -201,7 +236,9 @@ def _instruction_identifies(task: Task, state: State) -> bool:
     if user["email"].lower() in text:
         return True
     name = user["name"]
-    return all(str(v).lower() in text for v in (name["first_name"], name["last_name"], user["address"]["zip"]))
+    return all(
+        str(v).lower() in text for v in (name["first_name"], name["last_name"], user["address"]["zip"])
+    )
 
 
 def policy_for(domain: Domain) -> RetailPolicy | None:

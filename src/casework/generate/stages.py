@@ -33,7 +33,12 @@ def validate_stages(
 
 
 def validate_all(
-    domain: Domain, database: Database, tasks: Iterable[Task], *, check_user_id: bool = True, policy: bool = True
+    domain: Domain,
+    database: Database,
+    tasks: Iterable[Task],
+    *,
+    check_user_id: bool = True,
+    policy: bool = True,
 ) -> list[TaskValidation]:
     checks = policy_for(domain) if policy else None
     return [validate_task(domain, database, t, check_user_id=check_user_id, policy=checks) for t in tasks]
@@ -52,7 +57,11 @@ def stage_reasons(problems: Iterable[Problem]) -> dict[str, list[dict[str, Any]]
 
 
 def attach_report(
-    task: Task, validation: TaskValidation, extra_stages: dict[str, dict[str, Any]] | None = None, *, diff: bool = True
+    task: Task,
+    validation: TaskValidation,
+    extra_stages: dict[str, dict[str, Any]] | None = None,
+    *,
+    diff: bool = True,
 ) -> Task:
     """A copy of ``task`` whose ``validation_report`` holds every stage's verdict and reasons."""
     reasons = stage_reasons(validation.problems)
@@ -67,7 +76,9 @@ def attach_report(
         stages[name] = result
     valid = all(result.get("passed", False) for result in stages.values())
     missing = [r["message"] for r in reasons.get("grounding", []) if "instruction" in r["message"]]
-    report = ValidationReport(valid=valid, missing=missing, suggestions=[p.line() for p in validation.problems], stages=stages)
+    report = ValidationReport(
+        valid=valid, missing=missing, suggestions=[p.line() for p in validation.problems], stages=stages
+    )
     return task.model_copy(update={"validation_report": report})
 
 
@@ -76,7 +87,9 @@ def dedup_key(task: Task) -> tuple[Any, ...]:
     return (task.user_id, tuple(normalize_action(a) for a in task.actions if a.name != "think"))
 
 
-def deduplicate(tasks: Iterable[Task], seen: set[tuple[Any, ...]] | None = None) -> tuple[list[Task], list[tuple[Task, str]]]:
+def deduplicate(
+    tasks: Iterable[Task], seen: set[tuple[Any, ...]] | None = None
+) -> tuple[list[Task], list[tuple[Task, str]]]:
     """(kept, dropped): a task whose :func:`dedup_key` was seen before (earlier in ``tasks`` or in
     ``seen``) is dropped, with the reason. ``seen`` is updated in place when given."""
     seen = set() if seen is None else seen
@@ -86,7 +99,9 @@ def deduplicate(tasks: Iterable[Task], seen: set[tuple[Any, ...]] | None = None)
     for task in tasks:
         key = dedup_key(task)
         if key in seen:
-            dropped.append((task, f"duplicate of {first.get(key, 'an earlier task')} (same user, same actions)"))
+            dropped.append(
+                (task, f"duplicate of {first.get(key, 'an earlier task')} (same user, same actions)")
+            )
             continue
         seen.add(key)
         first[key] = task.id

@@ -74,14 +74,20 @@ def task_stats(tasks: Iterable[Task], domain: Domain | None = None) -> dict[str,
         "action_entropy_bits": round(entropy_bits(tools), 4),
         "distinct_tools": len(tools),
         "multi_intent_share": round(multi / n, 4) if n else 0.0,
-        "scenario_coverage": {k: {"tasks": c, "share": round(c / n, 4)} for k, c in sorted(scenarios.items())},
+        "scenario_coverage": {
+            k: {"tasks": c, "share": round(c / n, 4)} for k, c in sorted(scenarios.items())
+        },
         "max_scenario_share": round(max(scenarios.values()) / n, 4) if n else 0.0,
         "action_counts": {str(k): c for k, c in sorted(lengths.items())},
         "rw_mix": dict(sorted(mixes.items(), key=lambda kv: (-kv[1], kv[0]))),
         "tool_usage": dict(sorted(tools.items(), key=lambda kv: (-kv[1], kv[0]))),
         "personas": dict(sorted(personas.items())),
         "methods": dict(sorted(methods.items())),
-        "validated": {"with_report": reported, "valid": valid, "passed_per_stage": {s: f"{stage_pass[s]}/{stage_seen[s]}" for s in stage_seen}},
+        "validated": {
+            "with_report": reported,
+            "valid": valid,
+            "passed_per_stage": {s: f"{stage_pass[s]}/{stage_seen[s]}" for s in stage_seen},
+        },
     }
 
 
@@ -89,14 +95,19 @@ def _lines(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [
         ("tasks", str(stats["tasks"])),
         ("actions (mean per task)", f"{stats['actions']} ({stats['mean_actions']})"),
-        ("action-diversity entropy", f"{stats['action_entropy_bits']:.3f} bits over {stats['distinct_tools']} tools"),
+        (
+            "action-diversity entropy",
+            f"{stats['action_entropy_bits']:.3f} bits over {stats['distinct_tools']} tools",
+        ),
         ("multi-intent share", f"{stats['multi_intent_share']:.1%}"),
         ("max scenario share", f"{stats['max_scenario_share']:.1%}"),
     ]
     for key, entry in stats["scenario_coverage"].items():
         rows.append((f"scenario {key}", f"{entry['tasks']} ({entry['share']:.1%})"))
     rows.append(("action counts", ", ".join(f"{k}:{v}" for k, v in stats["action_counts"].items())))
-    rows.append(("read/write mixes (top 8)", ", ".join(f"{k}:{v}" for k, v in list(stats["rw_mix"].items())[:8])))
+    rows.append(
+        ("read/write mixes (top 8)", ", ".join(f"{k}:{v}" for k, v in list(stats["rw_mix"].items())[:8]))
+    )
     for name, count in stats["tool_usage"].items():
         rows.append((f"tool {name}", str(count)))
     validated = stats.get("validated", {})
@@ -110,7 +121,9 @@ def _lines(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
         rows.append(("accepted / rejected", f"{pipeline['accepted']} / {pipeline['rejected']}"))
         for stage, count in pipeline["passed_per_stage"].items():
             rows.append((f"attempts passing {stage}", str(count)))
-        rows.append(("iterations used", ", ".join(f"{k}:{v}" for k, v in pipeline["iterations_used"].items())))
+        rows.append(
+            ("iterations used", ", ".join(f"{k}:{v}" for k, v in pipeline["iterations_used"].items()))
+        )
         for reason, count in list(pipeline["failure_reasons"].items())[:10]:
             rows.append((f"failure: {reason}", str(count)))
         if pipeline.get("recombined"):
@@ -126,7 +139,7 @@ def format_stats(stats: Mapping[str, Any]) -> str:
 
 def format_comparison(named: Mapping[str, Mapping[str, Any]]) -> str:
     """Several reports side by side (rows missing from one report show as '-')."""
-    per = {name: dict(_lines(stats)) for name, stats in named.items()}
+    per = {name: {k: v[:40] for k, v in _lines(stats)} for name, stats in named.items()}
     keys: list[str] = []
     for rows in per.values():
         keys += [k for k in rows if k not in keys]

@@ -205,7 +205,11 @@ def _cancel(ctx: _Ctx) -> None:
     ctx.run("cancel_pending_order", order_id=order["order_id"], reason=reason)
     if ctx.rng.random() < 0.4:
         text += " You also want to know how much money will be refunded in total."
-        ctx.outputs.append(_fmt_amount(sum(p["amount"] for p in order["payment_history"] if p["transaction_type"] == "payment")))
+        ctx.outputs.append(
+            _fmt_amount(
+                sum(p["amount"] for p in order["payment_history"] if p["transaction_type"] == "payment")
+            )
+        )
         ctx.variants.append("with_refund_total")
     ctx.wants.append(text)
 
@@ -271,7 +275,9 @@ def _payment_update(ctx: _Ctx) -> None:
     if "get_user_details" not in [a.name for a in ctx.actions]:
         ctx.run("get_user_details", user_id=ctx.user_id)
     ctx.run("modify_pending_order_payment", order_id=order["order_id"], payment_method_id=method["id"])
-    ctx.wants.append(f"You want to pay for {which} with {ph.payment_text(method)} instead of the current method.")
+    ctx.wants.append(
+        f"You want to pay for {which} with {ph.payment_text(method)} instead of the current method."
+    )
     ctx.variants.append(method.get("source", "other"))
 
 
@@ -316,7 +322,10 @@ def _exchange(ctx: _Ctx) -> None:
     old_ids, new_ids, phrases, diff = _swap_plan(ctx, order)
     _products_read(ctx, order, old_ids)
     original = order["payment_history"][0]["payment_method_id"]
-    if original in ctx.methods() and (ctx.methods()[original].get("source") != "gift_card" or ctx.methods()[original].get("balance", 0) >= diff):
+    if original in ctx.methods() and (
+        ctx.methods()[original].get("source") != "gift_card"
+        or ctx.methods()[original].get("balance", 0) >= diff
+    ):
         method = ctx.methods()[original] if ctx.rng.random() < 0.6 else _pick_method(ctx, max(diff, 0.0))
     else:
         method = _pick_method(ctx, max(diff, 0.0))
@@ -384,11 +393,15 @@ def _product_inquiry(ctx: _Ctx) -> None:
         kind = "count"
     if kind == "count":
         ctx.outputs.append(str(len(variants)))
-        ctx.wants.append(f"You are curious how many different {name} options the store lists in total (available or not).")
+        ctx.wants.append(
+            f"You are curious how many different {name} options the store lists in total (available or not)."
+        )
     elif kind == "price":
         variant = rng.choice(variants)
         ctx.outputs.append(_fmt_amount(variant["price"]))
-        ctx.wants.append(f"You want to know the price of the {name} with {ph.options_text(variant['options'])}.")
+        ctx.wants.append(
+            f"You want to know the price of the {name} with {ph.options_text(variant['options'])}."
+        )
     else:
         cheapest = min(available, key=lambda v: (v["price"], v["item_id"]))
         ctx.outputs.append(_fmt_amount(cheapest["price"]))
@@ -406,7 +419,9 @@ def _policy_refusal(ctx: _Ctx) -> None:
     if ctx.orders("pending (item modified)"):
         kinds.append("modify_twice")
     originals = {
-        o["order_id"]: o["payment_history"][0]["payment_method_id"] for o in ctx.orders("delivered") if o["payment_history"]
+        o["order_id"]: o["payment_history"][0]["payment_method_id"]
+        for o in ctx.orders("delivered")
+        if o["payment_history"]
     }
     card_refund = [
         (order_id, m)
@@ -424,7 +439,9 @@ def _policy_refusal(ctx: _Ctx) -> None:
         order = ctx.pick_order("processed", "delivered")
         which = ctx.look_up_order(order)
         reason = rng.choice(("no longer needed", "ordered by mistake"))
-        ctx.wants.append(f"You want to cancel {which} because {rng.choice(ph.CANCEL_REASON_PHRASES[reason])}. {closing}")
+        ctx.wants.append(
+            f"You want to cancel {which} because {rng.choice(ph.CANCEL_REASON_PHRASES[reason])}. {closing}"
+        )
     elif kind == "return_not_delivered":
         order = ctx.pick_order("pending", "processed")
         which = ctx.look_up_order(order)
@@ -437,7 +454,9 @@ def _policy_refusal(ctx: _Ctx) -> None:
         order = ctx.pick_order("pending (item modified)")
         which = ctx.look_up_order(order)
         item = rng.choice(order["items"])
-        ctx.wants.append(f"You already changed the items of {which} once, but now also want a different {item['name'].lower()}. {closing}")
+        ctx.wants.append(
+            f"You already changed the items of {which} once, but now also want a different {item['name'].lower()}. {closing}"
+        )
     else:
         order_id, method = rng.choice(card_refund)
         order = ctx.state["orders"][order_id]
@@ -581,7 +600,11 @@ def _identify(ctx: _Ctx) -> bool:
     ctx.extra["user_before"] = user  # records are never mutated in place: this stays the pre-task profile
     if ctx.rng.random() < 0.5:
         name = user["name"]
-        args = {"first_name": name["first_name"], "last_name": name["last_name"], "zip": user["address"]["zip"]}
+        args = {
+            "first_name": name["first_name"],
+            "last_name": name["last_name"],
+            "zip": user["address"]["zip"],
+        }
         if ctx.domain.call(ctx.state, "find_user_id_by_name_zip", args) == ctx.user_id:
             ctx.run("find_user_id_by_name_zip", **args)
             return False
@@ -641,14 +664,18 @@ def build_templated_task(
             last_reason = str(exc)
             continue
         n_actions = len(ctx.actions)
-        if (min_actions is not None and n_actions < min_actions) or (max_actions is not None and n_actions > max_actions):
+        if (min_actions is not None and n_actions < min_actions) or (
+            max_actions is not None and n_actions > max_actions
+        ):
             last_reason = f"{n_actions} actions outside [{min_actions}, {max_actions}]"
             continue
         return _assemble(domain, ctx, keys, by_email, index, seed, iteration)
     raise RuntimeError(f"could not sample templated task {index} (seed {seed}): {last_reason}")
 
 
-def _assemble(domain: Domain, ctx: _Ctx, keys: list[str], by_email: bool, index: int, seed: int, iteration: int) -> Task:
+def _assemble(
+    domain: Domain, ctx: _Ctx, keys: list[str], by_email: bool, index: int, seed: int, iteration: int
+) -> Task:
     rng = ctx.rng
     persona, persona_text = rng.choice(ph.PERSONAS)
     wants = ctx.wants
@@ -656,7 +683,12 @@ def _assemble(domain: Domain, ctx: _Ctx, keys: list[str], by_email: bool, index:
         linkers = ["First,", "Then,", "Finally,"] if len(wants) > 2 else ["First,", "After that,"]
         wants = [f"{link} {w[0].lower()}{w[1:]}" for link, w in zip(linkers, wants, strict=False)]
     # the profile before any change: the user identifies with the zip code they had at the start
-    parts = [ph.opening(rng, ctx.extra["user_before"], by_email), *wants, persona_text, rng.choice(ph.CLOSINGS)]
+    parts = [
+        ph.opening(rng, ctx.extra["user_before"], by_email),
+        *wants,
+        persona_text,
+        rng.choice(ph.CLOSINGS),
+    ]
     metadata: dict[str, Any] = {
         "generation_method": "templated",
         "seed": seed,

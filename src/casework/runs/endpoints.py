@@ -21,6 +21,13 @@ class EndpointChoice:
     user: EndpointConfig | None
     local_roles: list[str]  # roles that need the embedded local model
 
+    def record(self, role: str) -> dict[str, Any] | None:
+        """The endpoint of a role as manifest data (names the key's variable, never the key)."""
+        config = self.agent if role == "agent" else self.user
+        if config is not None:
+            return config.model_dump(mode="json")
+        return {"model": "embedded-local"} if role in self.local_roles else None
+
 
 def local_endpoint(base_url: str) -> EndpointConfig:
     """Settings for the embedded model: deterministic, text tool calls recovered, named choice emulated."""

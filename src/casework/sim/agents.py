@@ -196,6 +196,9 @@ class OracleAgent(Agent):
         return [{"role": "system", "content": system_prompt(setup)}]
 
     async def step(self, messages: list[dict[str, Any]]) -> AgentReply:
+        if self.pending and self.pending[0].name == "transfer_to_human_agents" and self.outputs:
+            said, self.outputs = self.outputs, []  # say the outputs before the transfer ends the talk
+            return AgentReply(content=". ".join(said) + ".")
         if self.pending:
             action = self.pending.pop(0)
             self.counter += 1

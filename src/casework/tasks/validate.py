@@ -43,7 +43,9 @@ class Problem:
     action_name: str | None = None
 
     def line(self) -> str:
-        where = f"action {self.action_index} ({self.action_name})" if self.action_index is not None else "task"
+        where = (
+            f"action {self.action_index} ({self.action_name})" if self.action_index is not None else "task"
+        )
         return f"task {self.task_id}: [{self.stage}] {where}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,7 +61,9 @@ class Problem:
 class PolicyCheck(Protocol):
     """A domain's policy rules, run inside the validation replay (stage ``policy``)."""
 
-    def check_action(self, state: State, task: Task, index: int, arguments: dict[str, Any], name: str) -> list[str]:
+    def check_action(
+        self, state: State, task: Task, index: int, arguments: dict[str, Any], name: str
+    ) -> list[str]:
         """Problems with action ``index`` given the state just before it runs."""
         ...
 
@@ -99,7 +103,13 @@ def _instruction_problems(task: Task) -> list[Problem]:
         missing = [f for f in fields if str(args.get(f, "")).strip().lower() not in text]
         if missing:
             problems.append(
-                Problem(task.id, "grounding", f"the instruction does not give the user's {', '.join(missing)}", index, action.name)
+                Problem(
+                    task.id,
+                    "grounding",
+                    f"the instruction does not give the user's {', '.join(missing)}",
+                    index,
+                    action.name,
+                )
             )
         order_id = args.get("order_id")
         if isinstance(order_id, str) and not looked_up and order_id.lstrip("#").lower() not in text:
@@ -173,11 +183,17 @@ def validate_task(
         if is_error(observation):
             replay.errors.append(ActionError(index, observation))
             if index not in expected_errors:
-                problems.append(Problem(task.id, "execution", f"replay failed: {observation}", index, action.name))
+                problems.append(
+                    Problem(task.id, "execution", f"replay failed: {observation}", index, action.name)
+                )
     if has_write and not replay.errors and state.same_as(database.fork()):
-        problems.append(Problem(task.id, "execution", "the task has write actions but the database is unchanged"))
+        problems.append(
+            Problem(task.id, "execution", "the task has write actions but the database is unchanged")
+        )
     if len(seen_users) > 1:
-        problems.append(Problem(task.id, "grounding", f"actions act for several users: {', '.join(seen_users)}"))
+        problems.append(
+            Problem(task.id, "grounding", f"actions act for several users: {', '.join(seen_users)}")
+        )
     stages = STAGES
     if policy is not None:
         problems.extend(Problem(task.id, "policy", message) for message in policy.check_task(task, replay))
@@ -193,4 +209,6 @@ def validate_tasks(
     check_user_id: bool = True,
     policy: PolicyCheck | None = None,
 ) -> list[TaskValidation]:
-    return [validate_task(domain, database, task, check_user_id=check_user_id, policy=policy) for task in tasks]
+    return [
+        validate_task(domain, database, task, check_user_id=check_user_id, policy=policy) for task in tasks
+    ]
