@@ -735,7 +735,7 @@ def serve(
     parallel: Annotated[int, typer.Option(min=1, help="Requests decoded together (slots).")] = 1,
 ) -> None:
     """Serve the embedded local model (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M) behind an OpenAI-compatible
-    API on 127.0.0.1 and print its base URL; Ctrl-C stops it. Needs pip install 'casework[local]'.
+    API on 127.0.0.1 and print its base URL; Ctrl-C stops it. Needs the 'local' extra of casework.
 
     Example: casework serve --port 8080  # then: casework run --base-url http://127.0.0.1:8080/v1 --model local …
     """
