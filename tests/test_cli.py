@@ -42,10 +42,25 @@ def test_domain_tools_json_is_the_openai_schema():
 
 def test_data_generate_is_deterministic(tmp_path: Path):
     for name in ("a", "b"):
-        result = invoke("data", "generate", "--seed", "5", "--users", "30", "--orders", "60", "--products", "10", "--out", tmp_path / name)
+        result = invoke(
+            "data",
+            "generate",
+            "--seed",
+            "5",
+            "--users",
+            "30",
+            "--orders",
+            "60",
+            "--products",
+            "10",
+            "--out",
+            tmp_path / name,
+        )
         assert result.exit_code == 0, result.output
     for table in ("users", "orders", "products"):
-        assert (tmp_path / "a" / f"{table}.json").read_bytes() == (tmp_path / "b" / f"{table}.json").read_bytes()
+        assert (tmp_path / "a" / f"{table}.json").read_bytes() == (
+            tmp_path / "b" / f"{table}.json"
+        ).read_bytes()
     # The generated directory loads back as --data and validates sampled tasks against it.
     tasks = tmp_path / "t.json"
     assert invoke("tasks", "sample", "-n", "4", "--data", tmp_path / "a", "--out", tasks).exit_code == 0
@@ -55,7 +70,17 @@ def test_data_generate_is_deterministic(tmp_path: Path):
 def test_replay_reproduces_tau_bench_hashes_and_dumps_states(tau_retail_dir: Path, tmp_path: Path):
     out = tmp_path / "replay.jsonl"
     states = tmp_path / "states"
-    result = invoke("tasks", "replay", tau_retail_dir / "tasks_dev.json", "--data", tau_retail_dir, "--out", out, "--dump-states", states)
+    result = invoke(
+        "tasks",
+        "replay",
+        tau_retail_dir / "tasks_dev.json",
+        "--data",
+        tau_retail_dir,
+        "--out",
+        out,
+        "--dump-states",
+        states,
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     expected = json.loads((tau_retail_dir / "expected_replay_dev.json").read_text())
@@ -105,7 +130,9 @@ def test_convert_round_trip_through_tau2(tmp_path: Path, sample_tasks: Path):
     assert invoke("tasks", "convert", tau2, back).exit_code == 0
     original = json.loads(sample_tasks.read_text())
     again = json.loads(back.read_text())
-    assert [(t["id"], t["instruction"], t["actions"]) for t in original] == [(t["id"], t["instruction"], t["actions"]) for t in again]
+    assert [(t["id"], t["instruction"], t["actions"]) for t in original] == [
+        (t["id"], t["instruction"], t["actions"]) for t in again
+    ]
 
 
 def test_bench_replay_ends_with_the_summary_line(sample_tasks: Path):
@@ -127,7 +154,18 @@ def test_run_with_the_oracle_agent_writes_a_run_directory(tmp_path: Path, sample
 
 
 def test_run_dry_run_renders_the_prompt_without_a_model(sample_tasks: Path, tmp_path: Path):
-    result = invoke("run", "--tasks", sample_tasks, "--dry-run", "--model", "gpt-x", "--base-url", "http://127.0.0.1:9/v1", "--out", tmp_path / "r")
+    result = invoke(
+        "run",
+        "--tasks",
+        sample_tasks,
+        "--dry-run",
+        "--model",
+        "gpt-x",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--out",
+        tmp_path / "r",
+    )
     assert result.exit_code == 0, result.output
     assert "Policy" in result.output and "estimated_prompt_tokens" in result.output
     assert not (tmp_path / "r").exists()
@@ -145,7 +183,10 @@ def test_demo_starts_the_embedded_model_runs_and_reports(tmp_path: Path, request
     """What `make demo` does: no endpoint configured, so the embedded local model is started."""
     from casework.llm.local import local_extra_missing
 
-    if not (request.config.getoption("markexpr") == "llm" or __import__("os").environ.get("CASEWORK_LLM_TESTS") == "1"):
+    if not (
+        request.config.getoption("markexpr") == "llm"
+        or __import__("os").environ.get("CASEWORK_LLM_TESTS") == "1"
+    ):
         pytest.skip("real-model test: run with -m llm or CASEWORK_LLM_TESTS=1")
     if reason := local_extra_missing():
         pytest.skip(reason)

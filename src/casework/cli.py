@@ -479,34 +479,109 @@ def _generate_result(
     recombine: int,
     out: Path | None,
     check_user_id: bool = True,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
+    models: Path | None = None,
+    committee_size: int = 0,
+    committee_rule: str = "core",
+    agentflow_turns: int = 6,
 ):
-    from casework.generate.pipeline import PipelineConfig, TemplatedGenerator, run_pipeline
+    """Run the pipeline. direct/agentflow (and a committee) need a model: --model/--base-url,
+    --models (agent section; reviewers from its reviewers section), else the embedded local model."""
+    import asyncio
+    from contextlib import ExitStack
+
+    from casework.generate.committee import required_criteria
+    from casework.generate.pipeline import Pipeline, PipelineConfig, TemplatedGenerator
     from casework.generate.templated import parse_weights
 
-    if method != "templated":
-        raise _fail(f"--method {method!r} is not available yet in this command; use templated")
+    if method not in ("templated", "direct", "agentflow"):
+        raise _fail(f"unknown --method {method!r}; use templated, direct or agentflow")
     dom, database, _ = _load(domain, data)
     try:
         weights = parse_weights(scenarios)
+        required_criteria(committee_rule)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    generator = TemplatedGenerator(
-        dom,
-        database,
-        seed=seed,
-        weights=weights,
-        multi_intent=multi_intent,
-        min_actions=min_actions,
-        max_actions=max_actions,
-    )
     config = PipelineConfig(
-        num_tasks=num_tasks, max_iterations=max_iterations, recombine=recombine, check_user_id=check_user_id
+        num_tasks=num_tasks,
+        max_iterations=max_iterations,
+        recombine=recombine,
+        check_user_id=check_user_id,
+        committee_rule=committee_rule,
     )
+    needs_model = method != "templated" or committee_size > 0
     from rich.progress import Progress
 
-    with Progress(console=err_console, transient=True) as bar:
+    from casework.llm import ConfigError, LLMError
+
+    with ExitStack() as stack:
+        client = None
+        reviewers: list = []
+        if needs_model:
+            client, reviewers = _generation_clients(
+                stack, model, base_url, api_key_env, models, committee_size
+            )
+        if method == "direct":
+            from casework.generate.direct import DirectGenerator
+
+            generator = DirectGenerator(dom, database, client, seed=seed, weights=weights)
+        elif method == "agentflow":
+            from casework.generate.agentflow import AgentFlowGenerator
+
+            generator = AgentFlowGenerator(
+                dom, database, client, seed=seed, weights=weights, max_turns=agentflow_turns
+            )
+        else:
+            generator = TemplatedGenerator(
+                dom,
+                database,
+                seed=seed,
+                weights=weights,
+                multi_intent=multi_intent,
+                min_actions=min_actions,
+                max_actions=max_actions,
+            )
+        bar = stack.enter_context(Progress(console=err_console, transient=True))
         job = bar.add_task(f"generating ({method})", total=num_tasks)
-        return run_pipeline(dom, database, generator, config, out=out, progress=lambda k: bar.advance(job, k))
+        pipeline = Pipeline(
+            dom, database, generator, config, reviewers=reviewers, progress=lambda k: bar.advance(job, k)
+        )
+        try:
+            return asyncio.run(pipeline.run(out))
+        except (LLMError, ConfigError) as exc:
+            kept = f"; finished slots are kept in {out}.progress.jsonl, rerun to continue" if out else ""
+            raise _fail(f"model endpoint failed: {exc}{kept}") from None
+
+
+def _generation_clients(stack, model, base_url, api_key_env, models, committee_size):
+    """(generator client, reviewer clients) for generate; starts the embedded model if needed."""
+    from casework.llm import ConfigError, LLMClient, ModelsConfig, load_models_config
+    from casework.runs.endpoints import choose_endpoints, open_clients
+
+    try:
+        choice = choose_endpoints(
+            models_file=models,
+            agent_overrides={"model": model, "base_url": base_url, "api_key_env": api_key_env},
+            user_overrides={},
+            needs_agent=True,
+            needs_user=False,
+        )
+        configured = load_models_config(models) if models else ModelsConfig()
+        reviewer_configs = configured.resolve("reviewers") if committee_size else []
+    except (ConfigError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    client, _ = stack.enter_context(
+        open_clients(choice, on_local_start=lambda url: err_console.print(f"embedded local model at {url}"))
+    )
+    if not committee_size:
+        return client, []
+    if reviewer_configs:
+        pool = [LLMClient(c, role="reviewer") for c in reviewer_configs]
+        return client, [pool[i % len(pool)] for i in range(committee_size)]
+    return client, [client] * committee_size
 
 
 @generate_app.callback()
@@ -529,10 +604,36 @@ def generate(
     ] = 3,
     recombine: Annotated[int, typer.Option(help="Extra multi-intent tasks merged from validated ones.")] = 0,
     no_user_id_validation: Annotated[bool, typer.Option("--no-user-id-validation")] = False,
+    committee_size: Annotated[
+        int, typer.Option("--committee-size", min=0, help="Model reviewers per task (0: no committee).")
+    ] = 0,
+    committee_rule: Annotated[
+        str, typer.Option(help="Criteria that must pass: core | all | a,b,...")
+    ] = "core",
+    agentflow_turns: Annotated[
+        int, typer.Option("--agentflow-turns", min=1, help="Planner turns per AgentFlow task.")
+    ] = 6,
+    model: Annotated[
+        str | None, typer.Option(help="Generator model (default: the embedded local model).")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Generator endpoint, OpenAI-compatible (…/v1).")
+    ] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="NAME of the environment variable holding the API key.")
+    ] = None,
+    models: Annotated[
+        Path | None,
+        typer.Option("--models", help="Models file: agent section = generator, reviewers = committee."),
+    ] = None,
     domain: DomainOpt = "retail",
     data: DataOpt = None,
 ) -> None:
     """Generate a validated task set and its statistics report (OUT.stats.json); resumable.
+
+    --method direct and agentflow use a model (--model/--base-url or --models; with none, the
+    embedded local model is started); reviewers of --committee-size come from the models file's
+    reviewers section or default to the generator's endpoint.
 
     Example: casework generate --num-tasks 1000 --method templated --seed 7 --out tasks.json
     """
@@ -558,6 +659,13 @@ def generate(
         recombine,
         out,
         not no_user_id_validation,
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        models=models,
+        committee_size=committee_size,
+        committee_rule=committee_rule,
+        agentflow_turns=agentflow_turns,
     )
     stats_path = write_outputs(result, out)
     console.print(format_stats(result.stats), highlight=False)
@@ -757,6 +865,133 @@ def serve(
                 pass
     except LocalModelError as exc:
         raise _fail(str(exc)) from None
+
+
+# -- doctor ----------------------------------------------------------------------------------------
+@app.command("doctor")
+def doctor(
+    model: Annotated[
+        str | None, typer.Option(help="Model name (default: the one the endpoint lists first).")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Endpoint, OpenAI-compatible (…/v1); default: the embedded model.")
+    ] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="NAME of the environment variable holding the API key.")
+    ] = None,
+    prompts: Annotated[int, typer.Option(min=1, max=5, help="Tool prompts per tool_choice.")] = 3,
+    timeout: Annotated[float | None, typer.Option(min=1, help="Seconds per model call.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results to FILE.")] = None,
+) -> None:
+    """Check that an endpoint is usable for `casework run`: models list, chat, tool calls with
+    tool_choice auto and required, streaming time to first token, parallel calls, JSON arguments.
+    Exit code 0 when usable, 1 otherwise. With no --model/--base-url the embedded model is checked.
+
+    Example: casework doctor --model gpt-4o-mini --api-key-env OPENAI_API_KEY --json doctor.json
+    """
+    import asyncio
+    from contextlib import ExitStack
+
+    from casework.llm import ConfigError, EndpointConfig
+    from casework.llm.doctor import diagnose
+
+    with ExitStack() as stack:
+        try:
+            if model is None and base_url is None:
+                from casework.llm.local import LocalModelError, LocalModelServer
+                from casework.runs.endpoints import local_endpoint
+
+                err_console.print("starting the embedded local model…")
+                try:
+                    server = stack.enter_context(LocalModelServer(verbosity=-1))
+                except LocalModelError as exc:
+                    raise _fail(str(exc)) from None
+                config = local_endpoint(server.base_url)
+            else:
+                config = EndpointConfig(model=model or "default", base_url=base_url, api_key_env=api_key_env)
+            if timeout is not None:
+                config = config.model_copy(update={"timeout_s": timeout})
+        except (ConfigError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+        discover = model is None and base_url is not None
+        target = "the model it lists" if discover else config.model
+        err_console.print(
+            f"checking {target} at {config.base_url or 'https://api.openai.com/v1'}…", markup=False
+        )
+        report = asyncio.run(diagnose(config, prompts=prompts, discover_model=discover))
+
+    from rich.markup import escape
+
+    colors = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+    where = report.base_url or "https://api.openai.com/v1"
+    table = Table("check", "result", "detail", "time", title=escape(f"doctor: {report.model} at {where}"))
+    table.columns[0].no_wrap = True
+    table.columns[1].no_wrap = True
+    for check in report.checks:
+        color = colors[check.status]
+        table.add_row(
+            check.label,
+            f"[{color}]{check.result}[/]",
+            escape(check.detail),
+            "-" if check.time_s is None else f"{check.time_s:.2f}s",
+        )
+    console.print(table)
+    mark = "[bold green]usable[/]" if report.usable else "[bold red]not usable[/]"
+    console.print(f"verdict: {mark}: {escape(report.verdict)}", highlight=False)
+    for line in report.advice:
+        console.print(f"  - {escape(line)}", highlight=False)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    raise typer.Exit(report.exit_code)
+
+
+# -- bench sim -------------------------------------------------------------------------------------
+@bench_app.command("sim")
+def bench_sim(
+    simulations: Annotated[
+        int, typer.Option(min=1, help="Simulations for the overhead measurement (instant in-process model).")
+    ] = 2000,
+    in_flight: Annotated[
+        int, typer.Option(min=1, help="Simulations in flight for the throughput run.")
+    ] = 256,
+    delay: Annotated[float, typer.Option(min=0.0, help="Seconds the local endpoint waits per call.")] = 0.2,
+    rounds: Annotated[int, typer.Option(min=1, help="Throughput run: rounds x in-flight simulations.")] = 6,
+    stream: Annotated[bool, typer.Option(help="Stream the endpoint's answers (SSE).")] = False,
+    throughput: Annotated[bool, typer.Option(help="Run the HTTP throughput measurement.")] = True,
+    num_tasks: Annotated[
+        int, typer.Option("--num-tasks", "-n", min=1, help="Templated tasks to cycle.")
+    ] = 50,
+    seed: int = 0,
+    data: DataOpt = None,
+    domain: DomainOpt = "retail",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers as JSON.")] = None,
+) -> None:
+    """Harness overhead per agent step (instant model) and throughput against a delayed local endpoint.
+
+    Example: casework bench sim --simulations 2000 --in-flight 256 --delay 0.2
+    """
+    from casework.bench.sim import run_sim_bench
+    from casework.generate.templated import generate_templated
+
+    dom, database, _ = _load(domain, data)
+    tasks = generate_templated(dom, database, num_tasks, seed=seed)
+    result = run_sim_bench(
+        dom,
+        database,
+        tasks,
+        simulations=simulations,
+        in_flight=in_flight,
+        delay_s=delay,
+        rounds=rounds,
+        stream=stream,
+        throughput=throughput,
+    )
+    numbers = result.to_dict()
+    console.print_json(json.dumps(numbers))
+    if json_out is not None:
+        json_out.write_text(json.dumps(numbers, indent=2), encoding="utf-8")
+    print(result.line())
 
 
 # -- demo ------------------------------------------------------------------------------------------

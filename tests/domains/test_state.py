@@ -21,7 +21,10 @@ def small_tables() -> dict:
             "#W3": {"order_id": "#W3", "status": "pending", "items": [{"item_id": "2", "price": 10.0}]},
         },
         "products": {"p1": {"name": "Lamp", "variants": {"1": {"price": 1.5, "available": True}}}},
-        "users": {"u1": {"name": {"first_name": "Ana"}, "orders": ["#W1", "#W2"]}, "u2": {"name": {"first_name": "Bo"}, "orders": ["#W3"]}},
+        "users": {
+            "u1": {"name": {"first_name": "Ana"}, "orders": ["#W1", "#W2"]},
+            "u2": {"name": {"first_name": "Bo"}, "orders": ["#W3"]},
+        },
     }
 
 
@@ -128,9 +131,17 @@ def test_copy_json_is_deep():
 
 # -- property-based: random edits on random forks stay isolated and hash like the plain data --------
 keys = st.sampled_from(["#W1", "#W2", "#W3", "#W4", "u1", "u2", "u3", "p1"])
-values = st.one_of(st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False, width=32), st.text(max_size=4))
+values = st.one_of(
+    st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False, width=32), st.text(max_size=4)
+)
 operations = st.lists(
-    st.tuples(st.integers(0, 3), st.sampled_from(["orders", "users", "products"]), keys, st.sampled_from(["edit", "put", "delete", "fork"]), values),
+    st.tuples(
+        st.integers(0, 3),
+        st.sampled_from(["orders", "users", "products"]),
+        keys,
+        st.sampled_from(["edit", "put", "delete", "fork"]),
+        values,
+    ),
     max_size=25,
 )
 

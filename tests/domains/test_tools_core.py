@@ -6,11 +6,13 @@ from typing import Literal
 
 import pytest
 
-from casework.domains import Database, State, ToolError, ToolKind, Toolbox, tool
+from casework.domains import Database, State, Toolbox, ToolError, ToolKind, tool
 
 
 @tool(ToolKind.WRITE)
-def set_colour(db: State, item_id: str, colour: Literal["red", "blue"], count: int = 1, tags: list[str] | None = None) -> dict:
+def set_colour(
+    db: State, item_id: str, colour: Literal["red", "blue"], count: int = 1, tags: list[str] | None = None
+) -> dict:
     """Set the colour of an item.
 
     Args:

@@ -25,3 +25,84 @@ def test_generate_stats_validate_and_bench(tmp_path):
     assert bench.exit_code == 0 and "validated tasks/s" in bench.output
     compare = runner.invoke(app, ["generate", "compare", "--seeds", "0,1", "-n", "30"])
     assert compare.exit_code == 0 and "seed 1" in compare.output
+
+
+def _fake_openai_server(reply: str):
+    """A tiny OpenAI-compatible endpoint (non-streaming) that answers every chat with ``reply``."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = json.dumps(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "model": "fake",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": reply},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_generate_direct_and_agentflow_through_the_cli_record_rejections(tmp_path):
+    server = _fake_openai_server("I would rather not write JSON today.")
+    models = tmp_path / "models.toml"
+    models.write_text(
+        f'[agent]\nmodel = "fake"\nbase_url = "http://127.0.0.1:{server.server_port}/v1"\n'
+        "stream = false\nmax_retries = 0\n"
+    )
+    runner = CliRunner()
+    try:
+        for method in ("direct", "agentflow"):
+            out = tmp_path / f"{method}.json"
+            args = [
+                "generate",
+                "--method",
+                method,
+                "-n",
+                "2",
+                "--max-iterations",
+                "2",
+                "--models",
+                str(models),
+            ]
+            result = runner.invoke(app, [*args, "--agentflow-turns", "2", "--out", str(out)])
+            assert result.exit_code == 0, result.output
+            stats = json.loads((tmp_path / f"{method}.json.stats.json").read_text())
+            assert stats["pipeline"]["method"] == method and stats["pipeline"]["rejected"] == 2
+            reasons = " ".join(stats["pipeline"]["failure_reasons"])
+            assert ("unusable model output" if method == "direct" else "agentflow") in reasons
+            assert len(stats["rejected_slots"]) == 2 and json.loads(out.read_text()) == []
+    finally:
+        server.shutdown()
+
+
+def test_generate_with_an_unreachable_endpoint_fails_cleanly(tmp_path):
+    models = tmp_path / "models.toml"
+    models.write_text('[agent]\nmodel = "fake"\nbase_url = "http://127.0.0.1:9/v1"\nmax_retries = 0\n')
+    out = tmp_path / "tasks.json"
+    result = CliRunner().invoke(
+        app, ["generate", "--method", "direct", "-n", "1", "--models", str(models), "--out", str(out)]
+    )
+    assert result.exit_code == 2 and "model endpoint failed" in result.output
+    assert "rerun to continue" in result.output

@@ -45,10 +45,26 @@ def check_complete(result: dict) -> None:
     answered = [m["tool_call_id"] for m in messages if m["role"] == "tool"]
     assert tool_ids == answered
     assert [c["id"] for c in result["tool_calls"]] == tool_ids
-    assert result["termination_reason"] in {"user_stop", "transfer", "out_of_scope", "agent_stop", "max_steps", "too_many_errors"}
+    assert result["termination_reason"] in {
+        "user_stop",
+        "transfer",
+        "out_of_scope",
+        "agent_stop",
+        "max_steps",
+        "too_many_errors",
+    }
     assert result["reward"] in (0.0, 1.0)
     assert 0.0 <= result["action_f1"] <= 1.0
-    assert result["error_category"] in {"none", "action_sequence", "parameter", "logic", "execution", "outputs", "user_simulator", "unknown"}
+    assert result["error_category"] in {
+        "none",
+        "action_sequence",
+        "parameter",
+        "logic",
+        "execution",
+        "outputs",
+        "user_simulator",
+        "unknown",
+    }
     assert result["final_state_sha256"] and result["expected_state_sha256"]
     json.dumps(result)  # serialisable as a results line
 
@@ -70,7 +86,9 @@ def test_llm_agent_with_scripted_user(local_model_url: str, one_task: Path, tmp_
 
 
 def test_llm_agent_with_llm_user_and_persona(local_model_url: str, one_task: Path, tmp_path: Path):
-    config = RunConfig(tasks=one_task, out=tmp_path / "run", user="llm", persona="frustration", max_steps=6, concurrency=1)
+    config = RunConfig(
+        tasks=one_task, out=tmp_path / "run", user="llm", persona="frustration", max_steps=6, concurrency=1
+    )
     [result] = run(config, local_model_url)
     check_complete(result)
     assert result["persona"] == "frustration"

@@ -21,7 +21,9 @@ def test_oracle_scores_one_on_every_dev_task_that_replays_cleanly(tau_retail_dir
     tasks = tau_retail_dir / "tasks_dev.json"
     expected = {e["id"]: e for e in json.loads((tau_retail_dir / "expected_replay_dev.json").read_text())}
     out = tmp_path / "run"
-    summary = run(RunConfig(tasks=tasks, out=out, data=tau_retail_dir, agent="oracle", user="scripted", concurrency=4))
+    summary = run(
+        RunConfig(tasks=tasks, out=out, data=tau_retail_dir, agent="oracle", user="scripted", concurrency=4)
+    )
     results = read_results(out)
     assert len(results) == 20
     solvable = [r for r in results if not expected[r["task_id"]]["error_observations"]]
@@ -58,7 +60,9 @@ def test_resume_skips_finished_pairs_and_refuses_other_configs(tmp_path: Path):
         run(config)
     run(config.model_copy(update={"resume": True}))
     results = read_results(out)
-    assert sorted((r["task_id"], r["trial"]) for r in results) == sorted({(r["task_id"], r["trial"]) for r in results})
+    assert sorted((r["task_id"], r["trial"]) for r in results) == sorted(
+        {(r["task_id"], r["trial"]) for r in results}
+    )
     assert len(results) == 8
     with pytest.raises(RunDirError, match="trials"):
         run(config.model_copy(update={"resume": True, "trials": 3}))

@@ -33,7 +33,10 @@ def pending_task(database) -> Task:
         instruction=f"You are {user['name']['first_name']} and your email is {user['email']}. You want to cancel order {order['order_id']} because you no longer need it.",
         actions=[
             Action(name="find_user_id_by_email", arguments={"email": user["email"]}),
-            Action(name="cancel_pending_order", arguments={"order_id": order["order_id"], "reason": "no longer needed"}),
+            Action(
+                name="cancel_pending_order",
+                arguments={"order_id": order["order_id"], "reason": "no longer needed"},
+            ),
         ],
     )
 
@@ -79,7 +82,9 @@ def test_oracle_with_scripted_user_reaches_the_goal(database, pending_task):
     roles = [m["role"] for m in outcome.messages]
     assert roles[:2] == ["system", "user"] and roles.count("tool") == 2 and roles[-1] == "user"
     assert len(outcome.message_times) == len(outcome.messages)
-    assert outcome.final_state["orders"][pending_task.actions[1].arguments["order_id"]]["status"] == "cancelled"
+    assert (
+        outcome.final_state["orders"][pending_task.actions[1].arguments["order_id"]]["status"] == "cancelled"
+    )
     # The simulation's fork is isolated from the base database.
     assert database.tables["orders"][pending_task.actions[1].arguments["order_id"]]["status"] == "pending"
 
@@ -107,7 +112,11 @@ def test_error_budget_ends_the_run_and_bad_calls_become_observations(database, p
 
 
 def test_transfer_tool_ends_the_conversation(database, pending_task):
-    outcome = simulate(database, pending_task, Scripted([AgentReply(tool_calls=[call("transfer_to_human_agents", summary="x")])]))
+    outcome = simulate(
+        database,
+        pending_task,
+        Scripted([AgentReply(tool_calls=[call("transfer_to_human_agents", summary="x")])]),
+    )
     assert outcome.termination_reason == Termination.TRANSFER
 
 
@@ -115,7 +124,9 @@ def test_only_the_first_of_several_calls_runs_unless_parallel(database, pending_
     two = [call("think", thought="a"), call("list_all_product_types")]
     outcome = simulate(database, pending_task, Scripted([AgentReply(tool_calls=two)]), max_steps=1)
     assert [c.name for c in outcome.tool_calls] == ["think"] and outcome.dropped_tool_calls == 1
-    outcome = simulate(database, pending_task, Scripted([AgentReply(tool_calls=two)]), max_steps=1, parallel_tool_calls=True)
+    outcome = simulate(
+        database, pending_task, Scripted([AgentReply(tool_calls=two)]), max_steps=1, parallel_tool_calls=True
+    )
     assert [c.name for c in outcome.tool_calls] == ["think", "list_all_product_types"]
 
 
@@ -130,7 +141,12 @@ def test_scripted_user_identifies_confirms_and_stops(pending_task):
     user = ScriptedUser(max_turns=5)
     from casework.sim.users import UserFacts
 
-    user.reset(pending_task, UserFacts(email="a@b.c", first_name="A", last_name="B", zip="12345"), None, lambda: False)
+    user.reset(
+        pending_task,
+        UserFacts(email="a@b.c", first_name="A", last_name="B", zip="12345"),
+        None,
+        lambda: False,
+    )
     reply = asyncio.run(user.respond("Could you give me your email address?"))
     assert reply.content == "My email is a@b.c." and reply.stop is None
     assert asyncio.run(user.respond("Shall I proceed with the cancellation?")).content.startswith("Yes")
@@ -141,7 +157,11 @@ def test_scripted_user_identifies_confirms_and_stops(pending_task):
 def test_text_agent_renders_tool_turns_as_text():
     messages = [
         {"role": "system", "content": "p"},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": {"name": "think", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "1", "type": "function", "function": {"name": "think", "arguments": "{}"}}],
+        },
         {"role": "tool", "tool_call_id": "1", "content": ""},
     ]
     rendered = TextActionAgent.to_text_messages(messages)

@@ -62,7 +62,9 @@ class ReplayBench:
         return out
 
 
-def _time_each(tasks: list[Task], grade: Callable[[Task], str], repeats: int) -> tuple[list[float], list[str]]:
+def _time_each(
+    tasks: list[Task], grade: Callable[[Task], str], repeats: int
+) -> tuple[list[float], list[str]]:
     per_task: list[float] = []
     hashes: list[str] = []
     for task in tasks:

@@ -19,6 +19,7 @@ next; after the last one the model says the expected outputs. Every simulation t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -67,7 +68,9 @@ class InstantLLM:
         self.calls = 0
         self.model_time_s = 0.0
 
-    async def chat(self, messages: list[dict[str, Any]], tools: Any = None, tool_choice: Any = None, **_: Any):
+    async def chat(
+        self, messages: list[dict[str, Any]], tools: Any = None, tool_choice: Any = None, **_: Any
+    ):
         from casework.llm.types import CallRecord, Completion, ToolCall
 
         start = time.perf_counter()
@@ -134,8 +137,12 @@ async def _serve(tasks_file: Path, delay_s: float, port: int) -> None:
                 payload = _completion_body(script, request)
                 ctype = b"text/event-stream" if request.get("stream") else b"application/json"
                 writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\nContent-Length: "
-                    + str(len(payload)).encode() + b"\r\n\r\n" + payload
+                    b"HTTP/1.1 200 OK\r\nContent-Type: "
+                    + ctype
+                    + b"\r\nContent-Length: "
+                    + str(len(payload)).encode()
+                    + b"\r\n\r\n"
+                    + payload
                 )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -216,7 +223,13 @@ class OverheadResult:
 
 
 def measure_overhead(
-    database: Database, tasks: list[Task], tasks_file: Path, work: Path, *, simulations: int, concurrency: int = 8
+    database: Database,
+    tasks: list[Task],
+    tasks_file: Path,
+    work: Path,
+    *,
+    simulations: int,
+    concurrency: int = 8,
 ) -> OverheadResult:
     import openai  # noqa: F401 - imported by the run's manifest; a one-time cost kept out of the timing
 
@@ -428,16 +441,21 @@ def run_sim_bench(
         result = None
         if throughput:
             result = measure_throughput(
-                database, tasks, tasks_file, work, in_flight=in_flight, delay_s=delay_s, rounds=rounds, stream=stream
+                database,
+                tasks,
+                tasks_file,
+                work,
+                in_flight=in_flight,
+                delay_s=delay_s,
+                rounds=rounds,
+                stream=stream,
             )
     return SimBench(overhead, result)
 
 
 if __name__ == "__main__":  # pragma: no cover - the endpoint process of measure_throughput
     if len(sys.argv) == 4 and sys.argv[1] == "--serve":
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve(Path(sys.argv[2]), float(sys.argv[3]), 0))
-        except KeyboardInterrupt:
-            pass
     else:
         sys.exit("usage: python -m casework.bench.sim --serve TASKS_FILE DELAY_S")

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from casework.domains.domain import DataError, Domain
 from casework.domains.state import Change, Database, State
-from casework.domains.tools import Tool, ToolError, ToolKind, Toolbox, tool
+from casework.domains.tools import Tool, Toolbox, ToolError, ToolKind, tool
 
-__all__ = ["Change", "DataError", "Database", "Domain", "State", "Tool", "ToolError", "ToolKind", "Toolbox", "get_domain", "tool"]
+__all__ = [
+    "Change",
+    "DataError",
+    "Database",
+    "Domain",
+    "State",
+    "Tool",
+    "ToolError",
+    "ToolKind",
+    "Toolbox",
+    "get_domain",
+    "tool",
+]
 
 _DOMAINS = ("retail",)
 

@@ -394,7 +394,11 @@ class State:
 
     def same_as(self, other: State) -> bool:
         """True when both states hold identical data (fast for forks of the same base)."""
-        return not self.diff(other) if other.base is self.base else self.canonical_hash() == other.canonical_hash()
+        return (
+            not self.diff(other)
+            if other.base is self.base
+            else self.canonical_hash() == other.canonical_hash()
+        )
 
 
 def _diff_values(table: str, key: str, path: str, old: Any, new: Any, out: list[Change]) -> None:

@@ -57,7 +57,9 @@ class Tool:
         }
 
 
-def tool(kind: ToolKind | str, *, ends_conversation: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def tool(
+    kind: ToolKind | str, *, ends_conversation: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a function as a tool of the given kind. The function is returned unchanged."""
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -127,7 +129,9 @@ def _format_validation_error(tool_name: str, error: ValidationError) -> str:
         elif item["type"] == "extra_forbidden":
             problems.append(f"unexpected argument '{where}'")
         else:
-            problems.append(f"argument '{where}': {item['msg']} (got {json.dumps(item.get('input'), default=str)})")
+            problems.append(
+                f"argument '{where}': {item['msg']} (got {json.dumps(item.get('input'), default=str)})"
+            )
     return f"Error: invalid arguments for {tool_name}: " + "; ".join(problems)
 
 

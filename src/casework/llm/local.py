@@ -234,7 +234,7 @@ class LocalModelServer:
     def _params(self, xllamacpp: Any) -> Any:
         p = xllamacpp.CommonParams()
         p.model.path = str(self.model_path or ensure_local_model())
-        p.model_alias = self.alias
+        p.model_alias = {self.alias}  # a set of names in this llama.cpp
         p.hostname = self.host
         p.port = self.port
         p.n_parallel = self.parallel

@@ -247,18 +247,7 @@ def summary_section(run: RunData, facts: Mapping[str, TaskFacts]) -> dict[str, A
         "success": rate(sum(bool(r.get("success")) for r in counted), len(counted)),
         "exact_match": rate(sum(bool(r.get("exact_match")) for r in counted), len(counted)),
         "avg_reward": mean(float(r.get("reward") or 0.0) for r in counted),
-        "pass_k": [
-            {
-                "k": k,
-                "value": p.value,
-                "wilson_low": p.wilson_low,
-                "wilson_high": p.wilson_high,
-                "bootstrap_low": p.bootstrap_low,
-                "bootstrap_high": p.bootstrap_high,
-                "n_tasks": p.n_tasks,
-            }
-            for k, p in table.items()
-        ],
+        "pass_k": [{"k": k, **p.to_dict()} for k, p in table.items()],
         "avg_expected_actions_per_task": mean(facts[t].n_actions for t in tasks_run),
         "avg_tool_calls_per_simulation": mean(len(r.get("tool_calls") or []) for r in run.results),
         "tool_diversity_expected": len(set(names)),

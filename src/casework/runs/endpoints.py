@@ -89,6 +89,7 @@ def open_clients(
                 agent_cfg = cfg
             if "user" in choice.local_roles:
                 user_cfg = cfg
-        agent = LLMClient(agent_cfg, role="agent") if agent_cfg is not None else None
-        user = LLMClient(user_cfg, role="user") if user_cfg is not None else None
+        # Each call's record travels with its simulation into results.jsonl; the clients keep none.
+        agent = LLMClient(agent_cfg, role="agent", keep_records=False) if agent_cfg is not None else None
+        user = LLMClient(user_cfg, role="user", keep_records=False) if user_cfg is not None else None
         yield agent, user

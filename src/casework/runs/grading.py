@@ -14,6 +14,7 @@ from casework.domains import Database, Domain, State, ToolKind
 from casework.scoring import action_metrics, classify_failure, compute_reward, shaped_reward
 from casework.scoring.reward import outputs_found
 from casework.sim.orchestrator import SimulationOutcome
+from casework.sim.types import Termination
 from casework.tasks.model import Task
 from casework.tasks.replay import replay_task
 
@@ -38,8 +39,9 @@ class ExpectedOutcome:
 
 
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    """JSON-ready data: dataclasses to dicts, tuples to lists (like ``asdict`` without its deepcopy)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -52,6 +54,9 @@ def grade(domain: Domain, expected: ExpectedOutcome, outcome: SimulationOutcome)
     task = expected.task
     actual_hash = outcome.final_state.canonical_hash() if outcome.final_state is not None else ""
     reward = compute_reward(expected.final_hash, actual_hash, task.outputs, outcome.agent_messages)
+    if outcome.termination_reason == Termination.INFRASTRUCTURE_ERROR:
+        # The simulation never finished: a state that happens to match (a read-only task) is no success.
+        reward = dataclasses.replace(reward, reward=0.0)
     expected_actions = [{"name": a.name, "arguments": a.arguments} for a in task.actions]
     called = [
         {

@@ -71,17 +71,7 @@ def summarize(
         "avg_action_f1": _avg([r["action_f1"] for r in counted if "action_f1" in r]),
         "exact_action_matches": sum(bool(r.get("exact_match")) for r in counted),
         "avg_shaped_reward": _avg([r["shaped_reward"] for r in counted if "shaped_reward" in r]),
-        "pass_k": {
-            str(k): {
-                "value": p.value,
-                "wilson_low": p.wilson_low,
-                "wilson_high": p.wilson_high,
-                "bootstrap_low": p.bootstrap_low,
-                "bootstrap_high": p.bootstrap_high,
-                "n_tasks": p.n_tasks,
-            }
-            for k, p in table.items()
-        },
+        "pass_k": {str(k): p.to_dict() for k, p in table.items()},
         "infrastructure_errors": infra,
         "infrastructure_errors_excluded": exclude_infrastructure,
         "termination_reasons": dict(Counter(r.get("termination_reason") for r in counted)),

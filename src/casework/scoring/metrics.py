@@ -237,6 +237,17 @@ class PassK:
     n_tasks: int
     excluded_tasks: list[Hashable] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The value, its intervals and the number of tasks (no excluded ids), as plain data."""
+        return {
+            "value": self.value,
+            "wilson_low": self.wilson_low,
+            "wilson_high": self.wilson_high,
+            "bootstrap_low": self.bootstrap_low,
+            "bootstrap_high": self.bootstrap_high,
+            "n_tasks": self.n_tasks,
+        }
+
 
 def pass_k_table(
     successes_per_task: Mapping[Hashable, Sequence[bool]],

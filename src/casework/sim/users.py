@@ -125,7 +125,9 @@ class ScriptedUser(UserSimulator):
         instruction = self.task.instruction if self.task else ""
         asks_email = bool(_ASKS_EMAIL.search(agent_message))
         asks_name = bool(_ASKS_NAME_ZIP.search(agent_message))
-        prefer_email = asks_email and (not asks_name or f.email is not None and f.email.lower() in instruction.lower())
+        prefer_email = asks_email and (
+            not asks_name or f.email is not None and f.email.lower() in instruction.lower()
+        )
         if f.email and (prefer_email or not f.zip):
             return f"My email is {f.email}."
         if f.first_name and f.zip:

@@ -32,7 +32,9 @@ def ground_action(state: State, user_id: str | None, name: str, arguments: dict[
     if name == "find_user_id_by_email" and user_id is not None and user_id in users:
         email = str(arguments.get("email", "")).strip().lower()
         if users[user_id]["email"].lower() != email:
-            problems.append(f"email {arguments.get('email')!r} is not the email of the task's user {user_id!r}")
+            problems.append(
+                f"email {arguments.get('email')!r} is not the email of the task's user {user_id!r}"
+            )
     if name == "find_user_id_by_name_zip" and user_id is not None and user_id in users:
         record = users[user_id]
         same_name = (
@@ -50,7 +52,9 @@ def ground_action(state: State, user_id: str | None, name: str, arguments: dict[
         else:
             order = orders[key]
             if user_id is not None and order["user_id"] != user_id:
-                problems.append(f"order {key} belongs to {order['user_id']!r}, not the task's user {user_id!r}")
+                problems.append(
+                    f"order {key} belongs to {order['user_id']!r}, not the task's user {user_id!r}"
+                )
             owner = owner or order["user_id"]
 
     if "payment_method_id" in arguments and owner is not None and owner in users:
@@ -76,5 +80,7 @@ def ground_action(state: State, user_id: str | None, name: str, arguments: dict[
             if product_id is None:
                 continue
             if product_id in products and new_id not in products[product_id]["variants"]:
-                problems.append(f"new item {new_id!r} is not a variant of product {product_id} (item {old_id!r})")
+                problems.append(
+                    f"new item {new_id!r} is not a variant of product {product_id} (item {old_id!r})"
+                )
     return problems

@@ -1,0 +1,401 @@
+"""AgentFlow generation (``--method agentflow --agentflow-turns N``): ground truth from real tool results.
+
+For slot ``index`` a possible request is sampled (:mod:`casework.generate.context`) and a loop runs
+over a shared memory, at most ``max_turns`` planner turns:
+
+1. **planner** (LLM): from the query (the request), the knowledge (the user, their relevant
+   orders, the products involved, a policy digest) and the memory (actions so far with their
+   observations, the verifier's last note) it proposes the next tool call -- native tool calling
+   with the scenario's tool schemas and ``tool_choice="required"``; calls written as text are
+   recovered with :func:`casework.llm.parse_text_tool_calls`;
+2. **verifier, before** (rules): the call must be well formed, grounded in the user's own records,
+   allowed by the policy (:mod:`casework.generate.policy`) and not a repeat -- otherwise it is not
+   executed and the reason goes back to the planner;
+3. **executor**: runs the call on a fork of the database (``domain.call``) and records the real
+   observation; an error observation keeps the call out of the ground truth;
+4. **verifier, after**: stop when the scenario's goal tool succeeded, after repeated failures, or
+   at the turn limit; optionally (``llm_verify``) a model check of the memory may also stop it.
+
+At stop the **writer** (LLM) turns the memory into the instruction ``q`` and the outputs ``ogt``
+(JSON; prose is taken as the instruction). The ground truth ``agt`` is the executed, successful
+actions, so it is grounded in real results; outputs that no observation supports are dropped and
+:func:`~casework.generate.context.repair_grounding` completes the instruction (both recorded in
+``metadata["repairs"]``). The user is identified by a rule-based first turn (policy: identify
+first) unless ``auto_identify=False``. Every turn (plan, action, observation, verdict) is kept in
+``metadata["agentflow_turns"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from casework.domains import Database, Domain, State
+from casework.generate.committee import ChatEndpoint
+from casework.generate.context import (
+    GOAL_TOOLS,
+    IDENTIFY,
+    POLICY_DIGEST,
+    NoTarget,
+    Target,
+    order_text,
+    pick_scenario,
+    product_text,
+    repair_grounding,
+    sample_target,
+    scenario_tools,
+    tool_schemas,
+    user_text,
+)
+from casework.generate.direct import call_model
+from casework.generate.jsontext import JSONTextError, extract_json
+from casework.generate.pipeline import GenerationError
+from casework.generate.policy import _as_number, _numbers_and_text, policy_for
+from casework.llm import parse_text_tool_calls
+from casework.tasks.model import Action, Task
+from casework.tasks.replay import is_error
+
+PLANNER = """You are the planner of a retail customer-service agent. Choose the single next tool call that moves toward the customer's goal, following the policy. Use only ids from the knowledge and the memory. Do not repeat a call that is already in the memory.
+
+Policy:
+{policy}"""
+
+WRITER = """You write the instruction for a simulated customer who will chat with a support agent, from what the agent did. Write in the second person ("You are ..., your email is ..."): who the customer is, how they identify (the email or name and zip the agent used), what they want (with the order id and details), and what to accept. Do not mention tools.
+Answer with only a JSON object: {"q": "<instruction>", "ogt": ["<value the agent must tell the customer, taken from the results>", ...]} (ogt is often empty)."""
+
+VERIFY = """Goal: {goal}
+Actions so far with their results:
+{memory}
+Is the goal fully reached? Answer with only a JSON object: {{"stop": true|false, "consistent": true|false, "reason": "..."}}"""
+
+
+@dataclass
+class Turn:
+    turn: int
+    plan: str
+    action: dict[str, Any] | None
+    observation: str | None
+    verdict: str
+    source: str = "planner"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "turn": self.turn,
+            "source": self.source,
+            "plan": self.plan[:500],
+            "action": self.action,
+            "observation": None if self.observation is None else self.observation[:800],
+            "verdict": self.verdict,
+        }
+
+
+@dataclass
+class Memory:
+    """What the loop shares: executed actions (with observations) and every turn."""
+
+    actions: list[Action] = field(default_factory=list)
+    observations: list[str] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)
+    note: str = ""
+
+    def text(self, limit: int = 300) -> str:
+        if not self.actions:
+            return "(nothing yet)"
+        return "\n".join(
+            f"{i + 1}. {a.name}({json.dumps(a.arguments, ensure_ascii=False)}) -> {o[:limit]}"
+            for i, (a, o) in enumerate(zip(self.actions, self.observations, strict=True))
+        )
+
+
+def _parse_call(completion: Any, names: list[str]) -> tuple[str, dict[str, Any]] | str:
+    """(name, arguments) of the first tool call, or the reason there is none."""
+    calls = list(getattr(completion, "tool_calls", None) or [])
+    content = getattr(completion, "content", None) or ""
+    if not calls and content:
+        _, calls = parse_text_tool_calls(content, names)
+    if not calls:
+        return f"no tool call in the planner's answer ({content.strip()[:120]!r})"
+    call = calls[0]
+    arguments: Any = call.arguments
+    if isinstance(arguments, str):
+        try:
+            arguments = extract_json(arguments) if arguments.strip() else {}
+        except JSONTextError:
+            return f"the arguments of {call.name} are not JSON"
+    if not isinstance(arguments, dict):
+        return f"the arguments of {call.name} are not an object"
+    return call.name, arguments
+
+
+@dataclass
+class AgentFlowGenerator:
+    """The AgentFlow loop as a pipeline :class:`~casework.generate.pipeline.Generator`."""
+
+    domain: Domain
+    database: Database
+    client: ChatEndpoint
+    seed: int = 0
+    weights: dict[str, float] | None = None
+    max_turns: int = 6
+    max_failures: int = 2
+    auto_identify: bool = True
+    llm_verify: bool = False
+    planner_max_tokens: int = 160
+    writer_max_tokens: int = 300
+    temperature: float | None = None
+    repair: bool = True
+    name: str = "agentflow"
+    _targets: dict[int, Target] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.domain.name != "retail":
+            raise ValueError(f"the AgentFlow generator knows retail scenarios only, not {self.domain.name!r}")
+        self.policy = policy_for(self.domain)
+
+    def target(self, index: int) -> Target:
+        if index not in self._targets:
+            rng = random.Random(f"casework/agentflow/{self.seed}/{index}")
+            try:
+                self._targets[index] = sample_target(rng, self.database, pick_scenario(rng, self.weights))
+            except NoTarget as exc:
+                raise GenerationError(f"no request could be sampled: {exc}") from None
+        return self._targets[index]
+
+    def _params(self, max_tokens: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"max_tokens": max_tokens}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        return params
+
+    def knowledge(self, target: Target, state: State) -> str:
+        lines = [f"Customer: {user_text(state, target.user_id)}"]
+        lines += [f"Order: {order_text(state['orders'][o])}" for o in target.order_ids]
+        lines += [f"Product: {product_text(state['products'][p])}" for p in target.product_ids]
+        return "\n".join(lines)
+
+    # -- verifier ----------------------------------------------------------------------------------
+    def precheck(
+        self, state: State, target: Target, memory: Memory, name: str, arguments: dict[str, Any]
+    ) -> str | None:
+        """Why the proposed call must not run (None: run it)."""
+        _, error = self.domain.toolbox.validate_arguments(name, arguments)
+        if error is not None:
+            return "invalid call: " + error.removeprefix("Error: ")
+        if any(a.name == name and a.arguments == arguments for a in memory.actions):
+            return "repeats an action already in the memory"
+        problems: list[str] = []
+        if self.domain.grounding is not None:
+            problems += self.domain.grounding(state, target.user_id, name, arguments)
+        if self.policy is not None:
+            draft = Task(
+                id="draft",
+                user_id=target.user_id,
+                instruction="",
+                actions=[*memory.actions, Action(name=name, arguments=arguments)],
+                metadata=dict(target.metadata),
+            )
+            problems += self.policy.check_action(state, draft, len(memory.actions), arguments, name)
+        return ("inconsistent: " + "; ".join(problems)) if problems else None
+
+    def goal_reached(self, target: Target, memory: Memory) -> bool:
+        goal = GOAL_TOOLS.get(target.scenario, frozenset())
+        for action in memory.actions:
+            if action.name in goal and (
+                not target.order_ids
+                or "order_id" not in action.arguments
+                or action.arguments["order_id"] in target.order_ids
+            ):
+                return True
+        return False
+
+    async def llm_check(self, target: Target, memory: Memory) -> tuple[bool, str]:
+        messages = [
+            {"role": "user", "content": VERIFY.format(goal=target.goal, memory=memory.text(200))},
+        ]
+        completion = await call_model(self.client, messages, **self._params(80))
+        raw = getattr(completion, "content", None) or ""
+        try:
+            data = extract_json(raw)
+        except JSONTextError:
+            return False, f"llm verifier: unreadable answer {raw[:80]!r}"
+        if not isinstance(data, dict):
+            return False, "llm verifier: not an object"
+        stop = data.get("stop") is True or str(data.get("stop")).lower() in ("true", "1", "yes")
+        return stop, f"llm verifier: stop={stop}, {str(data.get('reason', ''))[:160]}"
+
+    # -- the loop ----------------------------------------------------------------------------------
+    async def run_loop(self, target: Target, feedback: str | None) -> tuple[Memory, State, str]:
+        state = self.database.fork()
+        memory = Memory()
+        names = scenario_tools(self.domain, target.scenario)
+        tools = tool_schemas(self.domain, names)
+        user = state["users"][target.user_id]
+        if self.auto_identify:
+            arguments = {"email": user["email"]}
+            observation = self.domain.call(state, "find_user_id_by_email", arguments)
+            ok = observation == target.user_id
+            if ok:
+                memory.actions.append(Action(name="find_user_id_by_email", arguments=arguments))
+                memory.observations.append(observation)
+            memory.turns.append(
+                Turn(
+                    0,
+                    "identify the user first (policy)",
+                    {"name": "find_user_id_by_email", "arguments": arguments},
+                    observation,
+                    "ok" if ok else "error",
+                    source="rule",
+                )
+            )
+        system = PLANNER.format(policy=POLICY_DIGEST)
+        knowledge = self.knowledge(target, state)
+        failures = 0
+        stop_reason = "turn limit"
+        for turn in range(1, self.max_turns + 1):
+            query = f"Customer's goal: {target.goal}\n\nKnowledge:\n{knowledge}\n\nMemory:\n{memory.text()}"
+            if memory.note:
+                query += f"\n\nVerifier: {memory.note}"
+            if feedback:
+                query += f"\n\nAn earlier attempt failed validation:\n{feedback[:600]}"
+            query += "\n\nCall the next tool."
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": query}]
+            completion = await call_model(
+                self.client,
+                messages,
+                tools=tools,
+                tool_choice="required",
+                **self._params(self.planner_max_tokens),
+            )
+            plan = getattr(completion, "content", None) or ""
+            parsed = _parse_call(completion, names)
+            if isinstance(parsed, str):
+                verdict, action, observation = f"continue: {parsed}", None, None
+                failures += 1
+                memory.note = parsed
+            else:
+                name, arguments = parsed
+                action = {"name": name, "arguments": arguments}
+                refusal = self.precheck(state, target, memory, name, arguments)
+                if refusal is not None:
+                    verdict, observation = f"rejected: {refusal}", None
+                    failures += 1
+                    memory.note = f"{name} was not run: {refusal}"
+                else:
+                    observation = self.domain.call(state, name, arguments)
+                    if is_error(observation):
+                        verdict = "error: kept out of the ground truth"
+                        failures += 1
+                        memory.note = f"{name} failed: {observation[:200]}"
+                    else:
+                        memory.actions.append(Action(name=name, arguments=arguments))
+                        memory.observations.append(observation)
+                        memory.note = ""
+                        failures = 0
+                        verdict = "ok"
+            stop: str | None = None
+            if self.goal_reached(target, memory):
+                stop = "goal reached"
+            elif failures > self.max_failures:
+                stop = f"{failures} failed turns in a row"
+            elif self.llm_verify and verdict == "ok":
+                llm_stop, note = await self.llm_check(target, memory)
+                verdict += f"; {note}"
+                if llm_stop:
+                    stop = "llm verifier"
+            if stop is None and turn == self.max_turns:
+                stop = "turn limit"
+            verdict += f"; stop ({stop})" if stop else "; continue"
+            memory.turns.append(Turn(turn, plan, action, observation, verdict))
+            if stop:
+                stop_reason = stop
+                break
+        return memory, state, stop_reason
+
+    async def write(
+        self, target: Target, memory: Memory, feedback: str | None
+    ) -> tuple[str, list[str], str, list[str]]:
+        """(q, ogt, raw answer, repairs) from the writer model."""
+        user = (
+            f"Customer's goal: {target.goal}\n\nWhat the agent did (with the real results):\n"
+            f"{memory.text(400)}"
+        )
+        if feedback:
+            user += f"\n\nAn earlier version failed validation:\n{feedback[:600]}"
+        messages = [{"role": "system", "content": WRITER}, {"role": "user", "content": user}]
+        completion = await call_model(self.client, messages, **self._params(self.writer_max_tokens))
+        raw = getattr(completion, "content", None) or ""
+        repairs: list[str] = []
+        try:
+            data = extract_json(raw)
+        except JSONTextError:
+            data = None
+        if isinstance(data, list):
+            data = next((d for d in data if isinstance(d, dict)), None)
+        if isinstance(data, dict):
+            q = next((data[k] for k in ("q", "instruction", "query") if isinstance(data.get(k), str)), "")
+            ogt = data.get("ogt", data.get("outputs", []))
+            ogt = [str(o) for o in ogt if o not in (None, "")] if isinstance(ogt, list) else [str(ogt)]
+        elif raw.strip() and "{" not in raw and len(raw.strip()) >= 20:
+            q, ogt = raw.strip(), []
+            repairs.append("prose answer taken as the instruction")
+        else:
+            raise GenerationError("the writer's answer has no instruction", raw=raw)
+        if not q.strip():
+            raise GenerationError('the writer\'s answer has no instruction ("q")', raw=raw)
+        return q.strip(), ogt, raw, repairs
+
+    async def generate(self, index: int, iteration: int, feedback: str | None) -> Task:
+        target = self.target(index)
+        memory, state, stop_reason = await self.run_loop(target, feedback)
+        turns = [t.to_dict() for t in memory.turns]
+        if not any(a.name not in IDENTIFY for a in memory.actions):
+            summary = json.dumps(turns[-3:], ensure_ascii=False)[:2000]
+            raise GenerationError(
+                f"agentflow: no successful action beyond identification ({stop_reason})", raw=summary
+            )
+        if stop_reason != "llm verifier" and not self.goal_reached(target, memory):
+            summary = json.dumps(turns[-3:], ensure_ascii=False)[:2000]
+            raise GenerationError(f"agentflow: the goal was not reached ({stop_reason})", raw=summary)
+        q, outputs, raw, repairs = await self.write(target, memory, feedback)
+        numbers, text = _numbers_and_text(memory.observations)
+        kept = []
+        for output in outputs:
+            number = _as_number(output)
+            if (number in numbers) if number is not None else output.strip().lower() in text:
+                kept.append(output)
+            else:
+                repairs.append(f"dropped output {output!r} (not in any observation)")
+        actions = list(memory.actions)
+        if self.repair:
+            q, actions, grounding = repair_grounding(q, actions, self.database.fork(), target.user_id)
+            repairs += grounding
+        from casework.generate.templated import rw_mix
+
+        metadata: dict[str, Any] = {
+            "generation_method": "agentflow",
+            "seed": self.seed,
+            "index": index,
+            "iteration": iteration,
+            "goal": target.goal,
+            "num_actions": len(actions),
+            "rw_mix": rw_mix(self.domain, actions),
+            "agentflow_turns": turns,
+            "stop_reason": stop_reason,
+            "raw_response": raw[:4000],
+            "repairs": repairs,
+            **target.metadata,
+        }
+        if feedback:
+            metadata["feedback"] = feedback[:1000]
+        return Task(
+            id=f"agentflow-{self.seed}-{index}",
+            domain=self.domain.name,
+            user_id=target.user_id,
+            instruction=q,
+            actions=actions,
+            outputs=kept,
+            scenario=target.scenario,
+            metadata=metadata,
+        )
