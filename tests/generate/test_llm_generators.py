@@ -358,12 +358,12 @@ def _real_run(url: str, method: str) -> tuple[Any, float, Any]:
 
     domain = get_domain("retail")
     database = domain.database()
-    client = LLMClient(local_endpoint(url).model_copy(update={"timeout_s": 120.0, "max_retries": 1}))
+    client = LLMClient(local_endpoint(url).model_copy(update={"max_retries": 1}))
     if method == "direct":
         generator = DirectGenerator(domain, database, client, seed=3, max_tokens=320)
     else:
         generator = AgentFlowGenerator(
-            domain, database, client, seed=3, max_turns=3, planner_max_tokens=100, writer_max_tokens=200
+            domain, database, client, seed=3, max_turns=3, planner_max_tokens=80, writer_max_tokens=160
         )
     start = time.perf_counter()
     result = asyncio.run(
@@ -400,3 +400,86 @@ def test_real_model_generators_end_to_end(local_model_url, method, capsys):
             f"{tokens}, accepted {len(result.tasks)}, rejected {len(result.rejected)}: "
             f"{result.stats['pipeline']['failure_reasons']}"
         )
+
+
+def test_direct_repairs_made_up_ids_misused_identification_and_underivable_outputs(retail):
+    domain, database = retail
+    client = Scripted([])
+    generator = DirectGenerator(domain, database, client, weights=CANCEL)
+    user_id, _, order_id = _cancel_facts(generator)
+    user = database.fork()["users"][user_id]
+    name, zip_code = user["name"], user["address"]["zip"]
+    identify = {
+        "first_name": name["first_name"],
+        "last_name": name["last_name"],
+        "zip": zip_code,
+        "phone": "1",
+    }
+    client.replies = [
+        json.dumps(
+            {
+                "q": f"Cancel order {order_id}, you ordered it by mistake.",
+                "agt": [
+                    {"name": "find_user_id_by_email", "arguments": identify},
+                    {"name": "get_user_details", "arguments": {"user_id": "someone_made_up_1234"}},
+                    {
+                        "name": "cancel_pending_order",
+                        "arguments": {"order_id": order_id, "reason": "ordered by mistake"},
+                    },
+                ],
+                "ogt": ["order_cancellation", "cancelled", "cancelled"],
+            }
+        )
+    ]
+    result = _run(domain, database, generator)
+    assert len(result.tasks) == 1, result.rejected
+    task = result.tasks[0]
+    assert task.action_names == ["find_user_id_by_name_zip", "get_user_details", "cancel_pending_order"]
+    assert task.actions[0].arguments == {k: v for k, v in identify.items() if k != "phone"}
+    assert task.actions[1].arguments == {"user_id": user_id}
+    assert task.outputs == ["cancelled"]
+    repairs = " | ".join(task.metadata["repairs"])
+    for expected in (
+        "-> find_user_id_by_name_zip",
+        "dropped unknown arguments phone",
+        "unknown user_id",
+        "dropped output 'order_cancellation'",
+    ):
+        assert expected in repairs
+    assert zip_code in task.instruction and name["last_name"] in task.instruction
+
+
+def test_direct_off_target_blueprint_is_rejected_and_foreign_emails_are_replaced(retail):
+    domain, database = retail
+    client = Scripted([])
+    generator = DirectGenerator(domain, database, client, weights=CANCEL)
+    _, email, order_id = _cancel_facts(generator)
+    only_identify = json.dumps(
+        {
+            "q": f"Your email is {email}.",
+            "agt": [{"name": "find_user_id_by_email", "arguments": {"email": email}}],
+        }
+    )
+    copied = _good_blueprint(email, order_id).replace(
+        f"with email {email}", "with email jane.doe1@example.com"
+    )
+    client.replies = [only_identify, copied]
+    result = _run(domain, database, generator, iterations=2)
+    assert "off-target blueprint" in result.tasks[0].metadata["earlier_failures"][0]
+    task = result.tasks[0]
+    assert "jane.doe1@example.com" not in task.instruction and email in task.instruction
+    assert any("another user's email" in r for r in task.metadata["repairs"])
+
+
+def test_an_instruction_that_only_says_who_the_user_is_gets_the_request(retail):
+    import random
+
+    from casework.generate.context import ensure_request, sample_target
+
+    _, database = retail
+    target = sample_target(random.Random(1), database, "order_cancellation")
+    bare = f"You are Mateo Singh and your email is m.s@example.com. The order id is {target.order_ids[0]}."
+    text, repairs = ensure_request(bare, target)
+    assert text.startswith(bare) and "You want to cancel pending order" in text and repairs
+    full = "You are Mateo and your email is m.s@example.com. You ordered it by mistake and want it cancelled."
+    assert ensure_request(full, target) == (full, [])

@@ -77,7 +77,7 @@ def run(config: RunConfig, url: str) -> list[dict]:
 
 
 def test_llm_agent_with_scripted_user(local_model_url: str, one_task: Path, tmp_path: Path):
-    config = RunConfig(tasks=one_task, out=tmp_path / "run", user="scripted", max_steps=8, concurrency=1)
+    config = RunConfig(tasks=one_task, out=tmp_path / "run", user="scripted", max_steps=5, concurrency=1)
     [result] = run(config, local_model_url)
     check_complete(result)
     assert any(m["role"] == "assistant" for m in result["messages"])
@@ -87,7 +87,7 @@ def test_llm_agent_with_scripted_user(local_model_url: str, one_task: Path, tmp_
 
 def test_llm_agent_with_llm_user_and_persona(local_model_url: str, one_task: Path, tmp_path: Path):
     config = RunConfig(
-        tasks=one_task, out=tmp_path / "run", user="llm", persona="frustration", max_steps=6, concurrency=1
+        tasks=one_task, out=tmp_path / "run", user="llm", persona="frustration", max_steps=4, concurrency=1
     )
     [result] = run(config, local_model_url)
     check_complete(result)

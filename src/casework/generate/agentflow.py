@@ -40,6 +40,8 @@ from casework.generate.context import (
     POLICY_DIGEST,
     NoTarget,
     Target,
+    ensure_request,
+    keep_derivable,
     order_text,
     pick_scenario,
     product_text,
@@ -52,7 +54,7 @@ from casework.generate.context import (
 from casework.generate.direct import call_model
 from casework.generate.jsontext import JSONTextError, extract_json
 from casework.generate.pipeline import GenerationError
-from casework.generate.policy import _as_number, _numbers_and_text, policy_for
+from casework.generate.policy import policy_for
 from casework.llm import parse_text_tool_calls
 from casework.tasks.model import Action, Task
 from casework.tasks.replay import is_error
@@ -62,8 +64,8 @@ PLANNER = """You are the planner of a retail customer-service agent. Choose the 
 Policy:
 {policy}"""
 
-WRITER = """You write the instruction for a simulated customer who will chat with a support agent, from what the agent did. Write in the second person ("You are ..., your email is ..."): who the customer is, how they identify (the email or name and zip the agent used), what they want (with the order id and details), and what to accept. Do not mention tools.
-Answer with only a JSON object: {"q": "<instruction>", "ogt": ["<value the agent must tell the customer, taken from the results>", ...]} (ogt is often empty)."""
+WRITER = """You write the instruction for a simulated customer who will chat with a support agent, from what the agent did. Write in the second person: who the customer is, how they identify, what they want (with the order id and details), and what to accept. Do not mention tools or the agent's steps.
+Answer with only a JSON object: {"q": "<instruction>", "ogt": ["<value the agent must tell the customer, copied from the results>", ...]} (ogt is often empty)."""
 
 VERIFY = """Goal: {goal}
 Actions so far with their results:
@@ -186,6 +188,16 @@ class AgentFlowGenerator:
         if any(a.name == name and a.arguments == arguments for a in memory.actions):
             return "repeats an action already in the memory"
         problems: list[str] = []
+        try:
+            problems += self._consistency(state, target, memory, name, arguments)
+        except Exception as exc:  # odd model arguments must never crash the loop
+            problems.append(f"consistency check failed: {type(exc).__name__}: {exc}")
+        return ("inconsistent: " + "; ".join(problems)) if problems else None
+
+    def _consistency(
+        self, state: State, target: Target, memory: Memory, name: str, arguments: dict[str, Any]
+    ) -> list[str]:
+        problems: list[str] = []
         if self.domain.grounding is not None:
             problems += self.domain.grounding(state, target.user_id, name, arguments)
         if self.policy is not None:
@@ -197,7 +209,7 @@ class AgentFlowGenerator:
                 metadata=dict(target.metadata),
             )
             problems += self.policy.check_action(state, draft, len(memory.actions), arguments, name)
-        return ("inconsistent: " + "; ".join(problems)) if problems else None
+        return problems
 
     def goal_reached(self, target: Target, memory: Memory) -> bool:
         goal = GOAL_TOOLS.get(target.scenario, frozenset())
@@ -317,9 +329,12 @@ class AgentFlowGenerator:
         self, target: Target, memory: Memory, feedback: str | None
     ) -> tuple[str, list[str], str, list[str]]:
         """(q, ogt, raw answer, repairs) from the writer model."""
+        account = self.database.fork()["users"][target.user_id]
+        name = account["name"]
+        opening = f"You are {name['first_name']} {name['last_name']} and your email is {account['email']}."
         user = (
             f"Customer's goal: {target.goal}\n\nWhat the agent did (with the real results):\n"
-            f"{memory.text(400)}"
+            f"{memory.text(400)}\n\nStart q with: {opening!r} Then say what you want."
         )
         if feedback:
             user += f"\n\nAn earlier version failed validation:\n{feedback[:600]}"
@@ -359,16 +374,12 @@ class AgentFlowGenerator:
             summary = json.dumps(turns[-3:], ensure_ascii=False)[:2000]
             raise GenerationError(f"agentflow: the goal was not reached ({stop_reason})", raw=summary)
         q, outputs, raw, repairs = await self.write(target, memory, feedback)
-        numbers, text = _numbers_and_text(memory.observations)
-        kept = []
-        for output in outputs:
-            number = _as_number(output)
-            if (number in numbers) if number is not None else output.strip().lower() in text:
-                kept.append(output)
-            else:
-                repairs.append(f"dropped output {output!r} (not in any observation)")
+        kept, dropped = keep_derivable(outputs, memory.observations)
+        repairs += dropped
         actions = list(memory.actions)
         if self.repair:
+            q, asked = ensure_request(q, target)
+            repairs += asked
             q, actions, grounding = repair_grounding(q, actions, self.database.fork(), target.user_id)
             repairs += grounding
         from casework.generate.templated import rw_mix

@@ -14,8 +14,10 @@ agent needs, order ids the agent cannot look up) and records what it changed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +48,7 @@ SCENARIO_TOOLS: dict[str, tuple[str, ...]] = {
     "address_change": ("get_user_details", "modify_user_address"),
     "order_inquiry": ("get_user_details", "get_order_details"),
     "product_inquiry": ("list_all_product_types", "get_product_details"),
-    "policy_refusal": ("get_user_details", "get_order_details", "cancel_pending_order"),
+    "policy_refusal": ("get_user_details", "get_order_details"),  # the ground truth only reads
     "human_transfer": ("get_user_details", "get_order_details", "transfer_to_human_agents"),
 }
 
@@ -72,6 +74,9 @@ POLICY_DIGEST = """- First identify the user: find_user_id_by_email, or find_use
 - A payment change needs an order with a single payment and a different method; gift cards must cover the amount.
 - Transfer to a human agent only when the tools cannot handle the request; it ends the conversation.
 - Refuse what the policy forbids and change nothing."""
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def approx_tokens(text: str) -> int:
@@ -433,6 +438,75 @@ def example_blueprints(
 # -- grounding repairs ---------------------------------------------------------------------------
 
 
+def want_text(target: Target) -> str:
+    """The request in the customer's words (second person), from the target's goal."""
+    goal = target.goal
+    found = re.search(r"\{.*\}", goal)
+    if found:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            goal = goal.replace(found.group(0), ph.address_text(json.loads(found.group(0))))
+    if target.scenario == "human_transfer":
+        return (
+            f"An item of order {target.order_ids[0]} arrived damaged; you want compensation without "
+            "returning it, and you ask for a human agent."
+        )
+    for cut in (" (the agent", "; the agent", ": the agent", ", which no tool"):
+        goal = goal.split(cut)[0]
+    if goal.startswith("in "):
+        text = f"I{goal[1:].replace(', change', ', you want to change', 1)}."
+    else:
+        text = f"You want to {goal}."
+    if target.metadata.get("expected_behaviour") == "refuse":
+        text += " If the agent says it is not possible, accept it."
+    return text
+
+
+def ensure_request(instruction: str, target: Target, min_extra: int = 25) -> tuple[str, list[str]]:
+    """Add the request when the instruction says little beyond who the customer is."""
+    text = instruction
+    for needle in (target.user_id, *target.order_ids):
+        text = text.replace(needle, "")
+    without_identity = _EMAIL.sub("", re.sub(r"(?i)\byou are [^.]*\.|\byour email is[^.]*\.", "", text))
+    words = re.sub(r"(?i)the order id is\s*\.?|your (name|zip)[^.]*\.", "", without_identity).strip()
+    if len(words) >= min_extra:
+        return instruction, []
+    want = want_text(target)
+    return f"{instruction.strip()} {want}".strip(), [f"added the request to the instruction: {want}"]
+
+
+def keep_derivable(
+    outputs: list[str], observations: list[str], limit: int = 5
+) -> tuple[list[str], list[str]]:
+    """(outputs an observation supports, repairs): the policy stage's rule, applied before it runs;
+    duplicates dropped, at most ``limit`` kept."""
+    from casework.generate.policy import _as_number, _numbers_and_text
+
+    numbers, text = _numbers_and_text(observations)
+    kept: list[str] = []
+    repairs: list[str] = []
+    for output in dict.fromkeys(o.strip() for o in outputs if o and o.strip()):
+        number = _as_number(output)
+        if (number in numbers) if number is not None else output.lower() in text:
+            if len(kept) < limit:
+                kept.append(output)
+        else:
+            repairs.append(f"dropped output {output[:120]!r} (not in any observation)")
+    return kept, repairs
+
+
+def repair_ids(actions: list[Action], state: State, user_id: str) -> tuple[list[Action], list[str]]:
+    """A ``user_id`` argument naming no user at all (a made-up id) becomes the task's user."""
+    repairs: list[str] = []
+    fixed = []
+    for index, action in enumerate(actions):
+        given = action.arguments.get("user_id")
+        if isinstance(given, str) and given != user_id and given not in state["users"]:
+            action = Action(name=action.name, arguments={**action.arguments, "user_id": user_id})
+            repairs.append(f"agt[{index}]: unknown user_id {given!r} -> {user_id!r}")
+        fixed.append(action)
+    return fixed, repairs
+
+
 def repair_grounding(
     instruction: str, actions: list[Action], state: State, user_id: str
 ) -> tuple[str, list[Action], list[str]]:
@@ -440,7 +514,8 @@ def repair_grounding(
 
     - no identification action: find_user_id_by_email is put first;
     - the identification values (email, or name and zip) are added to the instruction if missing;
-    - order ids acted on before any get_user_details are added to the instruction if missing.
+    - order ids acted on before any get_user_details are added to the instruction if missing;
+    - an email in the instruction that is not the user's (copied from an example) becomes theirs.
     """
     user = state["users"].get(user_id)
     repairs: list[str] = []
@@ -451,6 +526,10 @@ def repair_grounding(
         actions.insert(0, Action(name="find_user_id_by_email", arguments={"email": user["email"]}))
         repairs.append("added find_user_id_by_email as the first action")
     text = instruction.strip()
+    for email in sorted(set(_EMAIL.findall(text))):
+        if email.lower() != user["email"].lower():
+            text = text.replace(email, user["email"])
+            repairs.append(f"replaced another user's email {email!r} in the instruction")
     additions: list[str] = []
     looked_up = False
     for action in actions:

@@ -31,12 +31,16 @@ from typing import Any
 from casework.domains import Database, Domain, State
 from casework.generate.committee import ChatEndpoint
 from casework.generate.context import (
+    GOAL_TOOLS,
     NoTarget,
     Target,
     build_context,
+    ensure_request,
     example_blueprints,
+    keep_derivable,
     pick_scenario,
     repair_grounding,
+    repair_ids,
     sample_target,
 )
 from casework.generate.jsontext import JSONTextError, extract_json
@@ -49,7 +53,7 @@ SYSTEM = """You write test tasks for a retail customer-service AI agent. A task 
  "agt": [{"name": "<tool>", "arguments": {...}}, ...],
  "ogt": ["<value the agent must tell the customer>", ...]}
 agt lists the agent's correct tool calls in order: first identify the user, then look up, then act, following the policy. Use only ids from the context. ogt is often empty.
-Answer with the JSON object only."""
+Answer with the JSON object only, compact, on one line."""
 
 _Q_KEYS = ("q", "instruction", "query", "task", "user_instruction")
 _AGT_KEYS = ("agt", "actions", "ground_truth_actions", "ground_truth", "tool_calls", "calls")
@@ -109,9 +113,21 @@ def _action(raw: Any, domain: Domain, state: State | None, repairs: list[str], i
         if close:
             repairs.append(f"agt[{index}]: tool {name!r} -> {close[0]!r}")
             name = close[0]
+    keys = set(arguments)
+    if name == "find_user_id_by_email" and "email" not in keys and {"first_name", "last_name", "zip"} <= keys:
+        repairs.append(f"agt[{index}]: find_user_id_by_email with name and zip -> find_user_id_by_name_zip")
+        name = "find_user_id_by_name_zip"
+    elif name == "find_user_id_by_name_zip" and "email" in keys and not {"first_name", "last_name"} & keys:
+        repairs.append(f"agt[{index}]: find_user_id_by_name_zip with an email -> find_user_id_by_email")
+        name = "find_user_id_by_email"
     tool = tools.get(name)
     if tool is not None:
         properties = tool.parameters.get("properties", {})
+        extra = [k for k in arguments if k not in properties]
+        if extra and len(extra) < len(arguments):
+            for key in extra:
+                del arguments[key]
+            repairs.append(f"agt[{index}]: dropped unknown arguments {', '.join(map(str, extra))}")
         for key, value in list(arguments.items()):
             kind = properties.get(key, {}).get("type")
             if kind == "array" and isinstance(value, str | int):
@@ -262,9 +278,21 @@ class DirectGenerator:
             q, actions, outputs, repairs = parse_blueprint(raw, self.domain, state)
         except BlueprintError as exc:
             raise GenerationError(f"unusable model output: {exc}", raw=raw) from None
+        goal = GOAL_TOOLS.get(target.scenario, frozenset())
+        if goal and not any(a.name in goal for a in actions):
+            raise GenerationError(
+                f"off-target blueprint: scenario {target.scenario} needs a {' or '.join(sorted(goal))} call",
+                raw=raw,
+            )
         if self.repair:
+            q, asked = ensure_request(q, target)
+            repairs += asked
+            actions, fixed = repair_ids(actions, state, target.user_id)
             q, actions, grounding = repair_grounding(q, actions, state, target.user_id)
-            repairs += grounding
+            replay = self.database.fork()
+            observations = [self.domain.call(replay, a.name, a.arguments) for a in actions]
+            outputs, dropped = keep_derivable(outputs, observations)
+            repairs += fixed + grounding + dropped
         from casework.generate.templated import rw_mix
 
         metadata: dict[str, Any] = {
