@@ -184,7 +184,9 @@ def test_cli_doctor_json_exit_codes_and_no_key_leak(tmp_path, monkeypatch):
 @pytest.mark.llm
 def test_doctor_against_real_local_model(local_model_url, tmp_path):
     out = tmp_path / "doctor.json"
-    res = CliRunner().invoke(app, ["doctor", "--base-url", local_model_url, "--prompts", "1", "--json", str(out)])
+    res = CliRunner().invoke(
+        app, ["doctor", "--base-url", local_model_url, "--prompts", "1", "--json", str(out)]
+    )
     assert res.exit_code in (0, 1), res.output
     for label in CHECKS.values():
         assert label in res.output
