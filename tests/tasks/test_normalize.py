@@ -173,3 +173,19 @@ def test_input_not_mutated():
     args = {"item_ids": ["2", "1"], "new_item_ids": ["b", "a"]}
     normalize_arguments("exchange_delivered_order_items", args)
     assert args == {"item_ids": ["2", "1"], "new_item_ids": ["b", "a"]}
+
+
+def test_free_text_arguments_do_not_decide_a_match():
+    """A transfer's summary or a thought is prose: two transfers match whatever they say."""
+    from casework.tasks.normalize import actions_equal
+
+    a = {"name": "transfer_to_human_agents", "arguments": {"summary": "User wants a price match."}}
+    b = {"name": "transfer_to_human_agents", "arguments": {"summary": "Return of an item in transit."}}
+    assert actions_equal(a, b)
+    assert actions_equal(
+        {"name": "think", "arguments": {"thought": "x"}}, {"name": "think", "arguments": {"thought": "y"}}
+    )
+    assert not actions_equal(
+        {"name": "cancel_pending_order", "arguments": {"order_id": "#W1", "reason": "no longer needed"}},
+        {"name": "cancel_pending_order", "arguments": {"order_id": "#W1", "reason": "ordered by mistake"}},
+    )

@@ -81,7 +81,7 @@ def open_clients(
         if choice.local_roles:
             from casework.llm.local import LocalModelServer
 
-            server = stack.enter_context(LocalModelServer(parallel=parallel))
+            server = stack.enter_context(LocalModelServer(parallel=parallel, verbosity=-1))  # quiet logs
             cfg = local_endpoint(server.base_url)
             if on_local_start is not None:
                 on_local_start(server.base_url)

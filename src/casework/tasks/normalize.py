@@ -20,6 +20,8 @@
    as tuples, so the pairing is preserved; a group of one field is simply sorted. Groups whose
    lists differ in length are left as given (the pairing is broken, so any order is as good).
    Other lists keep their order.
+6. **Free text** (:data:`FREE_TEXT_ARGUMENTS`): prose arguments such as a transfer's ``summary``
+   or a ``think`` thought are dropped, so two transfers match whatever their summaries say.
 
 :func:`normalize_action` turns an action into a hashable key (the stripped tool name and the
 canonical JSON of its normalised arguments); :func:`actions_equal` compares two actions by key.
@@ -138,9 +140,17 @@ def _sort_lists(tool_name: str, arguments: dict[str, Any]) -> None:
             arguments[name] = [row[position] for row in rows]
 
 
+#: tool name -> free-text arguments left out of comparisons (prose, not a decision).
+FREE_TEXT_ARGUMENTS: dict[str, frozenset[str]] = {
+    "transfer_to_human_agents": frozenset({"summary"}),
+    "think": frozenset({"thought"}),
+}
+
+
 def normalize_arguments(tool_name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
     """Return a normalised copy of ``arguments`` for ``tool_name`` (see the module docstring)."""
-    normalized = {str(k): _normalize_value(str(k), v) for k, v in arguments.items()}
+    prose = FREE_TEXT_ARGUMENTS.get(tool_name.strip(), frozenset())
+    normalized = {str(k): _normalize_value(str(k), v) for k, v in arguments.items() if str(k) not in prose}
     _sort_lists(tool_name.strip(), normalized)
     return normalized
 
