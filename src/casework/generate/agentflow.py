@@ -41,6 +41,7 @@ from casework.generate.context import (
     NoTarget,
     Target,
     ensure_request,
+    generated_task,
     keep_derivable,
     order_text,
     pick_scenario,
@@ -382,31 +383,19 @@ class AgentFlowGenerator:
             repairs += asked
             q, actions, grounding = repair_grounding(q, actions, self.database.fork(), target.user_id)
             repairs += grounding
-        from casework.generate.templated import rw_mix
-
-        metadata: dict[str, Any] = {
-            "generation_method": "agentflow",
-            "seed": self.seed,
-            "index": index,
-            "iteration": iteration,
-            "goal": target.goal,
-            "num_actions": len(actions),
-            "rw_mix": rw_mix(self.domain, actions),
-            "agentflow_turns": turns,
-            "stop_reason": stop_reason,
-            "raw_response": raw[:4000],
-            "repairs": repairs,
-            **target.metadata,
-        }
-        if feedback:
-            metadata["feedback"] = feedback[:1000]
-        return Task(
-            id=f"agentflow-{self.seed}-{index}",
-            domain=self.domain.name,
-            user_id=target.user_id,
+        return generated_task(
+            self.domain,
+            target,
+            method="agentflow",
+            seed=self.seed,
+            index=index,
+            iteration=iteration,
             instruction=q,
             actions=actions,
             outputs=kept,
-            scenario=target.scenario,
-            metadata=metadata,
+            raw=raw,
+            repairs=repairs,
+            feedback=feedback,
+            agentflow_turns=turns,
+            stop_reason=stop_reason,
         )

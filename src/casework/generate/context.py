@@ -550,3 +550,52 @@ def repair_grounding(
         repairs.append("added to the instruction: " + " ".join(additions))
         text = (text + " " + " ".join(additions)).strip()
     return text, actions, repairs
+
+
+def generated_task(
+    domain: Domain,
+    target: Target,
+    *,
+    method: str,
+    seed: int,
+    index: int,
+    iteration: int,
+    instruction: str,
+    actions: list[Action],
+    outputs: list[str],
+    raw: str,
+    repairs: list[str],
+    feedback: str | None,
+    **details: Any,
+) -> Task:
+    """The task an LLM generator produced, with the metadata both generators record.
+
+    ``details`` adds method-specific metadata (turns, usage, trimming).
+    """
+    from casework.generate.templated import rw_mix
+
+    metadata: dict[str, Any] = {
+        "generation_method": method,
+        "seed": seed,
+        "index": index,
+        "iteration": iteration,
+        "goal": target.goal,
+        "num_actions": len(actions),
+        "rw_mix": rw_mix(domain, actions),
+        **details,
+        "raw_response": raw[:4000],
+        "repairs": repairs,
+        **target.metadata,
+    }
+    if feedback:
+        metadata["feedback"] = feedback[:1000]
+    return Task(
+        id=f"{method}-{seed}-{index}",
+        domain=domain.name,
+        user_id=target.user_id,
+        instruction=instruction,
+        actions=actions,
+        outputs=outputs,
+        scenario=target.scenario,
+        metadata=metadata,
+    )

@@ -37,6 +37,7 @@ from casework.generate.context import (
     build_context,
     ensure_request,
     example_blueprints,
+    generated_task,
     keep_derivable,
     pick_scenario,
     repair_grounding,
@@ -293,32 +294,19 @@ class DirectGenerator:
             observations = [self.domain.call(replay, a.name, a.arguments) for a in actions]
             outputs, dropped = keep_derivable(outputs, observations)
             repairs += fixed + grounding + dropped
-        from casework.generate.templated import rw_mix
-
-        metadata: dict[str, Any] = {
-            "generation_method": "direct",
-            "seed": self.seed,
-            "index": index,
-            "iteration": iteration,
-            "goal": target.goal,
-            "num_actions": len(actions),
-            "rw_mix": rw_mix(self.domain, actions),
-            "raw_response": raw[:4000],
-            "repairs": repairs,
-            "usage": usage_of(completion),
-            **target.metadata,
-        }
-        if trimmed:
-            metadata["context_trimmed"] = trimmed
-        if feedback:
-            metadata["feedback"] = feedback[:1000]
-        return Task(
-            id=f"direct-{self.seed}-{index}",
-            domain=self.domain.name,
-            user_id=target.user_id,
+        return generated_task(
+            self.domain,
+            target,
+            method="direct",
+            seed=self.seed,
+            index=index,
+            iteration=iteration,
             instruction=q,
             actions=actions,
             outputs=outputs,
-            scenario=target.scenario,
-            metadata=metadata,
+            raw=raw,
+            repairs=repairs,
+            feedback=feedback,
+            usage=usage_of(completion),
+            **({"context_trimmed": trimmed} if trimmed else {}),
         )
