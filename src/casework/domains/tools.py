@@ -183,6 +183,10 @@ class Toolbox:
         kwargs, error = self.validate_arguments(name, arguments)
         if error is not None:
             return error
+        return self.run(state, name, kwargs)  # type: ignore[arg-type]
+
+    def run(self, state: State, name: str, kwargs: dict[str, Any]) -> str:
+        """Run a known tool with arguments already returned by :meth:`validate_arguments`; never raises."""
         try:
             result = self.tools[name].function(state, **kwargs)  # type: ignore[arg-type]
         except ToolError as exc:

@@ -163,7 +163,7 @@ def validate_task(
     seen_users: list[str] = []
     has_write = False
     for index, action in enumerate(task.actions):
-        _, error = domain.toolbox.validate_arguments(action.name, action.arguments)
+        kwargs, error = domain.toolbox.validate_arguments(action.name, action.arguments)
         if error is not None:
             problems.append(Problem(task.id, "format", error.removeprefix("Error: "), index, action.name))
             replay.observations.append(error)
@@ -178,7 +178,7 @@ def validate_task(
         if policy is not None:
             for message in policy.check_action(state, task, index, action.arguments, action.name):
                 problems.append(Problem(task.id, "policy", message, index, action.name))
-        observation = domain.call(state, action.name, action.arguments)
+        observation = domain.toolbox.run(state, action.name, kwargs)  # arguments checked above
         replay.observations.append(observation)
         if is_error(observation):
             replay.errors.append(ActionError(index, observation))
