@@ -392,7 +392,7 @@ def _execute_run(config, choice) -> dict:
     from casework.llm import ConfigError
     from casework.runs.endpoints import open_clients
     from casework.runs.runner import Runner
-    from casework.runs.store import RunDirError
+    from casework.runs.store import RunDirError, finished_pairs
 
     out = config.out
     try:
@@ -413,7 +413,7 @@ def _execute_run(config, choice) -> dict:
             ) as progress:
                 runner = Runner(config, agent_llm=agent_llm, user_llm=user_llm)
                 total = len(runner.tasks) * config.trials
-                already = total - len(runner.pending(_finished_pairs(out))) if config.resume else 0
+                already = total - len(runner.pending(finished_pairs(out))) if config.resume else 0
                 bar = progress.add_task("run", total=total, completed=already, stats="")
 
                 def update(result: dict) -> None:
@@ -434,12 +434,6 @@ def _execute_run(config, choice) -> dict:
             f"interrupted: finished simulations are kept in {out / 'results.jsonl'}; continue with --resume"
         )
         raise typer.Exit(130) from None
-
-
-def _finished_pairs(out: Path) -> set[tuple[str, int]]:
-    from casework.runs.store import read_results
-
-    return {(r["task_id"], int(r["trial"])) for r in read_results(out)}
 
 
 def _print_summary(summary: dict, out: Path) -> None:

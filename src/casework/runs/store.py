@@ -30,6 +30,11 @@ def read_results(run_dir: Path) -> list[dict[str, Any]]:
     return list(_iter_results(run_dir / RESULTS))
 
 
+def finished_pairs(run_dir: Path) -> set[tuple[str, int]]:
+    """The (task_id, trial) pairs with a complete result line."""
+    return {(r["task_id"], int(r["trial"])) for r in _iter_results(run_dir / RESULTS)}
+
+
 def _iter_results(path: Path) -> Iterator[dict[str, Any]]:
     if not path.exists():
         return
@@ -68,7 +73,7 @@ class ResultsStore:
             handle.truncate(data.rfind(b"\n") + 1)
 
     def finished(self) -> set[tuple[str, int]]:
-        return {(r["task_id"], int(r["trial"])) for r in _iter_results(self.path)}
+        return finished_pairs(self.run_dir)
 
     def append(self, result: dict[str, Any]) -> None:
         if self._sync_error is not None:
