@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from .config import EndpointConfig
 from .parsing import parse_text_tool_calls, split_reasoning
@@ -79,6 +78,16 @@ def _retry_after(exc: BaseException) -> float | None:
     return max(0.0, (dt - datetime.now(UTC)).total_seconds())
 
 
+def _root_cause(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError | asyncio.TimeoutError) or "timeout" in type(exc).__name__.lower()
+
+
 def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
@@ -102,6 +111,51 @@ def _stream_rejected(exc: BaseException) -> bool:
     if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 404, 405, 415, 422, 501):
         return False
     return "stream" in str(exc).lower()
+
+
+class _JsonBody:
+    """The request body as JSON bytes, with each tool list serialised once.
+
+    An agent sends the same tool schemas (a few KB for a whole domain) on every turn; re-encoding
+    them for every call is most of the JSON work of a request. Lists are remembered by the identity
+    of the schemas they hold (a reference is kept, so an identity is never reused); the schemas
+    themselves are treated as immutable once sent.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._tools: dict[tuple[int, ...], tuple[Sequence[Any], str]] = {}
+
+    def tools_json(self, tools: Sequence[Any]) -> str:
+        key = tuple(map(id, tools))
+        hit = self._tools.get(key)
+        if hit is None:
+            if len(self._tools) >= self.size:
+                self._tools.pop(next(iter(self._tools)))
+            hit = self._tools[key] = (list(tools), json.dumps(list(tools), separators=(",", ":")))
+        return hit[1]
+
+    def encode(self, payload: dict[str, Any]) -> bytes:
+        tools = payload.get("tools")
+        if not tools:
+            return json.dumps(payload, separators=(",", ":")).encode()
+        rest = {k: v for k, v in payload.items() if k != "tools"}
+        head = json.dumps(rest, separators=(",", ":"))
+        return (head[:-1] + ',"tools":' + self.tools_json(tools) + "}").encode()
+
+
+def _http_client(config: EndpointConfig) -> Any:
+    """The SDK's aiohttp transport (made for many concurrent requests) with one kept-alive connection
+    per allowed concurrent call; the SDK's default httpx transport when aiohttp is not installed."""
+    import httpx2
+
+    limits = httpx2.Limits(
+        max_connections=config.max_concurrency, max_keepalive_connections=config.max_concurrency
+    )
+    try:
+        return openai.DefaultAioHttpClient(limits=limits, timeout=config.timeout_s)
+    except RuntimeError:  # the SDK was installed without its aiohttp extra
+        return openai.DefaultAsyncHttpxClient(limits=limits, timeout=config.timeout_s)
 
 
 class _ToolCallAcc:
@@ -148,13 +202,14 @@ class LLMClient:
         self._stream_ok = config.stream
         self._secret = config.api_key() or None
         self._client: Any = None
+        self._json = _JsonBody()
         if config.provider == "openai":
             self._client = openai.AsyncOpenAI(
                 base_url=config.base_url,
                 api_key=self._secret or "not-needed",
                 max_retries=0,
                 timeout=config.timeout_s,
-                http_client=http_client,
+                http_client=http_client or _http_client(config),
             )
 
     def __repr__(self) -> str:
@@ -188,6 +243,14 @@ class LLMClient:
             msg = f"{type(exc).__name__}: HTTP {exc.status_code}: {exc.message}"
         elif isinstance(exc, asyncio.TimeoutError | TimeoutError):
             msg = f"Timeout: no complete answer within {self.config.timeout_s:g}s"
+        elif isinstance(exc, openai.APIConnectionError) and not _is_timeout(_root_cause(exc)):
+            # the aiohttp transport reports every lost connection as a (connect) timeout; name the cause
+            root = _root_cause(exc)
+            msg = (
+                f"APIConnectionError: {type(root).__name__}: {root}"
+                if root is not exc
+                else f"{type(exc).__name__}: {exc}"
+            )
         else:
             msg = f"{type(exc).__name__}: {exc}"
         return self._redact(msg)[:500]
@@ -339,19 +402,21 @@ class LLMClient:
     ) -> tuple[str | None, list[ToolCall], str | None, Any, float | None, str | None]:
         if self.config.provider == "litellm":
             return await self._attempt_litellm(body, extra_body, stream, t_attempt)
-        # The SDK's low-level ``post`` with the body as is: ``chat.completions.create`` would first walk
-        # the whole request (every message and tool schema) through its TypedDict transform, which
-        # costs milliseconds of CPU per call and caps a run at a few hundred calls/s per core.
+        # The SDK's low-level ``post`` with the body already encoded and the answer as plain JSON:
+        # ``chat.completions.create`` would walk the whole request (every message and tool schema)
+        # through its TypedDict transform and build pydantic models of the answer, which costs
+        # milliseconds of CPU per call and caps a run at a few hundred calls/s per core.
         payload = {**body, **(extra_body or {})}
         if stream:
             payload.update(stream=True, stream_options={"include_usage": True})
         try:
             resp = await self._client.post(
                 "/chat/completions",
-                body=payload,
-                cast_to=ChatCompletion,
+                content=self._json.encode(payload),
+                options={"headers": {"Content-Type": "application/json"}},
+                cast_to=object,
                 stream=stream,
-                stream_cls=openai.AsyncStream[ChatCompletionChunk],
+                stream_cls=openai.AsyncStream[object],
             )
             if stream:
                 return await self._consume_stream(resp, t_attempt)
