@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from casework import __version__
+from casework import __version__, aio
 
 app = typer.Typer(
     help="Generate, validate and test multi-turn customer-service tasks for tool-calling LLM agents.",
@@ -385,7 +385,6 @@ def run_command(
 
 def _execute_run(config, choice) -> dict:
     """Open the model clients (starting the local model if needed), run with a live progress bar."""
-    import asyncio
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -426,7 +425,7 @@ def _execute_run(config, choice) -> dict:
                     progress.update(bar, advance=1, stats=stats)
 
                 runner.on_result = update
-                return asyncio.run(runner.run())
+                return aio.run(runner.run())
     except (RunDirError, ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -484,7 +483,6 @@ def _generate_result(
 ):
     """Run the pipeline. direct/agentflow (and a committee) need a model: --model/--base-url,
     --models (agent section; reviewers from its reviewers section), else the embedded local model."""
-    import asyncio
     from contextlib import ExitStack
 
     from casework.generate.committee import required_criteria
@@ -544,7 +542,7 @@ def _generate_result(
             dom, database, generator, config, reviewers=reviewers, progress=lambda k: bar.advance(job, k)
         )
         try:
-            return asyncio.run(pipeline.run(out))
+            return aio.run(pipeline.run(out))
         except (LLMError, ConfigError) as exc:
             kept = f"; finished slots are kept in {out}.progress.jsonl, rerun to continue" if out else ""
             raise _fail(f"model endpoint failed: {exc}{kept}") from None
@@ -883,7 +881,6 @@ def doctor(
 
     Example: casework doctor --model gpt-4o-mini --api-key-env OPENAI_API_KEY --json doctor.json
     """
-    import asyncio
     from contextlib import ExitStack
 
     from casework.llm import ConfigError, EndpointConfig
@@ -912,7 +909,7 @@ def doctor(
         err_console.print(
             f"checking {target} at {config.base_url or 'https://api.openai.com/v1'}…", markup=False
         )
-        report = asyncio.run(diagnose(config, prompts=prompts, discover_model=discover))
+        report = aio.run(diagnose(config, prompts=prompts, discover_model=discover))
 
     from rich.markup import escape
 

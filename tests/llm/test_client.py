@@ -365,3 +365,22 @@ def test_api_key_never_leaks(fake, monkeypatch, caplog):
 def test_no_key_env_uses_placeholder(fake):
     run(_chat(make(fake), MSGS))
     assert fake.requests[0]["headers"]["authorization"] == "Bearer not-needed"
+
+
+def test_request_body_encoding_matches_the_payload_and_reuses_tool_json():
+    from casework.domains import get_domain
+    from casework.llm.client import _JsonBody
+
+    tools = get_domain("retail").toolbox.openai_schemas()
+    body = _JsonBody(size=2)
+    payload = {"model": "m", "messages": [{"role": "user", "content": 'héllo "x"'}], "tools": tools}
+    assert json.loads(body.encode(payload)) == payload
+    assert json.loads(body.encode({"model": "m", "messages": []})) == {"model": "m", "messages": []}
+    first = body.tools_json(tools)
+    # the toolbox hands out the same schema dicts every time, so their encoding is reused
+    assert body.tools_json(get_domain("retail").toolbox.openai_schemas()) is first
+    # a different list of schemas (e.g. filtered for a named tool choice) is encoded on its own
+    assert json.loads(body.tools_json(tools[:1])) == tools[:1]
+    body.tools_json(tools[1:2])
+    body.tools_json(tools[2:3])  # evicts the oldest entry; the cache stays small
+    assert len(body._tools) == 2

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from casework import aio
 from casework.domains import Database, Domain
 from casework.sim.users import first_person
 from casework.tasks.model import Task
@@ -239,7 +240,7 @@ def measure_overhead(
     llm = InstantLLM(OracleScript(tasks))
     runner = _runner(tasks_file, work / "overhead", trials, concurrency, llm, database)
     start = time.perf_counter()
-    asyncio.run(runner.run())
+    aio.run(runner.run())
     wall = time.perf_counter() - start
     from casework.runs.store import read_results
 
@@ -333,7 +334,7 @@ def measure_throughput(
                 await client.aclose()
             return started, before, peak[0]
 
-        started, before, peak = asyncio.run(main())
+        started, before, peak = aio.run(main())
     end = max(stamps) if stamps else time.perf_counter()
     n_sims = len(finished)
     dry = finished[n_sims - in_flight] if n_sims > in_flight else end  # the last simulation was taken
@@ -456,6 +457,6 @@ def run_sim_bench(
 if __name__ == "__main__":  # pragma: no cover - the endpoint process of measure_throughput
     if len(sys.argv) == 4 and sys.argv[1] == "--serve":
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(Path(sys.argv[2]), float(sys.argv[3]), 0))
+            aio.run(_serve(Path(sys.argv[2]), float(sys.argv[3]), 0))
     else:
         sys.exit("usage: python -m casework.bench.sim --serve TASKS_FILE DELAY_S")

@@ -145,6 +145,7 @@ class Toolbox:
             if built.name in self.tools:
                 raise ValueError(f"duplicate tool name {built.name}")
             self.tools[built.name] = built
+        self._schemas = tuple(t.openai_schema() for t in self.tools.values())
 
     def __contains__(self, name: object) -> bool:
         return name in self.tools
@@ -156,7 +157,9 @@ class Toolbox:
         return [t.name for t in self.tools.values() if kind is None or t.kind == kind]
 
     def openai_schemas(self) -> list[dict[str, Any]]:
-        return [t.openai_schema() for t in self.tools.values()]
+        """The OpenAI function schemas (read-only: the same dicts on every call, so a client can
+        keep their JSON encoding)."""
+        return list(self._schemas)
 
     def validate_arguments(self, name: str, arguments: Any) -> tuple[dict[str, Any] | None, str | None]:
         """Check a call without running it: ``(validated_kwargs, None)`` or ``(None, "Error: ...")``."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from casework import aio
 from casework.domains import Database, Domain
 from casework.generate.committee import ChatEndpoint, review
 from casework.generate.stages import REPLAY_STAGES, attach_report, dedup_key, validate_stages
@@ -389,4 +390,4 @@ def run_pipeline(
 ) -> PipelineResult:
     """Synchronous entry point (runs the event loop)."""
     pipeline = Pipeline(domain, database, generator, config, reviewers=reviewers, progress=progress)
-    return asyncio.run(pipeline.run(out))
+    return aio.run(pipeline.run(out))

@@ -315,11 +315,9 @@ class LLMClient:
         attempt = 0
         while True:
             try:
-                async with self._semaphore:
+                async with self._semaphore, asyncio.timeout(cfg.timeout_s):
                     t_attempt = time.monotonic()
-                    result = await asyncio.wait_for(
-                        self._attempt(body, extra_body, want_stream, t_attempt), timeout=cfg.timeout_s
-                    )
+                    result = await self._attempt(body, extra_body, want_stream, t_attempt)
                 break
             except _StreamRejected:
                 log.info("endpoint %s rejected streaming; falling back to non-streaming", cfg.base_url)
