@@ -47,7 +47,8 @@ def test_bench_sim_cli_reports_overhead_throughput_and_memory(tmp_path: Path):
     last = result.output.strip().splitlines()[-1]
     pattern = (
         r"sim: overhead [\d.]+ ms/step \(target 0\.5\); throughput \d+ calls/s = [\d.]+% of ideal 400 "
-        r"with 4 in flight; memory \d+ KiB per simulation"
+        r"with 4 in flight; memory \d+ KiB per simulation; CPU per call: harness [\d.]+ ms, "
+        r"endpoint [\d.]+ ms \((aiohttp|httpx) on (uvloop|asyncio)\)"
     )
     assert re.fullmatch(pattern, last), last
     numbers = json.loads(out.read_text())
@@ -58,3 +59,4 @@ def test_bench_sim_cli_reports_overhead_throughput_and_memory(tmp_path: Path):
     assert throughput["avg_reward"] == 1.0
     assert throughput["ideal_calls_per_s"] == 400 and throughput["model_calls"] > 8
     assert throughput["percent_of_ideal"] > 0 and throughput["kib_per_simulation"] >= 0
+    assert throughput["client_cpu_ms_per_call"] > 0 and throughput["endpoint_cpu_ms_per_call"] > 0

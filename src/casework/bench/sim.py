@@ -173,6 +173,15 @@ class EndpointProcess:
             raise RuntimeError("the benchmark endpoint did not start")
         self.base_url = f"http://127.0.0.1:{port}/v1"
 
+    def cpu_s(self) -> float:
+        """CPU seconds the endpoint process has used so far (0 where /proc is unavailable)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+            return 0.0
+
     def close(self) -> None:
         self.proc.terminate()
         try:
@@ -268,6 +277,9 @@ class ThroughputResult:
     rss_peak: int
     rewards: float
     stream: bool
+    transport: str = ""
+    endpoint_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
 
     @property
     def ideal_calls_per_s(self) -> float:
@@ -314,6 +326,7 @@ def measure_throughput(
 
         async def main() -> tuple[float, int, int]:
             client = LLMClient(config, role="agent", on_record=lambda r: stamps.append(time.perf_counter()))
+            transport.append(client.transport)
             runner = _runner(tasks_file, work / "throughput", trials, in_flight, client, database)
             runner.on_result = lambda r: finished.append(time.perf_counter())
             client.records = _Discard()  # keep memory flat: the records live in results.jsonl
@@ -334,7 +347,10 @@ def measure_throughput(
                 await client.aclose()
             return started, before, peak[0]
 
+        transport: list[str] = []
+        cpu_before, own_before = endpoint.cpu_s(), time.process_time()
         started, before, peak = aio.run(main())
+        endpoint_cpu, own_cpu = endpoint.cpu_s() - cpu_before, time.process_time() - own_before
     end = max(stamps) if stamps else time.perf_counter()
     n_sims = len(finished)
     dry = finished[n_sims - in_flight] if n_sims > in_flight else end  # the last simulation was taken
@@ -354,6 +370,9 @@ def measure_throughput(
         rss_peak=peak,
         rewards=sum(r["reward"] for r in results) / max(1, len(results)),
         stream=stream,
+        transport=f"{transport[0]} on {aio.loop_name()}",
+        endpoint_cpu_s=endpoint_cpu,
+        client_cpu_s=own_cpu,
     )
 
 
@@ -399,6 +418,9 @@ class SimBench:
                 "percent_of_ideal": 100 * t.calls_per_s / t.ideal_calls_per_s,
                 "target_percent": 90,
                 "infrastructure_errors": t.errors,
+                "transport": t.transport,
+                "client_cpu_ms_per_call": 1000 * t.client_cpu_s / max(1, t.calls),
+                "endpoint_cpu_ms_per_call": 1000 * t.endpoint_cpu_s / max(1, t.calls),
                 "avg_reward": t.rewards,
                 "rss_before_mib": t.rss_before / 2**20,
                 "rss_peak_mib": t.rss_peak / 2**20,
@@ -413,7 +435,9 @@ class SimBench:
             text += (
                 f"; throughput {t.calls_per_s:.0f} calls/s = {100 * t.calls_per_s / t.ideal_calls_per_s:.1f}% "
                 f"of ideal {t.ideal_calls_per_s:.0f} with {t.in_flight} in flight; "
-                f"memory {t.kib_per_simulation:.0f} KiB per simulation"
+                f"memory {t.kib_per_simulation:.0f} KiB per simulation; CPU per call: harness "
+                f"{1000 * t.client_cpu_s / max(1, t.calls):.2f} ms, endpoint {1000 * t.endpoint_cpu_s / max(1, t.calls):.2f} ms "
+                f"({t.transport})"
             )
         return text
 

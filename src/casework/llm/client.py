@@ -144,18 +144,19 @@ class _JsonBody:
         return (head[:-1] + ',"tools":' + self.tools_json(tools) + "}").encode()
 
 
-def _http_client(config: EndpointConfig) -> Any:
-    """The SDK's aiohttp transport (made for many concurrent requests) with one kept-alive connection
-    per allowed concurrent call; the SDK's default httpx transport when aiohttp is not installed."""
+def _http_client(config: EndpointConfig) -> tuple[Any, str]:
+    """``(client, "aiohttp")``: the SDK's aiohttp transport (made for many concurrent requests) with
+    one kept-alive connection per allowed concurrent call; the SDK's default httpx transport when
+    aiohttp is not installed."""
     import httpx2
 
     limits = httpx2.Limits(
         max_connections=config.max_concurrency, max_keepalive_connections=config.max_concurrency
     )
     try:
-        return openai.DefaultAioHttpClient(limits=limits, timeout=config.timeout_s)
+        return openai.DefaultAioHttpClient(limits=limits, timeout=config.timeout_s), "aiohttp"
     except RuntimeError:  # the SDK was installed without its aiohttp extra
-        return openai.DefaultAsyncHttpxClient(limits=limits, timeout=config.timeout_s)
+        return openai.DefaultAsyncHttpxClient(limits=limits, timeout=config.timeout_s), "httpx"
 
 
 class _ToolCallAcc:
@@ -203,13 +204,18 @@ class LLMClient:
         self._secret = config.api_key() or None
         self._client: Any = None
         self._json = _JsonBody()
+        self.transport = config.provider  # "litellm", or the openai SDK's HTTP transport below
         if config.provider == "openai":
+            if http_client is None:
+                http_client, self.transport = _http_client(config)
+            else:
+                self.transport = type(http_client).__name__
             self._client = openai.AsyncOpenAI(
                 base_url=config.base_url,
                 api_key=self._secret or "not-needed",
                 max_retries=0,
                 timeout=config.timeout_s,
-                http_client=http_client or _http_client(config),
+                http_client=http_client,
             )
 
     def __repr__(self) -> str:
