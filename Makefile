@@ -2,6 +2,8 @@
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# litellm needs openai<3 while the default install gets openai 3: its tests run in a venv of their own
+LITELLM_VENV := .venv-litellm
 PIP_FLAGS ?= --disable-pip-version-check -q
 
 .PHONY: demo test lint bench clean
@@ -21,8 +23,16 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-demo
 	$(BIN)/casework demo --out demo-out
 
-test: $(VENV)/.installed-test
+$(LITELLM_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/pip install $(PIP_FLAGS) -e ".[test,litellm,local-server]"
+	touch $@
+
+test: $(VENV)/.installed-test $(LITELLM_VENV)/.installed
 	CASEWORK_LLM_TESTS=1 $(BIN)/python -m pytest
+	@echo "--- the litellm provider, and the client on the openai 2.x SDK that litellm requires"
+	CASEWORK_LLM_TESTS=1 $(LITELLM_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		tests/llm/test_litellm.py tests/llm/test_client.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests
@@ -32,4 +42,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/casework bench replay
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) $(LITELLM_VENV) demo-out .pytest_cache

@@ -68,6 +68,28 @@ def test_missing_extra_message(monkeypatch):
         local_mod._import_xllamacpp()
 
 
+def test_a_verified_cached_model_needs_no_weight_packages(tmp_path, monkeypatch):
+    import importlib.util
+
+    if importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("xllamacpp not installed")
+    monkeypatch.delenv("CASEWORK_LOCAL_MODEL", raising=False)
+    monkeypatch.setenv("CASEWORK_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(local_mod, "PART_PACKAGES", ["casework_no_such_weights_pkg"])
+    assert "casework_no_such_weights_pkg not installed" in local_mod.local_extra_missing()
+    models = tmp_path / "models"
+    models.mkdir()
+    gguf = models / local_mod.MODEL_FILENAME
+    with gguf.open("wb") as handle:  # sparse: the right size without writing 491 MB
+        handle.truncate(local_mod.MODEL_SIZE)
+    sidecar = models / (gguf.name + ".sha256")
+    sidecar.write_text("0" * 64 + "\n")
+    assert local_mod.local_extra_missing() is not None  # a sidecar with another hash is not trusted
+    sidecar.write_text(local_mod.MODEL_SHA256 + "\n")
+    assert local_mod.local_extra_missing() is None
+    assert local_mod.ensure_local_model() == gguf
+
+
 def test_template_is_packaged():
     t = local_mod.tool_chat_template()
     assert "```json" in t and "tool_calls" in t and "<|im_start|>" in t

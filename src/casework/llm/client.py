@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib.util
 import json
 import logging
 import os
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -22,7 +24,7 @@ from typing import Any
 import httpx
 import openai
 
-from .config import EndpointConfig
+from .config import ConfigError, EndpointConfig
 from .parsing import parse_text_tool_calls, split_reasoning
 from .types import CallRecord, Completion, LLMError, LLMRequestError, LLMUnavailable, ToolCall
 
@@ -100,6 +102,7 @@ def _is_retryable(exc: BaseException) -> bool:
             MalformedResponse,
             json.JSONDecodeError,
             httpx.TransportError,
+            _sdk_httpx().TransportError,
             TimeoutError,
             asyncio.TimeoutError,
             ConnectionError,
@@ -144,13 +147,26 @@ class _JsonBody:
         return (head[:-1] + ',"tools":' + self.tools_json(tools) + "}").encode()
 
 
+def _litellm() -> Any:
+    """litellm, kept offline: its bundled model price map instead of a download at import."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def _sdk_httpx() -> Any:
+    """The httpx package the installed SDK is built on (``httpx2`` from openai 3, ``httpx`` before)."""
+    base = openai.DefaultAsyncHttpxClient.__mro__[1]
+    return sys.modules[base.__module__.split(".")[0]]
+
+
 def _http_client(config: EndpointConfig) -> tuple[Any, str]:
     """``(client, "aiohttp")``: the SDK's aiohttp transport (made for many concurrent requests) with
     one kept-alive connection per allowed concurrent call; the SDK's default httpx transport when
     aiohttp is not installed."""
-    import httpx2
-
-    limits = httpx2.Limits(
+    limits = _sdk_httpx().Limits(
         max_connections=config.max_concurrency, max_keepalive_connections=config.max_concurrency
     )
     try:
@@ -205,6 +221,11 @@ class LLMClient:
         self._client: Any = None
         self._json = _JsonBody()
         self.transport = config.provider  # "litellm", or the openai SDK's HTTP transport below
+        if config.provider == "litellm" and importlib.util.find_spec("litellm") is None:
+            raise ConfigError(
+                f"model {config.model!r} uses the litellm provider, which is not installed: "
+                "pip install 'casework[litellm]'"
+            )
         if config.provider == "openai":
             if http_client is None:
                 http_client, self.transport = _http_client(config)
@@ -433,15 +454,18 @@ class LLMClient:
     async def _attempt_litellm(
         self, body: dict[str, Any], extra_body: dict[str, Any] | None, stream: bool, t_attempt: float
     ) -> tuple[str | None, list[ToolCall], str | None, Any, float | None, str | None]:
-        try:
-            import litellm
-        except ImportError as e:  # pragma: no cover - optional dependency
-            raise LLMRequestError("provider 'litellm' needs: pip install 'casework[litellm]'") from e
+        litellm = _litellm()
         kw: dict[str, Any] = dict(body)
         kw.update(extra_body or {})
-        kw.update(api_base=self.config.base_url, timeout=self.config.timeout_s, num_retries=0)
+        kw.update(timeout=self.config.timeout_s, num_retries=0)
+        if self.config.base_url:
+            kw["api_base"] = self.config.base_url
         if self._secret:
             kw["api_key"] = self._secret
+        elif self.config.base_url:
+            # a self-hosted server (litellm's ``openai/`` or ``hosted_vllm/`` routes) needs some key;
+            # without a base URL litellm reads the provider's own variable (XAI_API_KEY, ...)
+            kw["api_key"] = "not-needed"
         if stream:
             s = await litellm.acompletion(**kw, stream=True, stream_options={"include_usage": True})
             return await self._consume_stream(s, t_attempt)

@@ -31,12 +31,46 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["ConfigError", "EndpointConfig", "ModelsConfig", "PriceTable", "load_models_config", "resolve"]
 
 ROLES = ("agent", "user", "reviewers", "judge")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# litellm provider prefixes that are never the organisation part of a model name an OpenAI-compatible
+# server serves (``Qwen/...``, ``meta-llama/...``, ``mistralai/...``); ``openai/`` is left out on purpose.
+LITELLM_PREFIXES = frozenset(
+    [
+        "ai21",
+        "anthropic",
+        "azure",
+        "azure_ai",
+        "bedrock",
+        "cerebras",
+        "cohere",
+        "databricks",
+        "deepinfra",
+        "deepseek",
+        "fireworks_ai",
+        "gemini",
+        "groq",
+        "huggingface",
+        "mistral",
+        "nvidia_nim",
+        "ollama",
+        "ollama_chat",
+        "openrouter",
+        "perplexity",
+        "replicate",
+        "sagemaker",
+        "sambanova",
+        "together_ai",
+        "vertex_ai",
+        "watsonx",
+        "xai",
+    ]
+)
 
 
 class ConfigError(ValueError):
@@ -88,6 +122,16 @@ class EndpointConfig(BaseModel):
     named_tool_choice: Literal["native", "emulate"] = "native"
     """``emulate``: send a named tool_choice as ``"required"`` with only that tool (for servers,
     such as llama.cpp, that accept only string tool_choice values)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _litellm_model_string(cls, data: Any) -> Any:
+        """``xai/grok-2`` (a litellm provider string, no base_url) selects the litellm provider."""
+        if isinstance(data, dict) and "provider" not in data and not data.get("base_url"):
+            model = data.get("model")
+            if isinstance(model, str) and model.split("/", 1)[0] in LITELLM_PREFIXES and "/" in model:
+                data = {**data, "provider": "litellm"}
+        return data
 
     @field_validator("api_key_env")
     @classmethod

@@ -60,7 +60,11 @@ def local_extra_missing() -> str | None:
     """Why the embedded model cannot run here (a missing package of ``casework[local]``), or None."""
     import importlib.util
 
-    for module in ("xllamacpp", *PART_PACKAGES):
+    if importlib.util.find_spec("xllamacpp") is None:
+        return f"xllamacpp not installed ({INSTALL_HINT})"
+    if os.environ.get("CASEWORK_LOCAL_MODEL") or _verified_cached_model() is not None:
+        return None  # the weights are already assembled; their chunk packages are not needed
+    for module in PART_PACKAGES:
         if importlib.util.find_spec(module) is None:
             return f"{module} not installed ({INSTALL_HINT})"
     return None
@@ -96,6 +100,18 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def _verified_cached_model(directory: Path | None = None) -> Path | None:
+    """The assembled GGUF in the cache when its size and recorded sha256 are the expected ones."""
+    target = (directory if directory is not None else cache_dir() / "models") / MODEL_FILENAME
+    side = _sidecar(target)
+    try:
+        if target.stat().st_size == MODEL_SIZE and side.read_text().strip() == MODEL_SHA256:
+            return target
+    except OSError:
+        pass
+    return None
+
+
 def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -120,13 +136,7 @@ def ensure_local_model(dest_dir: str | Path | None = None) -> Path:
 
     d = Path(dest_dir) if dest_dir is not None else cache_dir() / "models"
     target = d / MODEL_FILENAME
-    side = _sidecar(target)
-    if (
-        target.is_file()
-        and target.stat().st_size == MODEL_SIZE
-        and side.is_file()
-        and side.read_text().strip() == MODEL_SHA256
-    ):
+    if _verified_cached_model(d) is not None:
         return target
 
     parts = _part_paths()
@@ -159,6 +169,7 @@ def ensure_local_model(dest_dir: str | Path | None = None) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    side = _sidecar(target)
     side_tmp = side.with_name(side.name + ".tmp")
     side_tmp.write_text(MODEL_SHA256 + "\n")
     os.replace(side_tmp, side)
