@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -28,9 +28,22 @@ def loop_name() -> str:
     return "uvloop"
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+def run(coro: Coroutine[Any, Any, T], *, closing: Iterable[Any] = ()) -> T:
+    """Run ``coro`` to the end; then ``await x.aclose()`` for each of ``closing`` (model clients:
+    their connections belong to this loop and must be closed before it ends)."""
+    main = _closing_after(coro, [x for x in dict.fromkeys(closing) if x is not None])
     if loop_name() == "uvloop":
         import uvloop
 
-        return uvloop.run(coro)
-    return asyncio.run(coro)
+        return uvloop.run(main)
+    return asyncio.run(main)
+
+
+async def _closing_after(coro: Coroutine[Any, Any, T], resources: list[Any]) -> T:
+    try:
+        return await coro
+    finally:
+        for resource in resources:
+            close = getattr(resource, "aclose", None)
+            if close is not None:
+                await close()

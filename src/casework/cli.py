@@ -425,7 +425,7 @@ def _execute_run(config, choice) -> dict:
                     progress.update(bar, advance=1, stats=stats)
 
                 runner.on_result = update
-                return aio.run(runner.run())
+                return aio.run(runner.run(), closing=[agent_llm, user_llm])
     except (RunDirError, ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -542,7 +542,7 @@ def _generate_result(
             dom, database, generator, config, reviewers=reviewers, progress=lambda k: bar.advance(job, k)
         )
         try:
-            return aio.run(pipeline.run(out))
+            return aio.run(pipeline.run(out), closing=[client, *reviewers])
         except (LLMError, ConfigError) as exc:
             kept = f"; finished slots are kept in {out}.progress.jsonl, rerun to continue" if out else ""
             raise _fail(f"model endpoint failed: {exc}{kept}") from None

@@ -353,6 +353,7 @@ def test_generation_error_carries_raw():
 
 
 def _real_run(url: str, method: str) -> tuple[Any, float, Any]:
+    from casework import aio
     from casework.llm import LLMClient
     from casework.runs.endpoints import local_endpoint
 
@@ -366,8 +367,9 @@ def _real_run(url: str, method: str) -> tuple[Any, float, Any]:
             domain, database, client, seed=3, max_turns=3, planner_max_tokens=80, writer_max_tokens=160
         )
     start = time.perf_counter()
-    result = asyncio.run(
-        Pipeline(domain, database, generator, PipelineConfig(num_tasks=2, max_iterations=2)).run()
+    result = aio.run(
+        Pipeline(domain, database, generator, PipelineConfig(num_tasks=2, max_iterations=2)).run(),
+        closing=[client],
     )
     return result, time.perf_counter() - start, client
 

@@ -5,12 +5,12 @@ They check that the trajectory is complete and scored, not that the small model 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
+from casework import aio
 from casework.domains import get_domain
 from casework.generate.templated import generate_templated
 from casework.llm import LLMClient
@@ -72,7 +72,7 @@ def check_complete(result: dict) -> None:
 def run(config: RunConfig, url: str) -> list[dict]:
     client = LLMClient(local_endpoint(url), role="agent")
     user = LLMClient(local_endpoint(url), role="user")
-    asyncio.run(Runner(config, agent_llm=client, user_llm=user).run())
+    aio.run(Runner(config, agent_llm=client, user_llm=user).run(), closing=[client, user])
     return read_results(config.out)
 
 
