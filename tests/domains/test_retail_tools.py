@@ -291,6 +291,20 @@ def test_find_user_id_by_name_zip(state: State) -> None:
     )
 
 
+def test_name_zip_lookup_follows_an_address_change_on_this_fork_only(state: State, db: Database) -> None:
+    address = {"address1": "1 Main St", "address2": "", "city": "Austin", "state": "TX", "country": "USA"}
+    assert call(state, "modify_user_address", user_id="bob_jones_2", zip="73301", **address).startswith("{")
+    found = call(state, "find_user_id_by_name_zip", first_name="Bob", last_name="Jones", zip="73301")
+    assert found == "bob_jones_2"
+    old = call(state, "find_user_id_by_name_zip", first_name="Bob", last_name="Jones", zip="80201")
+    assert old == "Error: user not found"
+    other = db.fork()  # a sibling fork still finds the old address
+    assert (
+        call(other, "find_user_id_by_name_zip", first_name="Bob", last_name="Jones", zip="80201")
+        == "bob_jones_2"
+    )
+
+
 def test_get_details(state: State, db: Database) -> None:
     user = call(state, "get_user_details", user_id="bob_jones_2")
     assert user == json.dumps(db.tables["users"]["bob_jones_2"])

@@ -177,3 +177,41 @@ def test_random_operations_match_a_plain_dict_model(ops):
         assert {t: set(state[t]) for t in model} == {t: set(model[t]) for t in model}
     assert db.to_dict() == small_tables()  # the base never changes
     assert canonical_hash_of(db.to_dict()) == reference_hash(small_tables())
+
+
+# -- first_key: an index of the base plus the fork's changes answers like a scan ---------------------
+def _group(record: dict) -> object:
+    return record.get("g")
+
+
+def _scan(view, value):
+    return next((k for k, r in view.items() if r.get("g") == value), None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["k0", "k1", "k2", "k3", "k4", "n1", "n2"]),
+            st.sampled_from(["edit", "put", "delete", "fork"]),
+            st.integers(0, 2),
+        ),
+        max_size=20,
+    )
+)
+def test_first_key_answers_like_a_scan_after_any_changes(ops):
+    db = Database({"users": {f"k{i}": {"g": i % 3} for i in range(5)}})
+    state = db.fork()
+    for key, op, value in ops:
+        view = state["users"]
+        if op == "fork":
+            state = state.fork()
+        elif op == "put":
+            view.put(key, {"g": value})
+        elif op == "delete" and key in view:
+            view.delete(key)
+        elif op == "edit" and key in view:
+            view.edit(key)["g"] = value
+        for wanted in (0, 1, 2, 3):
+            assert state["users"].first_key(_group, wanted) == _scan(state["users"], wanted)
+    assert db.fork()["users"].first_key(_group, 1) == "k1"  # the base is untouched

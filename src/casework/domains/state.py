@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,8 @@ class Database:
         self._buffer: bytes | None = None
         self._index: dict[str, _TableIndex] = {}
         self._hash: str | None = None
+        self._lookups: dict[tuple[str, Callable[[Record], Any]], dict[Any, list[str]]] = {}
+        self._positions: dict[str, dict[str, int]] = {}
 
     @property
     def table_names(self) -> list[str]:
@@ -82,6 +84,24 @@ class Database:
     def to_dict(self) -> dict[str, dict[str, Record]]:
         """The raw tables (shared, read-only)."""
         return self.tables
+
+    def lookup(self, table: str, key_of: Callable[[Record], Any]) -> dict[Any, list[str]]:
+        """``key_of(record) -> [record keys in table order]`` over the base, built once per function
+        (pass the same function object each time: it is the cache key)."""
+        found = self._lookups.get((table, key_of))
+        if found is None:
+            found = {}
+            for key, record in self.tables[table].items():
+                found.setdefault(key_of(record), []).append(key)
+            self._lookups[(table, key_of)] = found
+        return found
+
+    def position(self, table: str, key: str) -> int:
+        """Where ``key`` comes in the base table's iteration order."""
+        positions = self._positions.get(table)
+        if positions is None:
+            positions = self._positions[table] = {k: i for i, k in enumerate(self.tables[table])}
+        return positions[key]
 
     def canonical_hash(self) -> str:
         self._ensure_index()
@@ -188,6 +208,27 @@ class TableView(Mapping[str, Record]):
             else:
                 n += value is not _DELETED
         return n
+
+    def first_key(self, key_of: Callable[[Record], Any], value: Any) -> str | None:
+        """The first key, in iteration order, whose record has ``key_of(record) == value``; None if
+        none. The same answer as a scan of :meth:`items`, from an index of the base (see
+        :meth:`Database.lookup`) plus a look at this fork's few changed records."""
+        overlay = self._overlay
+        candidates = [
+            k for k in self._state.base.lookup(self._name, key_of).get(value, ()) if k not in overlay
+        ]
+        best = candidates[0] if candidates else None
+        added = None
+        for key, record in overlay.items():
+            if record is _DELETED or key_of(record) != value:
+                continue
+            if key not in self._base:
+                added = added or key  # new records come after every base record
+            elif best is None or self._state.base.position(self._name, key) < self._state.base.position(
+                self._name, best
+            ):
+                best = key
+        return best if best is not None else added
 
     def edit(self, key: str) -> Record:
         """This fork's own mutable copy of a record (copied on the first edit). Raises KeyError."""

@@ -77,6 +77,15 @@ def _address(address1: str, address2: str, city: str, state: str, country: str, 
 # -- read tools ----------------------------------------------------------------------------------
 
 
+def _email_key(profile: dict) -> str:
+    return profile["email"].lower()
+
+
+def _name_zip_key(profile: dict) -> tuple[str, str, str]:
+    name = profile["name"]
+    return name["first_name"].lower(), name["last_name"].lower(), profile["address"]["zip"]
+
+
 @tool(ToolKind.READ)
 def find_user_id_by_email(db: State, email: str) -> str:
     """Find a user's id from their email address (case-insensitive). Use it to authenticate a user.
@@ -86,11 +95,10 @@ def find_user_id_by_email(db: State, email: str) -> str:
     Args:
         email: The user's email address, such as 'something@example.com'.
     """
-    wanted = email.lower()
-    for user_id, profile in db["users"].items():
-        if profile["email"].lower() == wanted:
-            return user_id
-    raise ToolError("user not found")
+    user_id = db["users"].first_key(_email_key, email.lower())
+    if user_id is None:
+        raise ToolError("user not found")
+    return user_id
 
 
 @tool(ToolKind.READ)
@@ -105,15 +113,10 @@ def find_user_id_by_name_zip(db: State, first_name: str, last_name: str, zip: st
         last_name: The user's last name, such as 'Doe'.
         zip: The zip code of the user's address, such as '12345'.
     """
-    first, last = first_name.lower(), last_name.lower()
-    for user_id, profile in db["users"].items():
-        if (
-            profile["name"]["first_name"].lower() == first
-            and profile["name"]["last_name"].lower() == last
-            and profile["address"]["zip"] == zip
-        ):
-            return user_id
-    raise ToolError("user not found")
+    user_id = db["users"].first_key(_name_zip_key, (first_name.lower(), last_name.lower(), zip))
+    if user_id is None:
+        raise ToolError("user not found")
+    return user_id
 
 
 @tool(ToolKind.READ)
