@@ -384,3 +384,98 @@ def test_request_body_encoding_matches_the_payload_and_reuses_tool_json():
     body.tools_json(tools[1:2])
     body.tools_json(tools[2:3])  # evicts the oldest entry; the cache stays small
     assert len(body._tools) == 2
+
+
+class OneRequestPerConnection:
+    """Like llama.cpp after a streamed answer: says keep-alive, then drops the connection's next
+    request unanswered. Each connection answers exactly one request (HTTP/1.1, chunked SSE)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.connections = 0
+        self.dropped = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _read_request(conn) -> bool:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            ),
+            0,
+        )
+        while len(body) < length:
+            body += conn.recv(65536)
+        return True
+
+    def _serve(self, conn) -> None:
+        with conn:
+            if not self._read_request(conn):
+                return
+            events = (
+                b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in sse_chunks(["hi"]))
+                + b"data: [DONE]\n\n"
+            )
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nKeep-Alive: timeout=5, max=100\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+                + f"{len(events):x}\r\n".encode()
+                + events
+                + b"\r\n0\r\n\r\n"
+            )
+            if self._read_request(conn):  # the client reused the connection: drop the request
+                self.dropped += 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_request_on_a_kept_alive_connection_the_server_dropped_is_resent_without_a_retry(caplog):
+    server = OneRequestPerConnection()
+    try:
+        client = LLMClient(EndpointConfig(model="m", base_url=server.base_url, max_retries=0), role="agent")
+
+        async def calls():
+            try:
+                return [await client.chat(MSGS) for _ in range(4)]
+            finally:
+                await client.aclose()
+
+        with caplog.at_level(logging.WARNING):
+            completions = run(calls())
+    finally:
+        server.close()
+    assert [c.content for c in completions] == ["hi"] * 4
+    assert [c.usage.retries for c in completions] == [0] * 4 and not caplog.records
+    if client.transport == "aiohttp":  # httpx notices the closed connection before reusing it
+        assert server.dropped >= 1
+    assert server.connections >= 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 
@@ -178,3 +179,26 @@ def test_usage_and_cache_recorded(local_model_url):
     assert b.usage.cached_tokens and b.usage.cached_tokens >= b.usage.prompt_tokens - 2
     assert b.usage.ttft_s is not None and b.usage.ttft_s < b.usage.latency_s
     assert b.usage.cost_usd is None and b.usage.error is None
+
+
+@pytest.mark.llm
+def test_concurrent_streamed_calls_reuse_connections_without_failed_attempts(local_model_url, caplog):
+    """llama.cpp closes a connection after a streamed answer; a request sent on it at once must not
+    cost a retry (it did with the aiohttp transport: 10 retries in 12 calls)."""
+    from casework import aio
+    from casework.runs.endpoints import local_endpoint
+
+    config = local_endpoint(local_model_url).model_copy(update={"max_tokens": 4, "max_concurrency": 2})
+    client = LLMClient(config, role="agent")
+
+    async def worker(w: int) -> list:
+        return [await client.chat([{"role": "user", "content": f"Say hi ({w}.{i})"}]) for i in range(6)]
+
+    async def main() -> list:
+        return [c for batch in await asyncio.gather(worker(0), worker(1)) for c in batch]
+
+    with caplog.at_level(logging.WARNING, logger="casework.llm.client"):
+        completions = aio.run(main(), closing=[client])
+    assert len(completions) == 12 and all(c.usage.streamed and c.usage.error is None for c in completions)
+    assert [c.usage.retries for c in completions] == [0] * 12
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import importlib.util
 import json
@@ -88,6 +89,15 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError | asyncio.TimeoutError) or "timeout" in type(exc).__name__.lower()
+
+
+_STALE_RESENDS = 3
+# aiohttp's names for "the server closed this connection before answering" (httpx resends these itself)
+_STALE_CAUSES = frozenset({"ServerDisconnectedError", "ClientConnectionResetError"})
+
+
+def _stale_connection(exc: BaseException) -> bool:
+    return isinstance(exc, openai.APIConnectionError) and type(_root_cause(exc)).__name__ in _STALE_CAUSES
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -170,9 +180,49 @@ def _http_client(config: EndpointConfig) -> tuple[Any, str]:
         max_connections=config.max_concurrency, max_keepalive_connections=config.max_concurrency
     )
     try:
-        return openai.DefaultAioHttpClient(limits=limits, timeout=config.timeout_s), "aiohttp"
-    except RuntimeError:  # the SDK was installed without its aiohttp extra
+        transport_class = _aiohttp_transport_class()
+    except ImportError:  # the SDK was installed without its aiohttp extra
         return openai.DefaultAsyncHttpxClient(limits=limits, timeout=config.timeout_s), "httpx"
+    import aiohttp
+
+    transport = transport_class(limits=limits)
+
+    def session() -> Any:  # the transport's own session, plus the connection-reuse trace
+        connector = aiohttp.TCPConnector(
+            keepalive_timeout=limits.keepalive_expiry, ssl=transport.ssl_context, limit=limits.max_connections
+        )
+        return aiohttp.ClientSession(connector=connector, trace_configs=[_reuse_trace()])
+
+    transport.client = session
+    return openai.DefaultAioHttpClient(transport=transport, timeout=config.timeout_s), "aiohttp"
+
+
+def _aiohttp_transport_class() -> Any:
+    """The aiohttp transport ``openai.DefaultAioHttpClient`` is built on (vendored in openai 3)."""
+    try:
+        from openai._vendor.httpx_aiohttp import AiohttpTransport
+    except ImportError:
+        from httpx_aiohttp import AiohttpTransport  # openai 2 with its aiohttp extra
+    return AiohttpTransport
+
+
+# Whether the current request went out on a kept-alive connection (set by the aiohttp trace below).
+_REUSED_CONNECTION: contextvars.ContextVar[bool] = contextvars.ContextVar("casework_reused", default=False)
+
+
+def _reuse_trace() -> Any:
+    import aiohttp
+
+    async def reused(*_: Any) -> None:
+        _REUSED_CONNECTION.set(True)
+
+    async def fresh(*_: Any) -> None:
+        _REUSED_CONNECTION.set(False)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_reuseconn.append(reused)
+    trace.on_connection_create_end.append(fresh)
+    return trace
 
 
 class _ToolCallAcc:
@@ -340,6 +390,7 @@ class LLMClient:
 
         t0 = time.monotonic()
         attempt = 0
+        stale_left = _STALE_RESENDS
         while True:
             try:
                 async with self._semaphore, asyncio.timeout(cfg.timeout_s):
@@ -353,6 +404,13 @@ class LLMClient:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if stale_left and _REUSED_CONNECTION.get() and _stale_connection(exc):
+                    # A kept-alive connection the server had just closed (llama.cpp closes it after a
+                    # streamed answer): the request never reached the server; resend it at once, as
+                    # httpx does. A fresh connection that fails is a real fault (retried below).
+                    stale_left -= 1
+                    log.debug("stale kept-alive connection to %s; resending", cfg.base_url)
+                    continue
                 if _is_retryable(exc) and attempt < cfg.max_retries:
                     delay = self._backoff(attempt, exc)
                     attempt += 1
@@ -434,6 +492,7 @@ class LLMClient:
         payload = {**body, **(extra_body or {})}
         if stream:
             payload.update(stream=True, stream_options={"include_usage": True})
+        _REUSED_CONNECTION.set(False)
         try:
             resp = await self._client.post(
                 "/chat/completions",
