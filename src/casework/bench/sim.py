@@ -282,6 +282,14 @@ class ThroughputResult:
     client_cpu_s: float = 0.0
 
     @property
+    def client_ms_per_call(self) -> float:
+        return 1000 * self.client_cpu_s / max(1, self.calls)
+
+    @property
+    def endpoint_ms_per_call(self) -> float:
+        return 1000 * self.endpoint_cpu_s / max(1, self.calls)
+
+    @property
     def ideal_calls_per_s(self) -> float:
         return self.in_flight / self.delay_s
 
@@ -419,8 +427,8 @@ class SimBench:
                 "target_percent": 90,
                 "infrastructure_errors": t.errors,
                 "transport": t.transport,
-                "client_cpu_ms_per_call": 1000 * t.client_cpu_s / max(1, t.calls),
-                "endpoint_cpu_ms_per_call": 1000 * t.endpoint_cpu_s / max(1, t.calls),
+                "client_cpu_ms_per_call": t.client_ms_per_call,
+                "endpoint_cpu_ms_per_call": t.endpoint_ms_per_call,
                 "avg_reward": t.rewards,
                 "rss_before_mib": t.rss_before / 2**20,
                 "rss_peak_mib": t.rss_peak / 2**20,
@@ -436,8 +444,7 @@ class SimBench:
                 f"; throughput {t.calls_per_s:.0f} calls/s = {100 * t.calls_per_s / t.ideal_calls_per_s:.1f}% "
                 f"of ideal {t.ideal_calls_per_s:.0f} with {t.in_flight} in flight; "
                 f"memory {t.kib_per_simulation:.0f} KiB per simulation; CPU per call: harness "
-                f"{1000 * t.client_cpu_s / max(1, t.calls):.2f} ms, endpoint {1000 * t.endpoint_cpu_s / max(1, t.calls):.2f} ms "
-                f"({t.transport})"
+                f"{t.client_ms_per_call:.2f} ms, endpoint {t.endpoint_ms_per_call:.2f} ms ({t.transport})"
             )
         return text
 

@@ -214,10 +214,8 @@ class TableView(Mapping[str, Record]):
         none. The same answer as a scan of :meth:`items`, from an index of the base (see
         :meth:`Database.lookup`) plus a look at this fork's few changed records."""
         overlay = self._overlay
-        candidates = [
-            k for k in self._state.base.lookup(self._name, key_of).get(value, ()) if k not in overlay
-        ]
-        best = candidates[0] if candidates else None
+        matches = self._state.base.lookup(self._name, key_of).get(value, ())
+        best = next((k for k in matches if k not in overlay), None)
         added = None
         for key, record in overlay.items():
             if record is _DELETED or key_of(record) != value:

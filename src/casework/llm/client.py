@@ -145,7 +145,8 @@ class _JsonBody:
         if hit is None:
             if len(self._tools) >= self.size:
                 self._tools.pop(next(iter(self._tools)))
-            hit = self._tools[key] = (list(tools), json.dumps(list(tools), separators=(",", ":")))
+            kept = list(tools)
+            hit = self._tools[key] = (kept, json.dumps(kept, separators=(",", ":")))
         return hit[1]
 
     def encode(self, payload: dict[str, Any]) -> bytes:
@@ -320,14 +321,13 @@ class LLMClient:
             msg = f"{type(exc).__name__}: HTTP {exc.status_code}: {exc.message}"
         elif isinstance(exc, asyncio.TimeoutError | TimeoutError):
             msg = f"Timeout: no complete answer within {self.config.timeout_s:g}s"
-        elif isinstance(exc, openai.APIConnectionError) and not _is_timeout(_root_cause(exc)):
+        elif (
+            isinstance(exc, openai.APIConnectionError)
+            and (root := _root_cause(exc)) is not exc
+            and not _is_timeout(root)
+        ):
             # the aiohttp transport reports every lost connection as a (connect) timeout; name the cause
-            root = _root_cause(exc)
-            msg = (
-                f"APIConnectionError: {type(root).__name__}: {root}"
-                if root is not exc
-                else f"{type(exc).__name__}: {exc}"
-            )
+            msg = f"APIConnectionError: {type(root).__name__}: {root}"
         else:
             msg = f"{type(exc).__name__}: {exc}"
         return self._redact(msg)[:500]

@@ -128,8 +128,8 @@ class EndpointConfig(BaseModel):
     def _litellm_model_string(cls, data: Any) -> Any:
         """``xai/grok-2`` (a litellm provider string, no base_url) selects the litellm provider."""
         if isinstance(data, dict) and "provider" not in data and not data.get("base_url"):
-            model = data.get("model")
-            if isinstance(model, str) and model.split("/", 1)[0] in LITELLM_PREFIXES and "/" in model:
+            prefix, slash, _ = str(data.get("model") or "").partition("/")
+            if slash and prefix in LITELLM_PREFIXES:
                 data = {**data, "provider": "litellm"}
         return data
 

@@ -100,9 +100,13 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def _models_dir() -> Path:
+    return cache_dir() / "models"
+
+
 def _verified_cached_model(directory: Path | None = None) -> Path | None:
     """The assembled GGUF in the cache when its size and recorded sha256 are the expected ones."""
-    target = (directory if directory is not None else cache_dir() / "models") / MODEL_FILENAME
+    target = (directory if directory is not None else _models_dir()) / MODEL_FILENAME
     side = _sidecar(target)
     try:
         if target.stat().st_size == MODEL_SIZE and side.read_text().strip() == MODEL_SHA256:
@@ -134,10 +138,11 @@ def ensure_local_model(dest_dir: str | Path | None = None) -> Path:
             raise LocalModelError(f"CASEWORK_LOCAL_MODEL={override} does not exist")
         return p
 
-    d = Path(dest_dir) if dest_dir is not None else cache_dir() / "models"
+    d = Path(dest_dir) if dest_dir is not None else _models_dir()
+    cached = _verified_cached_model(d)
+    if cached is not None:
+        return cached
     target = d / MODEL_FILENAME
-    if _verified_cached_model(d) is not None:
-        return target
 
     parts = _part_paths()
     total = sum(p.stat().st_size for p in parts)
