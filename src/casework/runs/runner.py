@@ -264,6 +264,14 @@ class Runner:
         }
 
     # -- the whole run ---------------------------------------------------------------------------
+    def _add_studies(self, summary: dict[str, Any]) -> None:
+        """Summary sections that need the tasks and the domain (robustness to perturbations)."""
+        from casework.runs.studies import add_to_summary, robustness_section
+
+        results = read_results(self.config.out)
+        section = robustness_section(results, self.tasks, self.domain, self.database, self.config.seed)
+        add_to_summary(self.config.out, summary, "robustness", section)
+
     async def run(self) -> dict[str, Any]:
         store = self.prepare_directory()
         jobs = self.pending(store.finished())
@@ -296,6 +304,7 @@ class Runner:
                 exclude_infrastructure=self.config.exclude_infrastructure,
                 seed=self.config.seed,
             )
+            self._add_studies(summary)
         summary["wall_time_s"] = time.perf_counter() - started
         summary["simulations_this_session"] = len(jobs)
         return summary
