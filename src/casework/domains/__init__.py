@@ -20,13 +20,17 @@ __all__ = [
     "tool",
 ]
 
-_DOMAINS = ("retail",)
+_DOMAINS = ("retail", "telecom")
 
 
 def get_domain(name: str) -> Domain:
-    """The domain called ``name`` (``retail``)."""
+    """The domain called ``name`` (``retail``, ``telecom``)."""
     if name == "retail":
         from casework.domains.retail import RETAIL
 
         return RETAIL
+    if name == "telecom":
+        from casework.domains.telecom import TELECOM
+
+        return TELECOM
     raise ValueError(f"unknown domain {name!r}; available: {', '.join(_DOMAINS)}")
