@@ -514,6 +514,7 @@ def apply_initialization_data(db: State, data: Mapping[str, Any]) -> None:
     agent_data = data.get("agent_data") or {}
     if not isinstance(agent_data, Mapping):
         raise DataError("initialization_data.agent_data: expected an object of tables")
+    updates: dict[str, dict[str, Any]] = {}
     for table, rows in agent_data.items():
         if table not in AGENT_MODELS:
             raise DataError(
@@ -523,17 +524,19 @@ def apply_initialization_data(db: State, data: Mapping[str, Any]) -> None:
         items = list(rows.values()) if isinstance(rows, Mapping) else rows
         if not isinstance(items, list):
             raise DataError(f"initialization_data.agent_data.{table}: expected a list of records")
-        merged: dict[str, Any] = {}
+        merged = updates.setdefault(table, {})
         for i, row in enumerate(items):
             if not isinstance(row, Mapping) or not isinstance(row.get(id_field), str):
                 raise DataError(f"initialization_data.agent_data.{table}[{i}]: a record needs its {id_field}")
             key = row[id_field]
             merged[key] = _merge(db[table][key], row) if key in db[table] else copy_json(dict(row))
-        checked = agent_tables({table: list(merged.values())}, f"initialization_data.agent_data.{table}")[
-            table
-        ]
-        for key, record in checked.items():
-            db[table].put(key, record)
+    if updates:
+        # Validate the updated records, and the references across tables, as a loaded file would be.
+        whole = {t: list({**dict(db[t].items()), **updates.get(t, {})}.values()) for t in AGENT_TABLES}
+        checked = agent_tables(whole, "initialization_data.agent_data")
+        for table, merged in updates.items():
+            for key in merged:
+                db[table].put(key, checked[table][key])
     user_data = data.get("user_data") or {}
     if not isinstance(user_data, Mapping):
         raise DataError("initialization_data.user_data: expected an object with device and/or surroundings")
@@ -579,7 +582,7 @@ class ActionResult:
 
     @property
     def error(self) -> bool:
-        return self.observation.startswith("Error")
+        return self.observation.startswith("Error:")
 
 
 @dataclass
