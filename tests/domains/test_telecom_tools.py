@@ -209,3 +209,46 @@ def test_one_fork_hashes_and_diffs_both_sides(db):
         ("user", "surroundings", ".phone_number"),
         ("lines", line_id, ".roaming_enabled"),
     } <= paths
+
+
+def test_domain_contract():
+    from casework.domains import available
+
+    assert available()["telecom"] == "built-in"
+    domain = get_domain("telecom")
+    assert domain.policy_text("solo") == POLICY_SOLO
+    assert domain.user_toolbox is USER_TOOLS and domain.user_tables == ("user",)
+    assert (
+        domain.tool_kind("toggle_airplane_mode") == "write" and domain.tool_kind("run_speed_test") == "read"
+    )
+    assert domain.is_generic("transfer_to_human_agents")
+    assert domain.arguments.transfer_tool == "transfer_to_human_agents"
+    state = domain.fork()
+    env.turn_data_off(state)
+    passed, reason = domain.check_env_assertion(state, "assert_mobile_data_status", {"expected_status": True})
+    assert passed is False and "mobile data is turned off" in reason
+    assert (
+        domain.check_env_assertion(state, "assert_mobile_data_status", {"expected_status": False})[0] is True
+    )
+    domain.apply_initial_state(
+        state, {"initialization_actions": [{"env_type": "user", "func_name": "turn_data_on"}]}
+    )
+    assert (
+        domain.check_env_assertion(state, "assert_mobile_data_status", {"expected_status": True})[0] is True
+    )
+    assert len(domain.generate_data(seed=2, customers=5).tables["customers"]) == 5
+
+
+def test_user_facts_identify_by_phone_then_name_and_birth_date(db):
+    customer = next(iter(db["customers"].values()))
+    facts = get_domain("telecom").users.facts_for(db, customer["customer_id"])
+    phone, name_dob = facts.identities
+    assert phone.tool == "get_customer_by_phone" and phone.values == {
+        "phone_number": customer["phone_number"]
+    }
+    assert phone.asked_in("Could you give me the phone number on the account?")
+    assert name_dob.values == {"full_name": customer["full_name"], "dob": customer["date_of_birth"]}
+    assert name_dob.asked_in("What is your date of birth?")
+    for identity in facts.identities:  # each identity finds the customer
+        found = AGENT_TOOLS.call(db, identity.tool, dict(identity.values))
+        assert customer["customer_id"] in found

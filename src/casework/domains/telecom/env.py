@@ -21,7 +21,7 @@ import datetime as dt
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -269,15 +269,12 @@ AGENT_ENV_FUNCTIONS: dict[str, Callable[..., str]] = {
 # -- assertions ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Check:
-    """What an assertion function found: ``passed`` and a one-line reason."""
+class Check(NamedTuple):
+    """What an assertion function found: ``passed`` and a one-line reason (a ``(passed, reason)``
+    tuple, as the domain contract's environment assertions return)."""
 
     passed: bool
     reason: str
-
-    def __bool__(self) -> bool:
-        return self.passed
 
 
 def _because(reasons: list[str]) -> str:
