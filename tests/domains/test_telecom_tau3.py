@@ -83,3 +83,20 @@ def test_replays_are_independent_forks(base):
     first, second = replay_task(base, task), replay_task(base, task)
     assert first.state.canonical_hash() == second.state.canonical_hash()
     assert base.fork().canonical_hash() == base.canonical_hash()
+
+
+def test_golden_agent_actions_are_grounded_in_the_callers_account(base):
+    from casework.domains.telecom import TELECOM, run_action, task_state
+    from casework.domains.telecom.device import customer_by_phone, surroundings
+
+    checked = 0
+    for name in FILES:
+        for task in _tasks(name):
+            state = task_state(base, task)
+            customer_id = customer_by_phone(state, surroundings(state)["phone_number"])["customer_id"]
+            for action in task["evaluation_criteria"]["actions"]:
+                if action["requestor"] == "assistant":
+                    assert TELECOM.grounding(state, customer_id, action["name"], action["arguments"]) == []
+                    checked += 1
+                run_action(state, action["requestor"], action["name"], action["arguments"])
+    assert checked == 82 + 7  # assistant-side golden actions in train + small

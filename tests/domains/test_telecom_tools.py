@@ -252,3 +252,25 @@ def test_user_facts_identify_by_phone_then_name_and_birth_date(db):
     for identity in facts.identities:  # each identity finds the customer
         found = AGENT_TOOLS.call(db, identity.tool, dict(identity.values))
         assert customer["customer_id"] in found
+
+
+def test_grounding_names_ids_that_do_not_exist_or_are_not_the_customers(db):
+    ground = get_domain("telecom").grounding
+    a, b = list(db["customers"].values())[:2]
+    me = a["customer_id"]
+    ok = {"customer_id": me, "line_id": a["line_ids"][0]}
+    assert ground(db, me, "refuel_data", {**ok, "gb_amount": 1.0}) == []
+    assert ground(db, me, "refuel_data", {**ok, "line_id": b["line_ids"][0]}) == [
+        f"line {b['line_ids'][0]} does not belong to customer {me!r}"
+    ]
+    assert ground(db, me, "get_customer_by_id", {"customer_id": b["customer_id"]}) == [
+        f"customer_id {b['customer_id']!r} is not the task's customer {me!r}"
+    ]
+    assert ground(db, me, "send_payment_request", {"customer_id": me, "bill_id": "B0"}) == [
+        "bill_id 'B0' does not exist"
+    ]
+    assert ground(db, me, "get_customer_by_phone", {"phone_number": a["phone_number"]}) == []
+    assert ground(db, me, "get_customer_by_phone", {"phone_number": b["phone_number"]}) != []
+    assert ground(db, me, "get_customer_by_name", {"full_name": a["full_name"], "dob": "1800-01-01"}) != []
+    assert ground(db, me, "get_details_by_id", {"id": "L0"}) == ["id 'L0' does not exist"]
+    assert ground(db, me, "toggle_data", {}) == []

@@ -47,6 +47,7 @@ from casework.domains.telecom.env import (
     task_state,
     toolbox_for,
 )
+from casework.domains.telecom.grounding import ground_action
 from casework.domains.telecom.models import AGENT_TABLES, TABLES, USER_TABLE
 
 _HERE = Path(__file__).parent
@@ -103,6 +104,7 @@ TELECOM = Domain(
     policies={"solo": POLICY_SOLO},
     default_data=default_telecom_database,
     load_data=load_telecom,
+    grounding=ground_action,
     users=UserModel(
         table="customers",
         identification=IDENTIFICATION,
