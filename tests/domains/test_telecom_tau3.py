@@ -100,3 +100,54 @@ def test_golden_agent_actions_are_grounded_in_the_callers_account(base):
                     checked += 1
                 run_action(state, action["requestor"], action["name"], action["arguments"])
     assert checked == 82 + 7  # assistant-side golden actions in train + small
+
+
+def test_every_task_references_known_functions_tools_and_assertions():
+    from casework.domains.telecom import check_task
+
+    if not (TAU3_TELECOM / "tasks_train.json").exists():
+        pytest.skip(f"reference data not found at {TAU3_TELECOM}")
+    for name in FILES:
+        for task in _tasks(name):
+            assert check_task(task) == [], task["id"]
+
+
+def test_check_task_names_each_bad_reference():
+    from casework.domains.telecom import check_task
+
+    task = {
+        "initial_state": {
+            "initialization_actions": [
+                {"env_type": "user", "func_name": "melt_phone", "arguments": {}},
+                {
+                    "env_type": "user",
+                    "func_name": "set_user_location",
+                    "arguments": {"abroad": True, "city": "Rome"},
+                },
+            ]
+        },
+        "evaluation_criteria": {
+            "actions": [
+                {"requestor": "user", "name": "refuel_data", "arguments": {}},
+                {"requestor": "assistant", "name": "refuel_data", "arguments": {"customer_id": "C1"}},
+            ],
+            "env_assertions": [
+                {
+                    "env_type": "assistant",
+                    "func_name": "assert_can_send_mms",
+                    "arguments": {"expected_status": True},
+                },
+                {"env_type": "user", "func_name": "assert_coffee", "arguments": {}},
+            ],
+        },
+    }
+    problems = check_task(task)
+    assert problems[0] == "initial_state.initialization_actions[0]: no user function 'melt_phone'"
+    assert "unexpected keyword argument 'city'" in problems[1]
+    assert problems[2].startswith("evaluation_criteria.actions[0] (user): Error: unknown tool 'refuel_data'")
+    assert "missing required argument 'line_id'" in problems[3]
+    assert problems[4] == (
+        "evaluation_criteria.env_assertions[0]: assert_can_send_mms is a user assertion, not 'assistant'"
+    )
+    assert problems[5] == "evaluation_criteria.env_assertions[1]: unknown assertion 'assert_coffee'"
+    assert len(problems) == 6

@@ -16,6 +16,7 @@ table, environment assertions by name and ``apply_initial_state``. Module attrib
   a :class:`Check` ``(passed, reason)``; :func:`evaluate_assertion` evaluates a τ³ ``env_assertions``
   entry (``env_type``, ``assert_value``);
 * :func:`apply_initial_state` - applies a τ³ task's ``initial_state`` to a fork;
+* :func:`check_task` - a τ³ task's references (functions, tools, arguments, assertions), unrun;
 * :func:`run_action` - a golden action on its requestor's side; :func:`replay_task` - a whole task;
 * :data:`USER_ENV_FUNCTIONS`, :data:`AGENT_ENV_FUNCTIONS` - the setup functions tasks may name.
 """
@@ -39,6 +40,7 @@ from casework.domains.telecom.env import (
     Check,
     Replay,
     apply_initial_state,
+    check_task,
     evaluate_assertion,
     evaluate_assertions,
     replay_task,
@@ -147,6 +149,7 @@ __all__ = [
     "Check",
     "Replay",
     "apply_initial_state",
+    "check_task",
     "evaluate_assertion",
     "evaluate_assertions",
     "generate_telecom",

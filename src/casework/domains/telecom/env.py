@@ -629,3 +629,52 @@ def replay_task(
         results.append(ActionResult(requestor, action["name"], arguments, observation))
     final = evaluate_assertions(db, assertions)
     return Replay(str(task.get("id")), initial, final, results, db)
+
+
+def check_task(task: Mapping[str, Any]) -> list[str]:
+    """Problems with a τ³ telecom task's references, without running it: every initialisation
+    action names a function of its side with fitting arguments, every golden action a tool of its
+    requestor's side with valid arguments, every assertion a known one of its side. Empty: fine."""
+    problems: list[str] = []
+    initial = task.get("initial_state") or {}
+    for i, action in enumerate(initial.get("initialization_actions") or []):
+        where = f"initial_state.initialization_actions[{i}]"
+        side, name = action.get("env_type"), action.get("func_name")
+        functions = {"user": USER_ENV_FUNCTIONS, "assistant": AGENT_ENV_FUNCTIONS}.get(side)
+        if functions is None:
+            problems.append(f"{where}: env_type must be 'user' or 'assistant', got {side!r}")
+        elif name in functions:
+            try:
+                inspect.signature(functions[name]).bind(None, **(action.get("arguments") or {}))
+            except TypeError as exc:
+                problems.append(f"{where}: {name}: {exc}")
+        elif name in toolbox_for(side):
+            _, error = toolbox_for(side).validate_arguments(name, action.get("arguments") or {})
+            if error:
+                problems.append(f"{where}: {error}")
+        else:
+            problems.append(f"{where}: no {side} function {name!r}")
+    criteria = task.get("evaluation_criteria") or {}
+    for i, action in enumerate(criteria.get("actions") or []):
+        where = f"evaluation_criteria.actions[{i}]"
+        side = action.get("requestor", "assistant")
+        if side not in SIDES:
+            problems.append(f"{where}: requestor must be 'user' or 'assistant', got {side!r}")
+            continue
+        _, error = toolbox_for(side).validate_arguments(action.get("name", ""), action.get("arguments") or {})
+        if error:
+            problems.append(f"{where} ({side}): {error}")
+    for i, assertion in enumerate(criteria.get("env_assertions") or []):
+        where = f"evaluation_criteria.env_assertions[{i}]"
+        name = assertion.get("func_name")
+        if name not in ASSERTIONS:
+            problems.append(f"{where}: unknown assertion {name!r}")
+            continue
+        side, function = ASSERTIONS[name]
+        if assertion.get("env_type", side) != side:
+            problems.append(f"{where}: {name} is a {side} assertion, not {assertion.get('env_type')!r}")
+        try:
+            inspect.signature(function).bind(None, **(assertion.get("arguments") or {}))
+        except TypeError as exc:
+            problems.append(f"{where}: {name}: {exc}")
+    return problems
