@@ -327,3 +327,13 @@ def test_check_tools_never_change_the_state(db):
 def test_a_number_without_a_line_is_a_broken_scenario(db):
     with pytest.raises(ToolError, match="line not found"):
         env.set_user_info(db, "Nobody", "555-999-9999")
+
+
+def test_set_apn_settings_validates_and_applies_at_once(db):
+    observation = run_action(db, "user", "set_apn_settings", {"apn_settings": {"apn_name": "weird"}})
+    assert observation.startswith("Error: invalid APN settings: apn_name")
+    user(db, "set_apn_settings", apn_settings={"apn_name": "broken"})
+    assert model.device(db)["network_connection_status"] == "no_service"
+    user(db, "set_apn_settings", apn_settings={"apn_name": "internet", "mmsc_url": None})
+    assert model.device(db)["network_connection_status"] == "connected" and not model.can_send_mms(db)
+    assert "$ref" not in str(USER_TOOLS["set_apn_settings"].parameters)  # plain schema for every client

@@ -274,3 +274,32 @@ def test_grounding_names_ids_that_do_not_exist_or_are_not_the_customers(db):
     assert ground(db, me, "get_customer_by_name", {"full_name": a["full_name"], "dob": "1800-01-01"}) != []
     assert ground(db, me, "get_details_by_id", {"id": "L0"}) == ["id 'L0' does not exist"]
     assert ground(db, me, "toggle_data", {}) == []
+
+
+def test_sample_tasks_replay_grounded_on_the_default_database():
+    domain = get_domain("telecom")
+    samples = json.loads(domain.sample_tasks.read_text())
+    assert [t["domain"] for t in samples] == ["telecom"] * 3
+    state = domain.fork()
+    for task in samples:
+        for action in task["actions"]:
+            assert domain.grounding(state, task["user_id"], action["name"], action["arguments"]) == []
+            assert not domain.call(state, action["name"], action["arguments"]).startswith("Error")
+    assert state["lines"]["L4001"]["roaming_enabled"] is True
+    assert state["lines"]["L4010"]["data_refueling_gb"] == 2.0
+
+
+def test_domain_check_passes_without_the_oracle_run():
+    from casework.runs.domain_check import check_data, check_samples, check_schemas, check_tools
+    from casework.tasks import load_tasks
+
+    domain = get_domain("telecom")
+    database = domain.database()
+    samples = load_tasks(domain.sample_tasks, domain="telecom")
+    for check in (
+        check_schemas(domain),
+        check_tools(domain, database, samples),
+        check_data(domain),
+        check_samples(domain, database, samples),
+    ):
+        assert check.passed, (check.name, check.detail)

@@ -127,6 +127,7 @@ TELECOM = Domain(
     user_tables=(USER_TABLE,),
     env_assertions={name: function for name, (_side, function) in ASSERTIONS.items()},
     apply_initial_state=apply_initial_state,
+    sample_tasks=_HERE / "sample_tasks.json",
 )
 
 __all__ = [

@@ -9,24 +9,41 @@ Write tools that change the radio end with the status bar, as the user would see
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from casework.domains.state import State
 from casework.domains.telecom import device as model
 from casework.domains.telecom.models import (
+    ApnName,
     ApnSettings,
     BillStatus,
     NetworkModePreference,
     NetworkStatus,
     SignalStrength,
 )
-from casework.domains.tools import ToolKind, tool
+from casework.domains.tools import ToolError, ToolKind, tool
 
 NETWORK_MODES = [m.value for m in NetworkModePreference]
 # A plain string for validation (a wrong mode gets the phone's own message); the schema lists the modes.
 NetworkMode = Annotated[str, Field(json_schema_extra={"enum": NETWORK_MODES})]
+# A plain object in the schema, its fields written out (no $ref), validated inside the tool.
+ApnSettingsArgument = Annotated[
+    dict[str, Any],
+    Field(
+        json_schema_extra={
+            "properties": {
+                "apn_name": {"type": "string", "enum": [n.value for n in ApnName]},
+                "mms_apn": {"type": ["string", "null"]},
+                "mmsc_url": {"type": ["string", "null"]},
+                "mms_proxy": {"type": ["string", "null"]},
+                "mms_port": {"type": ["integer", "null"]},
+            },
+            "additionalProperties": False,
+        }
+    ),
+]
 DEFAULT_VPN = {"server_address": "192.168.1.1", "protocol": "OpenVPN", "server_performance": "excellent"}
 
 
@@ -295,15 +312,22 @@ def toggle_data_saver_mode(db: State) -> str:
 
 
 @tool(ToolKind.WRITE)
-def set_apn_settings(db: State, apn_settings: ApnSettings) -> str:
+def set_apn_settings(db: State, apn_settings: ApnSettingsArgument) -> str:
     """Sets the APN settings for the phone.
 
     Args:
         apn_settings: The APN settings: apn_name ('internet' or 'broken'), mms_apn, mmsc_url, mms_proxy, mms_port.
     """
-    model.edit_device(db)["active_apn_settings"] = apn_settings.model_dump(mode="json")
+    try:
+        settings = ApnSettings.model_validate(apn_settings)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'apn_settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ToolError(f"invalid APN settings: {problems}") from exc
+    model.edit_device(db)["active_apn_settings"] = settings.model_dump(mode="json")
     model.network_search(db)
-    return _with_bar(db, f"APN settings set to: {apn_settings.apn_name}")
+    return _with_bar(db, f"APN settings set to: {settings.apn_name}")
 
 
 @tool(ToolKind.WRITE)
