@@ -118,3 +118,34 @@ def test_bad_initial_states_raise_data_errors(tau3_dir, initial_state, message):
     with pytest.raises(DataError) as caught:
         apply_initial_state(load_telecom(tau3_dir).fork(), initial_state)
     assert message in str(caught.value)
+
+
+def test_write_then_load_keeps_the_hash(tmp_path):
+    from casework.domains.state import Database
+    from casework.domains.telecom import TELECOM
+
+    database = TELECOM.generate_data(seed=5, customers=8)
+    state = database.fork()  # a changed phone (VPN details, a removed permission) round-trips too
+    TELECOM.apply_initial_state(
+        state,
+        {
+            "initialization_actions": [
+                {"env_type": "user", "func_name": "break_vpn"},
+                {
+                    "env_type": "user",
+                    "func_name": "remove_app_permission",
+                    "arguments": {"app_name": "messaging", "permission": "sms"},
+                },
+            ]
+        },
+    )
+    files = TELECOM.write_data(Database(state.to_dict()), tmp_path / "a")
+    assert [f.name for f in files] == ["db.json", "user_db.json"]
+    assert TELECOM.load_data(tmp_path / "a").canonical_hash() == state.canonical_hash()
+    assert load_telecom(files[0]).canonical_hash() == state.canonical_hash() != database.canonical_hash()
+
+
+def test_bad_json_names_the_file(tmp_path):
+    (tmp_path / "db.json").write_text('{"plans": [')
+    with pytest.raises(DataError, match=r"db.json: not valid JSON"):
+        load_telecom(tmp_path)

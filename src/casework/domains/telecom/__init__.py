@@ -27,7 +27,12 @@ from pathlib import Path
 
 from casework.domains.domain import ArgumentRules, Domain, Identity, UserFacts, UserModel
 from casework.domains.state import Database, State
-from casework.domains.telecom.data import default_telecom_database, generate_telecom, load_telecom
+from casework.domains.telecom.data import (
+    default_telecom_database,
+    generate_telecom,
+    load_telecom,
+    write_telecom,
+)
 from casework.domains.telecom.env import (
     AGENT_ASSERTIONS,
     AGENT_ENV_FUNCTIONS,
@@ -123,6 +128,7 @@ TELECOM = Domain(
     ),
     generate_data=generate_data,
     data_sizes={"customers": 40},
+    write_data=write_telecom,
     user_toolbox=USER_TOOLS,
     user_tables=(USER_TABLE,),
     env_assertions={name: function for name, (_side, function) in ASSERTIONS.items()},
@@ -155,6 +161,7 @@ __all__ = [
     "evaluate_assertions",
     "generate_telecom",
     "load_telecom",
+    "write_telecom",
     "replay_task",
     "run_action",
     "run_env_function",

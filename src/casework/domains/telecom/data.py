@@ -10,7 +10,8 @@ hash and diff cover the account and the phone together:
 :func:`load_telecom` reads τ³-bench's layout: a directory with ``db.toml`` (arrays of tables
 ``[[plans]]``, ``[[devices]]``, ``[[lines]]``, ``[[customers]]``, ``[[bills]]``) and optionally
 ``user_db.toml`` (``[device]``, ``[surroundings]``), or a ``db.toml`` file (its sibling
-``user_db.toml`` is read when present; otherwise the phone starts in its default, working state).
+``user_db.toml`` is read when present; otherwise the phone starts in its default, working state),
+or the same data as ``db.json`` / ``user_db.json`` (what :func:`write_telecom` writes).
 Records are validated with :mod:`casework.domains.telecom.models`, ids checked against each other
 (a line's plan and device, a customer's lines and bills, a bill's customer); any problem raises
 :class:`DataError` naming the file, the record and the field.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import random
 import tomllib
 from collections.abc import Mapping
@@ -42,36 +44,58 @@ from casework.domains.telecom.models import (
 
 AGENT_FILE = "db.toml"
 USER_FILE = "user_db.toml"
+SUFFIXES = (".toml", ".json")
 MAX_REPORTED = 5
 
 
 def load_telecom(path: Path) -> Database:
-    """Read a telecom database: a directory holding ``db.toml`` (+ ``user_db.toml``) or a ``db.toml`` file."""
+    """Read a telecom database: a directory holding ``db.toml`` (+ ``user_db.toml``), or the same as
+    ``db.json`` (+ ``user_db.json``), or one such ``db`` file (its ``user_db`` sibling is read)."""
     path = Path(path)
     if path.is_dir():
-        agent_file, user_file = path / AGENT_FILE, path / USER_FILE
+        agent_file = next(
+            (path / f"db{s}" for s in SUFFIXES if (path / f"db{s}").is_file()), path / AGENT_FILE
+        )
     else:
-        agent_file, user_file = path, path.parent / USER_FILE
+        agent_file = path
     if not agent_file.is_file():
         raise DataError(
-            f"{agent_file}: no such file: expected a directory with {AGENT_FILE} or a {AGENT_FILE} file"
+            f"{agent_file}: no such file: expected a directory with db.toml or db.json, or such a file"
         )
-    tables = agent_tables(_read_toml(agent_file), str(agent_file))
-    user = _read_toml(user_file) if user_file.is_file() else {}
+    user_file = agent_file.parent / f"user_db{agent_file.suffix}"
+    tables = agent_tables(_read(agent_file), str(agent_file))
+    user = _read(user_file) if user_file.is_file() else {}
     tables[USER_TABLE] = user_table(user, str(user_file))
     return Database(tables)
 
 
-def _read_toml(file: Path) -> dict[str, Any]:
+def _read(file: Path) -> dict[str, Any]:
     try:
+        if file.suffix == ".json":
+            return json.loads(file.read_text(encoding="utf-8"))
         with file.open("rb") as handle:
             return tomllib.load(handle)
     except OSError as exc:
         raise DataError(f"{file}: cannot read: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise DataError(f"{file}: not valid TOML: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{file}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except UnicodeDecodeError as exc:
         raise DataError(f"{file}: not valid UTF-8 text at byte {exc.start}") from exc
+
+
+def write_telecom(database: Database, out_dir: Path) -> list[Path]:
+    """Write ``db.json`` (τ³'s tables as arrays of records) and ``user_db.json`` (``device``,
+    ``surroundings``) to ``out_dir``; :func:`load_telecom` reads them back to the same hash."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = database.to_dict()
+    agent = {name: list(tables[name].values()) for name in AGENT_MODELS}
+    files = [(out_dir / "db.json", agent), (out_dir / "user_db.json", dict(tables[USER_TABLE]))]
+    for file, data in files:
+        file.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return [file for file, _ in files]
 
 
 def _field(loc: tuple[Any, ...]) -> str:
