@@ -27,6 +27,7 @@ DEFAULT_DOMAIN = "retail"
 BUILTIN: dict[str, str] = {
     "retail": "casework.domains.retail:RETAIL",
     "mock": "casework.domains.mock:DOMAIN",
+    "telecom": "casework.domains.telecom:TELECOM",
 }
 
 _REGISTERED: dict[str, Domain] = {}
