@@ -20,13 +20,17 @@ __all__ = [
     "tool",
 ]
 
-_DOMAINS = ("retail",)
+_DOMAINS = ("retail", "airline")
 
 
 def get_domain(name: str) -> Domain:
-    """The domain called ``name`` (``retail``)."""
+    """The domain called ``name`` (``retail``, ``airline``)."""
     if name == "retail":
         from casework.domains.retail import RETAIL
 
         return RETAIL
+    if name == "airline":
+        from casework.domains.airline import AIRLINE
+
+        return AIRLINE
     raise ValueError(f"unknown domain {name!r}; available: {', '.join(_DOMAINS)}")
