@@ -101,7 +101,10 @@ def _diff(db, state) -> list[str]:
 
 def test_all_golden_actions_replay_cleanly_with_pinned_hashes(tasks, v1_db, t3_db):
     assert len(tasks) == 30
-    for db, pins, profiles in ((v1_db, V1_HASHES, ("tau-bench-v1",)), (t3_db, T3_HASHES, ("tau3", "tau3-exact"))):
+    for db, pins, profiles in (
+        (v1_db, V1_HASHES, ("tau-bench-v1",)),
+        (t3_db, T3_HASHES, ("tau3", "tau3-exact")),
+    ):
         for task in tasks:
             for profile in profiles:
                 state, observations = _replay(db, profile, task)

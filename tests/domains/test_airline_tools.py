@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from airline_tiny import tiny_tables
 
 from casework.domains.airline import AIRLINE_PROFILES, airline_toolbox
 from casework.domains.airline.data import check_airline
@@ -19,119 +20,6 @@ from casework.domains.state import Database
 V1 = AIRLINE_PROFILES["tau-bench-v1"]
 T3 = AIRLINE_PROFILES["tau3"]
 T3X = AIRLINE_PROFILES["tau3-exact"]
-
-
-def _available(seats: tuple[int, int, int], prices: tuple[int, int, int]) -> dict:
-    cabins = ("basic_economy", "economy", "business")
-    return {
-        "status": "available",
-        "available_seats": dict(zip(cabins, seats, strict=True)),
-        "prices": dict(zip(cabins, prices, strict=True)),
-    }
-
-
-def _flight(number: str, origin: str, destination: str, dep: str, arr: str, dates: dict) -> dict:
-    return {
-        "flight_number": number,
-        "origin": origin,
-        "destination": destination,
-        "scheduled_departure_time_est": dep,
-        "scheduled_arrival_time_est": arr,
-        "dates": dates,
-    }
-
-
-def tiny_tables() -> dict:
-    flights = {
-        "HAT001": _flight(
-            "HAT001",
-            "JFK",
-            "LAX",
-            "08:00:00",
-            "11:00:00",
-            {
-                "2024-05-14": {
-                    "status": "landed",
-                    "actual_departure_time_est": "2024-05-14T08:05:00",
-                    "actual_arrival_time_est": "2024-05-14T11:01:00",
-                },
-                "2024-05-20": _available((5, 3, 2), (100, 200, 500)),
-                "2024-05-21": {"status": "cancelled"},
-            },
-        ),
-        "HAT002": _flight(
-            "HAT002",
-            "LAX",
-            "SFO",
-            "12:00:00",
-            "13:30:00",
-            {"2024-05-20": _available((5, 5, 5), (50, 120, 300)), "2024-05-21": _available((1, 1, 1), (60, 130, 310))},
-        ),
-        "HAT003": _flight(
-            "HAT003",
-            "JFK",
-            "LAX",
-            "22:00:00",
-            "01:00:00+1",
-            {
-                "2024-05-05": _available((9, 9, 9), (90, 190, 490)),
-                "2024-05-20": _available((9, 9, 9), (95, 195, 495)),
-            },
-        ),
-        "HAT004": _flight(
-            "HAT004",
-            "LAX",
-            "SFO",
-            "09:00:00",
-            "10:00:00",
-            {
-                "2024-05-06": _available((2, 2, 2), (40, 80, 200)),
-                "2024-05-20": _available((3, 3, 3), (45, 85, 205)),
-                "2024-05-21": _available((4, 4, 4), (46, 86, 206)),
-            },
-        ),
-    }
-    users = {
-        "ann_lee_1": {
-            "name": {"first_name": "Ann", "last_name": "Lee"},
-            "address": {
-                "address1": "1 Main St",
-                "address2": "Suite 2",
-                "city": "Austin",
-                "country": "USA",
-                "state": "TX",
-                "zip": "78701",
-            },
-            "email": "ann.lee@example.com",
-            "dob": "1980-01-02",
-            "payment_methods": {
-                "credit_card_1": {"source": "credit_card", "brand": "visa", "last_four": "1234", "id": "credit_card_1"},
-                "gift_card_1": {"source": "gift_card", "amount": 300, "id": "gift_card_1"},
-                "certificate_1": {"source": "certificate", "amount": 150, "id": "certificate_1"},
-            },
-            "saved_passengers": [],
-            "membership": "silver",
-            "reservations": ["ABC123"],
-        }
-    }
-    reservations = {
-        "ABC123": {
-            "reservation_id": "ABC123",
-            "user_id": "ann_lee_1",
-            "origin": "JFK",
-            "destination": "LAX",
-            "flight_type": "one_way",
-            "cabin": "economy",
-            "flights": [{"origin": "JFK", "destination": "LAX", "flight_number": "HAT001", "date": "2024-05-20", "price": 180}],
-            "passengers": [{"first_name": "Ann", "last_name": "Lee", "dob": "1980-01-02"}],
-            "payment_history": [{"payment_id": "credit_card_1", "amount": 180}],
-            "created_at": "2024-05-10T10:00:00",
-            "total_baggages": 1,
-            "nonfree_baggages": 0,
-            "insurance": "no",
-        }
-    }
-    return {"flights": flights, "reservations": reservations, "users": users}
 
 
 @pytest.fixture
@@ -163,7 +51,9 @@ def test_profiles_tool_sets():
     assert "think" not in T3 and "get_flight_status" in T3 and "get_flight_status" in T3X
     assert len(V1.names()) == 14 and len(T3.names()) == 14
     assert airline_toolbox("tau3") is T3
-    with pytest.raises(ValueError, match="unknown airline tool profile 'x'; available: tau-bench-v1, tau3, tau3-exact"):
+    with pytest.raises(
+        ValueError, match="unknown airline tool profile 'x'; available: tau-bench-v1, tau3, tau3-exact"
+    ):
         airline_toolbox("x")
 
 
@@ -187,11 +77,18 @@ def test_get_reservation_details(db):
     assert V1.call(db.fork(), "get_reservation_details", {"reservation_id": "ABC123"}) == RES_V1
     assert T3.call(db.fork(), "get_reservation_details", {"reservation_id": "ABC123"}) == RES_T3
     # v1's own message for a missing reservation says "user" (sic); τ³ names the reservation
-    assert V1.call(db.fork(), "get_reservation_details", {"reservation_id": "NOPE00"}) == "Error: user not found"
-    assert T3.call(db.fork(), "get_reservation_details", {"reservation_id": "NOPE00"}) == "Error: Reservation NOPE00 not found"
+    assert (
+        V1.call(db.fork(), "get_reservation_details", {"reservation_id": "NOPE00"}) == "Error: user not found"
+    )
+    assert (
+        T3.call(db.fork(), "get_reservation_details", {"reservation_id": "NOPE00"})
+        == "Error: Reservation NOPE00 not found"
+    )
     # τ³ resolves ids ignoring case and surrounding spaces; v1 does not
     assert T3.call(db.fork(), "get_reservation_details", {"reservation_id": " abc123"}) == RES_T3
-    assert V1.call(db.fork(), "get_reservation_details", {"reservation_id": "abc123"}) == "Error: user not found"
+    assert (
+        V1.call(db.fork(), "get_reservation_details", {"reservation_id": "abc123"}) == "Error: user not found"
+    )
 
 
 def test_get_user_details(db):
@@ -218,7 +115,9 @@ def test_list_all_airports(db):
 
 
 def test_search_direct_flight(db):
-    assert V1.call(db.fork(), "search_direct_flight", {"origin": "JFK", "destination": "LAX", "date": "2024-05-20"}) == (
+    assert V1.call(
+        db.fork(), "search_direct_flight", {"origin": "JFK", "destination": "LAX", "date": "2024-05-20"}
+    ) == (
         '[{"flight_number": "HAT001", "origin": "JFK", "destination": "LAX", "scheduled_departure_time_est": '
         '"08:00:00", "scheduled_arrival_time_est": "11:00:00", "status": "available", "available_seats": '
         '{"basic_economy": 5, "economy": 3, "business": 2}, "prices": {"basic_economy": 100, "economy": 200, '
@@ -227,19 +126,28 @@ def test_search_direct_flight(db):
         '"available", "available_seats": {"basic_economy": 9, "economy": 9, "business": 9}, "prices": '
         '{"basic_economy": 95, "economy": 195, "business": 495}}]'
     )
-    t3 = T3.call(db.fork(), "search_direct_flight", {"origin": "JFK", "destination": "LAX", "date": "2024-05-20"})
+    t3 = T3.call(
+        db.fork(), "search_direct_flight", {"origin": "JFK", "destination": "LAX", "date": "2024-05-20"}
+    )
     assert t3.startswith(
         '[{"flight_number": "HAT001", "origin": "JFK", "destination": "LAX", "status": "available", '
         '"scheduled_departure_time_est": "08:00:00", "scheduled_arrival_time_est": "11:00:00", "date": null, '
         '"available_seats": {"basic_economy": 5'
     )
     # a cancelled date is not listed; no match is an empty list
-    assert V1.call(db.fork(), "search_direct_flight", {"origin": "JFK", "destination": "LAX", "date": "2024-05-21"}) == "[]"
+    assert (
+        V1.call(
+            db.fork(), "search_direct_flight", {"origin": "JFK", "destination": "LAX", "date": "2024-05-21"}
+        )
+        == "[]"
+    )
 
 
 def test_search_onestop_flight_v1(db):
     legs = json.loads(
-        V1.call(db.fork(), "search_onestop_flight", {"origin": "JFK", "destination": "SFO", "date": "2024-05-20"})
+        V1.call(
+            db.fork(), "search_onestop_flight", {"origin": "JFK", "destination": "SFO", "date": "2024-05-20"}
+        )
     )
     # HAT001 lands 11:00 -> HAT002 at 12:00 connects, HAT004 at 09:00 does not; HAT003 lands 01:00+1 and
     # connects with both on 2024-05-21 (v1 compares the strings "01:00:00+1" <= "09:00:00").
@@ -258,7 +166,9 @@ def test_search_onestop_flight_v1(db):
 
 def test_search_onestop_flight_tau3_and_next_day_defect(db):
     legs = json.loads(
-        T3.call(db.fork(), "search_onestop_flight", {"origin": "JFK", "destination": "SFO", "date": "2024-05-20"})
+        T3.call(
+            db.fork(), "search_onestop_flight", {"origin": "JFK", "destination": "SFO", "date": "2024-05-20"}
+        )
     )
     assert [(a["flight_number"], b["flight_number"], b["date"]) for a, b in legs] == [
         ("HAT001", "HAT002", "2024-05-20"),
@@ -269,14 +179,21 @@ def test_search_onestop_flight_tau3_and_next_day_defect(db):
     assert list(legs[0][0])[6] == "date"
     # 2024-05-05 + overnight: the real next day is 2024-05-06; v1 and τ³ build "2024-05-6" and find nothing
     args = {"origin": "JFK", "destination": "SFO", "date": "2024-05-05"}
-    assert [b["date"] for _, b in json.loads(T3.call(db.fork(), "search_onestop_flight", args))] == ["2024-05-06"]
+    assert [b["date"] for _, b in json.loads(T3.call(db.fork(), "search_onestop_flight", args))] == [
+        "2024-05-06"
+    ]
     assert T3X.call(db.fork(), "search_onestop_flight", args) == "[]"
     assert V1.call(db.fork(), "search_onestop_flight", args) == "[]"
 
 
 def test_get_flight_status(db):
-    assert T3.call(db.fork(), "get_flight_status", {"flight_number": "HAT001", "date": "2024-05-21"}) == "cancelled"
-    assert T3.call(db.fork(), "get_flight_status", {"flight_number": "hat001", "date": "2024-05-14"}) == "landed"
+    assert (
+        T3.call(db.fork(), "get_flight_status", {"flight_number": "HAT001", "date": "2024-05-21"})
+        == "cancelled"
+    )
+    assert (
+        T3.call(db.fork(), "get_flight_status", {"flight_number": "hat001", "date": "2024-05-14"}) == "landed"
+    )
     assert T3.call(db.fork(), "get_flight_status", {"flight_number": "HAT009", "date": "2024-05-14"}) == (
         "Error: Flight HAT009 not found"
     )
@@ -287,8 +204,12 @@ def test_get_flight_status(db):
 
 def test_generic_tools(db):
     assert V1.call(db.fork(), "calculate", {"expression": "(200 + 30) * 2"}) == "460.0"
-    assert V1.call(db.fork(), "calculate", {"expression": "2 ** x"}) == "Error: invalid characters in expression"
-    assert T3.call(db.fork(), "calculate", {"expression": "2 ** x"}) == "Error: Invalid characters in expression"
+    assert (
+        V1.call(db.fork(), "calculate", {"expression": "2 ** x"}) == "Error: invalid characters in expression"
+    )
+    assert (
+        T3.call(db.fork(), "calculate", {"expression": "2 ** x"}) == "Error: Invalid characters in expression"
+    )
     assert V1.call(db.fork(), "calculate", {"expression": "1 / 0"}) == "Error: division by zero"
     assert V1.call(db.fork(), "think", {"thought": "hmm"}) == ""
     assert V1.call(db.fork(), "transfer_to_human_agents", {"summary": "x"}) == "Transfer successful"
@@ -306,7 +227,10 @@ BOOK = {
     "cabin": "economy",
     "flights": [{"flight_number": "HAT001", "date": "2024-05-20"}],
     "passengers": [{"first_name": "Ann", "last_name": "Lee", "dob": "1980-01-02"}],
-    "payment_methods": [{"payment_id": "gift_card_1", "amount": 100}, {"payment_id": "credit_card_1", "amount": 180}],
+    "payment_methods": [
+        {"payment_id": "gift_card_1", "amount": 100},
+        {"payment_id": "credit_card_1", "amount": 180},
+    ],
     "total_baggages": 2,
     "nonfree_baggages": 1,
     "insurance": "yes",
@@ -324,20 +248,41 @@ def test_book_reservation_v1(db):
         '"total_baggages": 2, "nonfree_baggages": 1, "insurance": "yes"}'
     )
     user = state["users"]["ann_lee_1"]
-    assert user["payment_methods"]["gift_card_1"]["amount"] == 200 and user["reservations"] == ["ABC123", "HATHAT"]
-    assert state["flights"]["HAT001"]["dates"]["2024-05-20"]["available_seats"]["economy"] == 3  # v1 takes no seats
+    assert user["payment_methods"]["gift_card_1"]["amount"] == 200 and user["reservations"] == [
+        "ABC123",
+        "HATHAT",
+    ]
+    assert (
+        state["flights"]["HAT001"]["dates"]["2024-05-20"]["available_seats"]["economy"] == 3
+    )  # v1 takes no seats
     # the next bookings get HATHAU, then HATHAV
-    second = json.loads(V1.call(state, "book_reservation", {**BOOK, "payment_methods": [{"payment_id": "credit_card_1", "amount": 280}]}))
+    second = json.loads(
+        V1.call(
+            state,
+            "book_reservation",
+            {**BOOK, "payment_methods": [{"payment_id": "credit_card_1", "amount": 280}]},
+        )
+    )
     assert second["reservation_id"] == "HATHAU"
     # a certificate is used up whole
-    third = {**BOOK, "payment_methods": [{"payment_id": "certificate_1", "amount": 150}, {"payment_id": "credit_card_1", "amount": 130}]}
+    third = {
+        **BOOK,
+        "payment_methods": [
+            {"payment_id": "certificate_1", "amount": 150},
+            {"payment_id": "credit_card_1", "amount": 130},
+        ],
+    }
     assert json.loads(V1.call(state, "book_reservation", third))["reservation_id"] == "HATHAV"
     assert "certificate_1" not in state["users"]["ann_lee_1"]["payment_methods"]
 
 
 def test_book_reservation_tau3(db):
     state = db.fork()
-    out = T3.call(state, "book_reservation", {**BOOK, "passengers": [{"first_name": "Ann", "last_name": "Lee", "dob": "1980-01-02", "x": 1}]})
+    out = T3.call(
+        state,
+        "book_reservation",
+        {**BOOK, "passengers": [{"first_name": "Ann", "last_name": "Lee", "dob": "1980-01-02", "x": 1}]},
+    )
     assert out == (
         '{"reservation_id": "HATHAT", "user_id": "ann_lee_1", "origin": "JFK", "destination": "LAX", '
         '"flight_type": "one_way", "cabin": "economy", "flights": [{"flight_number": "HAT001", "origin": "JFK", '
@@ -346,11 +291,17 @@ def test_book_reservation_tau3(db):
         '100}, {"payment_id": "credit_card_1", "amount": 180}], "created_at": "2024-05-15T15:00:00", '
         '"total_baggages": 2, "nonfree_baggages": 1, "insurance": "yes", "status": null}'
     )
-    assert state["flights"]["HAT001"]["dates"]["2024-05-20"]["available_seats"]["economy"] == 2  # τ³ takes a seat
+    assert (
+        state["flights"]["HAT001"]["dates"]["2024-05-20"]["available_seats"]["economy"] == 2
+    )  # τ³ takes a seat
     assert state["users"]["ann_lee_1"]["payment_methods"]["gift_card_1"]["amount"] == 200.0
     assert "status" not in state["reservations"]["HATHAT"]  # null fields are not stored
     for _ in range(2):
-        T3.call(state, "book_reservation", {**BOOK, "payment_methods": [{"payment_id": "credit_card_1", "amount": 280}]})
+        T3.call(
+            state,
+            "book_reservation",
+            {**BOOK, "payment_methods": [{"payment_id": "credit_card_1", "amount": 280}]},
+        )
     assert T3.call(state, "book_reservation", BOOK) == "Error: Too many reservations"
 
 
@@ -358,7 +309,11 @@ def test_book_reservation_tau3(db):
     ("change", "v1_error", "t3_error"),
     [
         ({"user_id": "bob"}, "user not found", "User bob not found"),
-        ({"flights": [{"flight_number": "HAT999", "date": "2024-05-20"}]}, "flight HAT999 not found", "Flight HAT999 not found"),
+        (
+            {"flights": [{"flight_number": "HAT999", "date": "2024-05-20"}]},
+            "flight HAT999 not found",
+            "Flight HAT999 not found",
+        ),
         (
             {"flights": [{"flight_number": "HAT001", "date": "2024-06-20"}]},
             "flight HAT001 not found on date 2024-06-20",
@@ -369,14 +324,23 @@ def test_book_reservation_tau3(db):
             "flight HAT001 not available on date 2024-05-21",
             "Flight HAT001 not available on date 2024-05-21",
         ),
-        ({"cabin": "business", "passengers": BOOK["passengers"] * 3}, "not enough seats on flight HAT001", "Not enough seats on flight HAT001"),
+        (
+            {"cabin": "business", "passengers": BOOK["passengers"] * 3},
+            "not enough seats on flight HAT001",
+            "Not enough seats on flight HAT001",
+        ),
         (
             {"payment_methods": [{"payment_id": "paypal_9", "amount": 280}]},
             "payment method paypal_9 not found",
             "Payment method paypal_9 not found",
         ),
         (
-            {"payment_methods": [{"payment_id": "gift_card_1", "amount": 310}, {"payment_id": "credit_card_1", "amount": -30}]},
+            {
+                "payment_methods": [
+                    {"payment_id": "gift_card_1", "amount": 310},
+                    {"payment_id": "credit_card_1", "amount": -30},
+                ]
+            },
             "not enough balance in payment method gift_card_1",
             "Not enough balance in payment method gift_card_1",
         ),
@@ -402,10 +366,23 @@ def test_book_reservation_errors_change_nothing(db, change, v1_error, t3_error):
 
 def test_book_reservation_duplicate_gift_card_defect(db):
     """τ³ (and v1) check each payment entry alone: the same gift card twice can overdraw it."""
-    pay = {"payment_methods": [{"payment_id": "gift_card_1", "amount": 200}, {"payment_id": "gift_card_1", "amount": 200}]}
-    args = {**BOOK, "insurance": "no", "nonfree_baggages": 4, "total_baggages": 4, **pay}  # 200 + 4 x 50 = 400
+    pay = {
+        "payment_methods": [
+            {"payment_id": "gift_card_1", "amount": 200},
+            {"payment_id": "gift_card_1", "amount": 200},
+        ]
+    }
+    args = {
+        **BOOK,
+        "insurance": "no",
+        "nonfree_baggages": 4,
+        "total_baggages": 4,
+        **pay,
+    }  # 200 + 4 x 50 = 400
     state = db.fork()
-    assert T3.call(state, "book_reservation", args) == "Error: Not enough balance in payment method gift_card_1"
+    assert (
+        T3.call(state, "book_reservation", args) == "Error: Not enough balance in payment method gift_card_1"
+    )
     exact = db.fork()
     assert json.loads(T3X.call(exact, "book_reservation", args))["reservation_id"] == "HATHAT"
     assert exact["users"]["ann_lee_1"]["payment_methods"]["gift_card_1"]["amount"] == -100.0
@@ -433,26 +410,44 @@ def test_cancel_reservation(db):
         '"amount": 180}]', '"amount": 180}, {"payment_id": "credit_card_1", "amount": -180}]'
     ).replace('"status": null', '"status": "cancelled"')
     assert V1.call(db.fork(), "cancel_reservation", {"reservation_id": "X"}) == "Error: reservation not found"
-    assert T3.call(db.fork(), "cancel_reservation", {"reservation_id": "X"}) == "Error: Reservation X not found"
+    assert (
+        T3.call(db.fork(), "cancel_reservation", {"reservation_id": "X"}) == "Error: Reservation X not found"
+    )
 
 
 def test_update_reservation_baggages(db):
     state = db.fork()
-    args = {"reservation_id": "ABC123", "total_baggages": 3, "nonfree_baggages": 2, "payment_id": "gift_card_1"}
+    args = {
+        "reservation_id": "ABC123",
+        "total_baggages": 3,
+        "nonfree_baggages": 2,
+        "payment_id": "gift_card_1",
+    }
     out = json.loads(V1.call(state, "update_reservation_baggages", args))
     assert out["total_baggages"] == 3 and out["nonfree_baggages"] == 2
     assert out["payment_history"][-1] == {"payment_id": "gift_card_1", "amount": 100}
     assert state["users"]["ann_lee_1"]["payment_methods"]["gift_card_1"]["amount"] == 200
     # removing bags costs nothing and adds no payment
-    out = json.loads(V1.call(state, "update_reservation_baggages", {**args, "total_baggages": 0, "nonfree_baggages": 0}))
+    out = json.loads(
+        V1.call(state, "update_reservation_baggages", {**args, "total_baggages": 0, "nonfree_baggages": 0})
+    )
     assert len(out["payment_history"]) == 2
     errors = {
-        "certificate_1": ("certificate cannot be used to update reservation", "Certificate cannot be used to update reservation"),
+        "certificate_1": (
+            "certificate cannot be used to update reservation",
+            "Certificate cannot be used to update reservation",
+        ),
         "paypal_1": ("payment method not found", "Payment method not found"),
     }
     for payment_id, (v1, t3) in errors.items():
-        assert V1.call(db.fork(), "update_reservation_baggages", {**args, "payment_id": payment_id}) == f"Error: {v1}"
-        assert T3.call(db.fork(), "update_reservation_baggages", {**args, "payment_id": payment_id}) == f"Error: {t3}"
+        assert (
+            V1.call(db.fork(), "update_reservation_baggages", {**args, "payment_id": payment_id})
+            == f"Error: {v1}"
+        )
+        assert (
+            T3.call(db.fork(), "update_reservation_baggages", {**args, "payment_id": payment_id})
+            == f"Error: {t3}"
+        )
     rich = {**args, "nonfree_baggages": 7}  # $350 > $300 on the gift card
     assert V1.call(db.fork(), "update_reservation_baggages", rich) == "Error: gift card balance is not enough"
     assert T3.call(db.fork(), "update_reservation_baggages", rich) == "Error: Gift card balance is not enough"
@@ -478,31 +473,43 @@ def test_update_reservation_flights(db):
     out = json.loads(V1.call(db.fork(), "update_reservation_flights", same))
     assert out["flights"][0]["price"] == 180 and len(out["payment_history"]) == 1
     # a cheaper change refunds onto the gift card
-    cheaper = {**args, "cabin": "economy", "flights": [{"flight_number": "HAT003", "date": "2024-05-20"}], "payment_id": "gift_card_1"}
+    cheaper = {
+        **args,
+        "cabin": "economy",
+        "flights": [{"flight_number": "HAT003", "date": "2024-05-20"}],
+        "payment_id": "gift_card_1",
+    }
     state = db.fork()
     out = json.loads(V1.call(state, "update_reservation_flights", cheaper))
     assert out["payment_history"][-1] == {"payment_id": "gift_card_1", "amount": 15}
     assert state["users"]["ann_lee_1"]["payment_methods"]["gift_card_1"]["amount"] == 285
-    assert V1.call(db.fork(), "update_reservation_flights", {**args, "flights": [{"flight_number": "HAT001", "date": "2024-05-21"}]}) == (
-        "Error: flight HAT001 not available on date 2024-05-21"
-    )
+    assert V1.call(
+        db.fork(),
+        "update_reservation_flights",
+        {**args, "flights": [{"flight_number": "HAT001", "date": "2024-05-21"}]},
+    ) == ("Error: flight HAT001 not available on date 2024-05-21")
     assert V1.call(db.fork(), "update_reservation_flights", {**args, "payment_id": "certificate_1"}) == (
         "Error: certificate cannot be used to update reservation"
     )
-    assert T3.call(db.fork(), "update_reservation_flights", {**args, "reservation_id": "Q"}) == "Error: Reservation Q not found"
+    assert (
+        T3.call(db.fork(), "update_reservation_flights", {**args, "reservation_id": "Q"})
+        == "Error: Reservation Q not found"
+    )
 
 
 def test_update_reservation_passengers(db):
     new = [{"first_name": "Bo", "last_name": "Lee", "dob": "1990-01-01"}]
-    out = json.loads(V1.call(db.fork(), "update_reservation_passengers", {"reservation_id": "ABC123", "passengers": new}))
+    out = json.loads(
+        V1.call(db.fork(), "update_reservation_passengers", {"reservation_id": "ABC123", "passengers": new})
+    )
     assert out["passengers"] == new
     two = new * 2
-    assert V1.call(db.fork(), "update_reservation_passengers", {"reservation_id": "ABC123", "passengers": two}) == (
-        "Error: number of passengers does not match"
-    )
-    assert T3.call(db.fork(), "update_reservation_passengers", {"reservation_id": "ABC123", "passengers": two}) == (
-        "Error: Number of passengers does not match"
-    )
+    assert V1.call(
+        db.fork(), "update_reservation_passengers", {"reservation_id": "ABC123", "passengers": two}
+    ) == ("Error: number of passengers does not match")
+    assert T3.call(
+        db.fork(), "update_reservation_passengers", {"reservation_id": "ABC123", "passengers": two}
+    ) == ("Error: Number of passengers does not match")
 
 
 def test_send_certificate(db):
@@ -516,10 +523,17 @@ def test_send_certificate(db):
         "id": "certificate_3221322",
     }
     V1.call(state, "send_certificate", {"user_id": "ann_lee_1", "amount": 50.0})
-    assert V1.call(state, "send_certificate", {"user_id": "ann_lee_1", "amount": 10}).endswith("certificate_3221324 added to user ann_lee_1 with amount 10.")
-    assert V1.call(state, "send_certificate", {"user_id": "ann_lee_1", "amount": 10}) == "Error: too many certificates"
+    assert V1.call(state, "send_certificate", {"user_id": "ann_lee_1", "amount": 10}).endswith(
+        "certificate_3221324 added to user ann_lee_1 with amount 10."
+    )
+    assert (
+        V1.call(state, "send_certificate", {"user_id": "ann_lee_1", "amount": 10})
+        == "Error: too many certificates"
+    )
     t3 = db.fork()
-    assert T3.call(t3, "send_certificate", {"user_id": "ann_lee_1", "amount": 150}).endswith("with amount 150.")
+    assert T3.call(t3, "send_certificate", {"user_id": "ann_lee_1", "amount": 150}).endswith(
+        "with amount 150."
+    )
     assert t3["users"]["ann_lee_1"]["payment_methods"]["certificate_3221322"]["amount"] == 150.0
     assert isinstance(t3["users"]["ann_lee_1"]["payment_methods"]["certificate_3221322"]["amount"], float)
     assert T3.call(t3, "send_certificate", {"user_id": "zed", "amount": 1}) == "Error: User zed not found"
@@ -527,4 +541,6 @@ def test_send_certificate(db):
 
 def test_bad_arguments_are_reported_not_raised(db):
     out = V1.call(db.fork(), "book_reservation", {**BOOK, "flights": [{"flight_number": "HAT001"}]})
-    assert out.startswith("Error: invalid arguments for book_reservation") and "flights[0] has no 'date'" in out
+    assert (
+        out.startswith("Error: invalid arguments for book_reservation") and "flights[0] has no 'date'" in out
+    )

@@ -80,7 +80,9 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
         )
     unknown = sorted(set(data) - set(TABLES))
     if unknown:
-        raise DataError(f"{path}: unknown table(s) {unknown}: an airline database has flights, users and reservations")
+        raise DataError(
+            f"{path}: unknown table(s) {unknown}: an airline database has flights, users and reservations"
+        )
     return {name: data[name] for name in TABLES}, {name: f"{path} (table {name!r})" for name in TABLES}
 
 
@@ -104,7 +106,9 @@ def check_airline(tables: Mapping[str, Any], sources: Mapping[str, str] | None =
         if name not in tables:
             raise DataError(f"no table {name!r}: an airline database has flights, users and reservations")
         if not isinstance(tables[name], dict):
-            raise DataError(f"{sources[name]}: expected a JSON object of {name} keyed by id, got {_kind(tables[name])}")
+            raise DataError(
+                f"{sources[name]}: expected a JSON object of {name} keyed by id, got {_kind(tables[name])}"
+            )
     for name in TABLES:
         try:
             TABLE_ADAPTERS[name].validate_python(tables[name])
@@ -149,7 +153,9 @@ def _describe_errors(table: str, source: str, exc: ValidationError) -> Iterator[
             expected = "expected an object"
         else:
             msg = error["msg"]
-            expected = "expected " + msg[len("Input should be ") :] if msg.startswith("Input should be ") else msg
+            expected = (
+                "expected " + msg[len("Input should be ") :] if msg.startswith("Input should be ") else msg
+            )
         field = f" field {_path(path)!r}" if path else ""
         yield f"{where}{field}: {expected}, got {_show(given)}"
 

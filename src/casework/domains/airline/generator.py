@@ -309,7 +309,9 @@ def _make_reservations(
                 legs = legs + back[0]
         cabin = rng.choices(CABINS, weights=(30, 45, 25))[0]
         passengers = [_passenger_of(user)] + [
-            rng.choice(user["saved_passengers"]) if user["saved_passengers"] and rng.random() < 0.5 else _person(rng)
+            rng.choice(user["saved_passengers"])
+            if user["saved_passengers"] and rng.random() < 0.5
+            else _person(rng)
             for _ in range(rng.choices((0, 1, 2, 3), weights=(55, 25, 12, 8))[0])
         ]
         passengers = [dict(p) for p in passengers]
@@ -342,7 +344,8 @@ def _make_reservations(
         }
         if rng.random() < 0.03:
             reservation["payment_history"] += [
-                {"payment_id": p["payment_id"], "amount": -p["amount"]} for p in reservation["payment_history"]
+                {"payment_id": p["payment_id"], "amount": -p["amount"]}
+                for p in reservation["payment_history"]
             ]
             reservation["status"] = "cancelled"
         table[reservation_id] = reservation
@@ -351,7 +354,11 @@ def _make_reservations(
 
 
 def _passenger_of(user: dict[str, Any]) -> dict[str, str]:
-    return {"first_name": user["name"]["first_name"], "last_name": user["name"]["last_name"], "dob": user["dob"]}
+    return {
+        "first_name": user["name"]["first_name"],
+        "last_name": user["name"]["last_name"],
+        "dob": user["dob"],
+    }
 
 
 def _payments(rng: random.Random, user: dict[str, Any], total: int) -> list[dict[str, Any]]:

@@ -106,7 +106,9 @@ class Flying(_Shape):
     estimated_arrival_time_est: str
 
 
-FlightDay = Annotated[Available | Landed | Cancelled | Delayed | OnTime | Flying, Field(discriminator="status")]
+FlightDay = Annotated[
+    Available | Landed | Cancelled | Delayed | OnTime | Flying, Field(discriminator="status")
+]
 
 
 class Flight(_Shape):
@@ -153,4 +155,14 @@ TABLE_ADAPTERS: dict[str, TypeAdapter] = {
     "users": TypeAdapter(dict[str, User]),
     "reservations": TypeAdapter(dict[str, Reservation]),
 }
-DISCRIMINATORS = {"credit_card", "gift_card", "certificate", "available", "landed", "cancelled", "delayed", "on time", "flying"}
+DISCRIMINATORS = {
+    "credit_card",
+    "gift_card",
+    "certificate",
+    "available",
+    "landed",
+    "cancelled",
+    "delayed",
+    "on time",
+    "flying",
+}

@@ -90,7 +90,10 @@ def _cabin(reservation: Record, history: Sequence[Action]) -> str:
     """The reservation's cabin, as last set by a flight change in the trace (v1 does not store it)."""
     cabin = reservation["cabin"]
     for name, arguments in history:
-        if name == "update_reservation_flights" and arguments.get("reservation_id") == reservation["reservation_id"]:
+        if (
+            name == "update_reservation_flights"
+            and arguments.get("reservation_id") == reservation["reservation_id"]
+        ):
             cabin = arguments.get("cabin", cabin)
     return cabin
 
@@ -105,7 +108,9 @@ def _legs(arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
 # -- the rules, one action each ------------------------------------------------------------------
 
 
-def _itinerary_problems(state: State, legs: list[tuple[str, str]], origin: Any, destination: Any, kind: Any) -> list[str]:
+def _itinerary_problems(
+    state: State, legs: list[tuple[str, str]], origin: Any, destination: Any, kind: Any
+) -> list[str]:
     flights = state["flights"]
     known = [(flights[n], d) for n, d in legs if n in flights]
     if len(known) != len(legs) or not known:
@@ -113,7 +118,9 @@ def _itinerary_problems(state: State, legs: list[tuple[str, str]], origin: Any, 
     problems = []
     for (first, d1), (second, d2) in zip(known, known[1:], strict=False):
         if d2 < d1:
-            problems.append(f"flight {second['flight_number']} on {d2} comes before {first['flight_number']} on {d1}")
+            problems.append(
+                f"flight {second['flight_number']} on {d2} comes before {first['flight_number']} on {d1}"
+            )
         if first["destination"] != second["origin"]:
             problems.append(
                 f"flight {second['flight_number']} leaves {second['origin']}, not {first['destination']} where "
@@ -129,7 +136,9 @@ def _itinerary_problems(state: State, legs: list[tuple[str, str]], origin: Any, 
     return problems
 
 
-def rule_flight_change(state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]) -> list[tuple[str, str]]:
+def rule_flight_change(
+    state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]
+) -> list[tuple[str, str]]:
     """``basic-economy-flights``, ``change-keeps-trip`` and ``cabin-change-after-flown``."""
     if name != "update_reservation_flights":
         return []
@@ -141,7 +150,12 @@ def rule_flight_change(state: State, name: str, arguments: Mapping[str, Any], hi
     new = _legs(arguments)
     changes_flights = sorted(old) != sorted(new)
     if changes_flights and _cabin(reservation, history) == "basic_economy":
-        out.append(("basic-economy-flights", f"reservation {reservation['reservation_id']} is basic economy: its flights cannot change"))
+        out.append(
+            (
+                "basic-economy-flights",
+                f"reservation {reservation['reservation_id']} is basic economy: its flights cannot change",
+            )
+        )
     if changes_flights:
         for problem in _itinerary_problems(
             state, new, reservation["origin"], reservation["destination"], reservation["flight_type"]
@@ -150,11 +164,15 @@ def rule_flight_change(state: State, name: str, arguments: Mapping[str, Any], hi
     if arguments.get("cabin") != _cabin(reservation, history):
         flown = _flown(state, reservation)
         if flown:
-            out.append(("cabin-change-after-flown", f"the cabin cannot change: {', '.join(flown)} has already flown"))
+            out.append(
+                ("cabin-change-after-flown", f"the cabin cannot change: {', '.join(flown)} has already flown")
+            )
     return out
 
 
-def rule_cancel(state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]) -> list[tuple[str, str]]:
+def rule_cancel(
+    state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]
+) -> list[tuple[str, str]]:
     """``cancel-not-allowed``."""
     if name != "cancel_reservation":
         return []
@@ -166,7 +184,9 @@ def rule_cancel(state: State, name: str, arguments: Mapping[str, Any], history: 
         return [("cancel-not-allowed", f"reservation {rid} is already cancelled")]
     flown = _flown(state, reservation)
     if flown:
-        return [("cancel-not-allowed", f"{', '.join(flown)} has already flown: transfer to a human agent instead")]
+        return [
+            ("cancel-not-allowed", f"{', '.join(flown)} has already flown: transfer to a human agent instead")
+        ]
     created = datetime.fromisoformat(reservation["created_at"])
     recent = NOW - created <= timedelta(hours=24)
     airline_cancelled = any(
@@ -184,7 +204,9 @@ def rule_cancel(state: State, name: str, arguments: Mapping[str, Any], history: 
     ]
 
 
-def rule_bags(state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]) -> list[tuple[str, str]]:
+def rule_bags(
+    state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]
+) -> list[tuple[str, str]]:
     """``bags-only-added`` and ``bag-allowance``."""
     out: list[tuple[str, str]] = []
     total, nonfree = arguments.get("total_baggages"), arguments.get("nonfree_baggages")
@@ -225,13 +247,17 @@ def rule_bags(state: State, name: str, arguments: Mapping[str, Any], history: Se
     return out
 
 
-def rule_passengers(state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]) -> list[tuple[str, str]]:
+def rule_passengers(
+    state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]
+) -> list[tuple[str, str]]:
     """``passengers``."""
     passengers = arguments.get("passengers")
     if not isinstance(passengers, list):
         return []
     if name == "book_reservation" and len(passengers) > MAX_PASSENGERS:
-        return [("passengers", f"a reservation has at most {MAX_PASSENGERS} passengers, not {len(passengers)}")]
+        return [
+            ("passengers", f"a reservation has at most {MAX_PASSENGERS} passengers, not {len(passengers)}")
+        ]
     if name == "update_reservation_passengers":
         reservation = _reservation(state, arguments)
         if reservation is not None and len(passengers) != len(reservation["passengers"]):
@@ -244,7 +270,9 @@ def rule_passengers(state: State, name: str, arguments: Mapping[str, Any], histo
     return []
 
 
-def rule_payment(state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]) -> list[tuple[str, str]]:
+def rule_payment(
+    state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]
+) -> list[tuple[str, str]]:
     """``payment-limits``."""
     if name == "book_reservation":
         user = state["users"].get(arguments.get("user_id"))
@@ -253,11 +281,16 @@ def rule_payment(state: State, name: str, arguments: Mapping[str, Any], history:
             return []
         counts: dict[str, int] = {}
         for payment in payments:
-            method = user["payment_methods"].get(payment.get("payment_id")) if isinstance(payment, dict) else None
+            method = (
+                user["payment_methods"].get(payment.get("payment_id")) if isinstance(payment, dict) else None
+            )
             if method is not None:
                 counts[method["source"]] = counts.get(method["source"], 0) + 1
         return [
-            ("payment-limits", f"a booking uses at most {limit} {source.replace('_', ' ')}(s), not {counts[source]}")
+            (
+                "payment-limits",
+                f"a booking uses at most {limit} {source.replace('_', ' ')}(s), not {counts[source]}",
+            )
             for source, limit in PAYMENT_LIMITS.items()
             if counts.get(source, 0) > limit
         ]
@@ -266,23 +299,36 @@ def rule_payment(state: State, name: str, arguments: Mapping[str, Any], history:
         user = state["users"].get(reservation["user_id"]) if reservation else None
         method = user["payment_methods"].get(arguments.get("payment_id")) if user else None
         if method is not None and method["source"] not in ("gift_card", "credit_card"):
-            return [("payment-limits", f"a change is paid with a gift card or a credit card, not a {method['source']}")]
+            return [
+                (
+                    "payment-limits",
+                    f"a change is paid with a gift card or a credit card, not a {method['source']}",
+                )
+            ]
     return []
 
 
-def rule_itinerary(state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]) -> list[tuple[str, str]]:
+def rule_itinerary(
+    state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]
+) -> list[tuple[str, str]]:
     """``itinerary`` (bookings)."""
     if name != "book_reservation":
         return []
     return [
         ("itinerary", problem)
         for problem in _itinerary_problems(
-            state, _legs(arguments), arguments.get("origin"), arguments.get("destination"), arguments.get("flight_type")
+            state,
+            _legs(arguments),
+            arguments.get("origin"),
+            arguments.get("destination"),
+            arguments.get("flight_type"),
         )
     ]
 
 
-def rule_compensation(state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]) -> list[tuple[str, str]]:
+def rule_compensation(
+    state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action]
+) -> list[tuple[str, str]]:
     """``compensation``: judged against the reservations named earlier in the trace."""
     if name != "send_certificate":
         return []
@@ -304,7 +350,9 @@ def rule_compensation(state: State, name: str, arguments: Mapping[str, Any], his
             or _cabin(reservation, history) == "business"
         )
         if not eligible:
-            reasons.append(f"{reservation['reservation_id']}: regular member, no insurance, {reservation['cabin']}")
+            reasons.append(
+                f"{reservation['reservation_id']}: regular member, no insurance, {reservation['cabin']}"
+            )
             continue
         statuses = [_day_status(state, f["flight_number"], f["date"]) for f in reservation["flights"]]
         count = len(reservation["passengers"])
@@ -330,7 +378,9 @@ RULES = (
 )
 
 
-def check_action(state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action] = ()) -> list[tuple[str, str]]:
+def check_action(
+    state: State, name: str, arguments: Mapping[str, Any], history: Sequence[Action] = ()
+) -> list[tuple[str, str]]:
     """Every ``(rule, message)`` broken by one action, given the state just before it and the actions before it."""
     if not isinstance(arguments, Mapping):
         return []
@@ -364,9 +414,16 @@ def check_trace(
             found.append(Violation(index, name, rule, message))
         if name == "transfer_to_human_agents" and index != len(actions) - 1:
             found.append(
-                Violation(index, name, "transfer-last", "the transfer to a human agent ends the conversation, but actions follow it")
+                Violation(
+                    index,
+                    name,
+                    "transfer-last",
+                    "the transfer to a human agent ends the conversation, but actions follow it",
+                )
             )
-        observation = toolbox.call(current, name, dict(arguments)) if name in toolbox else "Error: unknown tool"
+        observation = (
+            toolbox.call(current, name, dict(arguments)) if name in toolbox else "Error: unknown tool"
+        )
         if observations is not None and index < len(observations):
             observation = observations[index]
         if not observation.startswith("Error"):
@@ -382,11 +439,15 @@ class AirlinePolicy:
     def __init__(self, domain: Any = None):
         self.domain = domain
 
-    def check_action(self, state: State, task: Any, index: int, arguments: dict[str, Any], name: str) -> list[str]:
+    def check_action(
+        self, state: State, task: Any, index: int, arguments: dict[str, Any], name: str
+    ) -> list[str]:
         history = [(a.name, a.arguments) for a in task.actions[:index]]
         problems = [f"[{rule}] {message}" for rule, message in check_action(state, name, arguments, history)]
         if name == "transfer_to_human_agents" and index != len(task.actions) - 1:
-            problems.append("[transfer-last] the transfer to a human agent ends the conversation, but actions follow it")
+            problems.append(
+                "[transfer-last] the transfer to a human agent ends the conversation, but actions follow it"
+            )
         return problems
 
     def check_task(self, task: Any, replay: Any) -> list[str]:

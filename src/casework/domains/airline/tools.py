@@ -145,7 +145,10 @@ PassengerList = _object_list(
     {
         "first_name": ("string", "The first name of the passenger, such as 'Noah'."),
         "last_name": ("string", "The last name of the passenger, such as 'Brown'."),
-        "dob": ("string", "The date of birth of the passenger in the format 'YYYY-MM-DD', such as '1990-01-01'."),
+        "dob": (
+            "string",
+            "The date of birth of the passenger in the format 'YYYY-MM-DD', such as '1990-01-01'.",
+        ),
     },
     "passengers",
 )
@@ -183,7 +186,11 @@ def _t3_payment(payment: Record) -> dict[str, Any]:
 
 
 def _t3_passenger(passenger: Record) -> dict[str, Any]:
-    return {"first_name": passenger["first_name"], "last_name": passenger["last_name"], "dob": passenger["dob"]}
+    return {
+        "first_name": passenger["first_name"],
+        "last_name": passenger["last_name"],
+        "dob": passenger["dob"],
+    }
 
 
 def _t3_reservation(r: Record) -> dict[str, Any]:
@@ -336,7 +343,9 @@ def make_tools(profile: Profile) -> list[Callable[..., Any]]:
                 f"Flight {flight_number} not available on date {day}",
             )
         if data["available_seats"][cabin] < seats_needed:
-            raise fail(f"not enough seats on flight {flight_number}", f"Not enough seats on flight {flight_number}")
+            raise fail(
+                f"not enough seats on flight {flight_number}", f"Not enough seats on flight {flight_number}"
+            )
         return data
 
     def charge_for_update(db: State, user_id: str, payment_id: str, total_price: Any) -> None:
@@ -429,7 +438,10 @@ def make_tools(profile: Profile) -> list[Callable[..., Any]]:
                 raise fail(f"payment method {payment_id} not found", f"Payment method {payment_id} not found")
             charged[payment_id] = charged.get(payment_id, 0) + amount
             wanted = amount if profile.reproduce_defects else charged[payment_id]
-            if methods[payment_id]["source"] in ("gift_card", "certificate") and methods[payment_id]["amount"] < wanted:
+            if (
+                methods[payment_id]["source"] in ("gift_card", "certificate")
+                and methods[payment_id]["amount"] < wanted
+            ):
                 raise fail(
                     f"not enough balance in payment method {payment_id}",
                     f"Not enough balance in payment method {payment_id}",
@@ -589,7 +601,10 @@ def make_tools(profile: Profile) -> list[Callable[..., Any]]:
                     continue
                 if date not in first["dates"] or date2 not in second["dates"]:
                     continue
-                if first["dates"][date]["status"] != "available" or second["dates"][date2]["status"] != "available":
+                if (
+                    first["dates"][date]["status"] != "available"
+                    or second["dates"][date2]["status"] != "available"
+                ):
                     continue
                 leg1 = _v1_direct(first, first["dates"][date])
                 leg1["date"] = date
@@ -698,7 +713,9 @@ def make_tools(profile: Profile) -> list[Callable[..., Any]]:
                 (
                     f
                     for f in reservation["flights"]
-                    if f["flight_number"] == number and f["date"] == given["date"] and cabin == reservation["cabin"]
+                    if f["flight_number"] == number
+                    and f["date"] == given["date"]
+                    and cabin == reservation["cabin"]
                 ),
                 None,
             )
@@ -764,7 +781,10 @@ def make_tools(profile: Profile) -> list[Callable[..., Any]]:
         number = find_flight(db, flight_number)
         days = db["flights"][number]["dates"]
         if date not in days:
-            raise fail(f"flight {flight_number} not found on date {date}", f"Flight {flight_number} not found on date {date}")
+            raise fail(
+                f"flight {flight_number} not found on date {date}",
+                f"Flight {flight_number} not found on date {date}",
+            )
         return days[date]["status"]
 
     tools: list[Callable[..., Any]] = [
