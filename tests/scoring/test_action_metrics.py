@@ -1,11 +1,20 @@
+import functools
 from collections import Counter
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from casework.scoring import action_metrics, match_actions
-from casework.scoring.actions import action_key
+from casework.domains.retail import RETAIL
+from casework.scoring import action_metrics as _action_metrics
+from casework.scoring import match_actions as _match_actions
+from casework.scoring.actions import action_key as _action_key
+
+# the retail domain's argument rules and identification tools (think/calculate ignored, emails caseless)
+_RETAIL = {"rules": RETAIL.arguments, "identification": RETAIL.identification_tools}
+action_metrics = functools.partial(_action_metrics, **_RETAIL)
+match_actions = functools.partial(_match_actions, **_RETAIL)
+action_key = functools.partial(_action_key, rules=RETAIL.arguments)
 
 WRITES = {"cancel_pending_order", "modify_pending_order_address", "return_delivered_order_items"}
 

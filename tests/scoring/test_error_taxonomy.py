@@ -1,8 +1,16 @@
+import functools
 from enum import StrEnum
 
 import pytest
 
-from casework.scoring import ErrorCategory, RewardBreakdown, classify_failure, is_infrastructure_error
+from casework.domains.retail import RETAIL
+from casework.scoring import ErrorCategory, RewardBreakdown, is_infrastructure_error
+from casework.scoring import classify_failure as _classify_failure
+
+# the retail domain's argument rules and identification tools
+classify_failure = functools.partial(
+    _classify_failure, rules=RETAIL.arguments, identification=RETAIL.identification_tools
+)
 
 WRITES = {"cancel_pending_order", "return_delivered_order_items", "exchange_delivered_order_items"}
 

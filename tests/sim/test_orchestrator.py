@@ -139,14 +139,12 @@ def test_solo_mode_runs_without_a_user(database, pending_task):
 
 def test_scripted_user_identifies_confirms_and_stops(pending_task):
     user = ScriptedUser(max_turns=5)
-    from casework.sim.users import UserFacts
+    from casework.domains import Database
+    from casework.domains.retail import user_facts
 
-    user.reset(
-        pending_task,
-        UserFacts(email="a@b.c", first_name="A", last_name="B", zip="12345"),
-        None,
-        lambda: False,
-    )
+    record = {"email": "a@b.c", "name": {"first_name": "A", "last_name": "B"}, "address": {"zip": "12345"}}
+    state = Database({"users": {"a_b_1": record}}).fork()
+    user.reset(pending_task, user_facts(state, "a_b_1"), None, lambda: False)
     reply = asyncio.run(user.respond("Could you give me your email address?"))
     assert reply.content == "My email is a@b.c." and reply.stop is None
     assert asyncio.run(user.respond("Shall I proceed with the cancellation?")).content.startswith("Yes")

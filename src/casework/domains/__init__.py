@@ -1,36 +1,41 @@
-"""Domains: worlds of data, tools and policy that agents act in."""
+"""Domains: worlds of data, tools and policy that agents act in (see :mod:`casework.domains.domain`)."""
 
 from __future__ import annotations
 
-from casework.domains.domain import DataError, Domain
+from casework.domains.domain import (
+    ArgumentRules,
+    DataError,
+    Domain,
+    DomainError,
+    Identity,
+    PolicyCheck,
+    ScenarioLibrary,
+    UserFacts,
+    UserModel,
+)
+from casework.domains.registry import available, get_domain, register
 from casework.domains.state import Change, Database, State
 from casework.domains.tools import Tool, Toolbox, ToolError, ToolKind, tool
 
 __all__ = [
+    "ArgumentRules",
     "Change",
     "DataError",
     "Database",
     "Domain",
+    "DomainError",
+    "Identity",
+    "PolicyCheck",
+    "ScenarioLibrary",
     "State",
     "Tool",
     "ToolError",
     "ToolKind",
     "Toolbox",
+    "UserFacts",
+    "UserModel",
+    "available",
     "get_domain",
+    "register",
     "tool",
 ]
-
-_DOMAINS = ("retail", "airline")
-
-
-def get_domain(name: str) -> Domain:
-    """The domain called ``name`` (``retail``, ``airline``)."""
-    if name == "retail":
-        from casework.domains.retail import RETAIL
-
-        return RETAIL
-    if name == "airline":
-        from casework.domains.airline import AIRLINE
-
-        return AIRLINE
-    raise ValueError(f"unknown domain {name!r}; available: {', '.join(_DOMAINS)}")

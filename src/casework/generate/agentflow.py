@@ -9,7 +9,7 @@ over a shared memory, at most ``max_turns`` planner turns:
    with the scenario's tool schemas and ``tool_choice="required"``; calls written as text are
    recovered with :func:`casework.llm.parse_text_tool_calls`;
 2. **verifier, before** (rules): the call must be well formed, grounded in the user's own records,
-   allowed by the policy (:mod:`casework.generate.policy`) and not a repeat -- otherwise it is not
+   allowed by the policy (the domain's ``policy_rules``) and not a repeat -- otherwise it is not
    executed and the reason goes back to the planner;
 3. **executor**: runs the call on a fork of the database (``domain.call``) and records the real
    observation; an error observation keeps the call out of the ground truth;
@@ -55,7 +55,6 @@ from casework.generate.context import (
 from casework.generate.direct import call_model
 from casework.generate.jsontext import JSONTextError, extract_json
 from casework.generate.pipeline import GenerationError
-from casework.generate.policy import policy_for
 from casework.llm import parse_text_tool_calls
 from casework.tasks.model import Action, Task
 from casework.tasks.replay import is_error
@@ -155,7 +154,7 @@ class AgentFlowGenerator:
     def __post_init__(self) -> None:
         if self.domain.name != "retail":
             raise ValueError(f"the AgentFlow generator knows retail scenarios only, not {self.domain.name!r}")
-        self.policy = policy_for(self.domain)
+        self.policy = self.domain.policy_rules() if self.domain.policy_rules else None
 
     def target(self, index: int) -> Target:
         if index not in self._targets:

@@ -479,13 +479,13 @@ def keep_derivable(
 ) -> tuple[list[str], list[str]]:
     """(outputs an observation supports, repairs): the policy stage's rule, applied before it runs;
     duplicates dropped, at most ``limit`` kept."""
-    from casework.generate.policy import _as_number, _numbers_and_text
+    from casework.tasks.replay import as_number, numbers_and_text
 
-    numbers, text = _numbers_and_text(observations)
+    numbers, text = numbers_and_text(observations)
     kept: list[str] = []
     repairs: list[str] = []
     for output in dict.fromkeys(o.strip() for o in outputs if o and o.strip()):
-        number = _as_number(output)
+        number = as_number(output)
         if (number in numbers) if number is not None else output.lower() in text:
             if len(kept) < limit:
                 kept.append(output)

@@ -1,7 +1,7 @@
 """The validation stages in one place, in order, and how their results land on a task.
 
 1. ``format``, 2. ``grounding``, 3. ``execution``: :mod:`casework.tasks.validate` (one replay);
-4. ``policy``: :mod:`casework.generate.policy`, inside the same replay;
+4. ``policy``: the domain's ``policy_rules``, inside the same replay;
 5. ``committee``: :mod:`casework.generate.committee` (model reviewers; the pipeline only);
 6. ``dedup``: :func:`deduplicate` below (near-identical tasks: same user, same actions).
 
@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from casework.domains import Database, Domain
-from casework.generate.policy import policy_for
 from casework.tasks.model import Task, ValidationReport
 from casework.tasks.normalize import normalize_action
 from casework.tasks.validate import Problem, TaskValidation, validate_task
@@ -28,7 +27,7 @@ def validate_stages(
     domain: Domain, database: Database, task: Task, *, check_user_id: bool = True, policy: bool = True
 ) -> TaskValidation:
     """Stages 1-4 on one task (one replay on a fresh fork)."""
-    checks = policy_for(domain) if policy else None
+    checks = domain.policy_rules() if policy and domain.policy_rules else None
     return validate_task(domain, database, task, check_user_id=check_user_id, policy=checks)
 
 
@@ -40,7 +39,7 @@ def validate_all(
     check_user_id: bool = True,
     policy: bool = True,
 ) -> list[TaskValidation]:
-    checks = policy_for(domain) if policy else None
+    checks = domain.policy_rules() if policy and domain.policy_rules else None
     return [validate_task(domain, database, t, check_user_id=check_user_id, policy=checks) for t in tasks]
 
 

@@ -29,8 +29,7 @@ from typing import Any
 from casework.runs.store import read_manifest, read_results
 from casework.scoring import is_infrastructure_error, pass_k_table, successes_by_task, wilson_interval
 
-#: Generic tools that neither read nor write; left out of the read/write mix.
-GENERIC_TOOLS = frozenset({"think", "calculate", "transfer_to_human_agents"})
+#: When a run's domain cannot be loaded, a tool named like these is taken for a read.
 READ_PREFIXES = ("get_", "find_", "list_", "search_", "lookup_", "check_")
 #: The normal quantile of a 95 % two-sided interval (the same z as :func:`casework.scoring.pass_k_table`).
 Z95 = NormalDist().inv_cdf(0.975)
@@ -82,17 +81,18 @@ def load_run(run_dir: Path, tasks_path: Path | None = None) -> RunData:
         raise ReportError(f"{run_dir}/results.jsonl holds no finished simulation yet")
     manifest = read_manifest(run_dir) or {}
     tasks = None
+    domain_name = (manifest.get("config") or {}).get("domain")
     if tasks_path is not None:
         from casework.tasks import load_tasks
 
-        domain = (manifest.get("config") or {}).get("domain") or "retail"
-        tasks = load_tasks(Path(tasks_path), domain=domain)
-    domain_name = (manifest.get("config") or {}).get("domain") or "retail"
+        tasks = load_tasks(Path(tasks_path), domain=domain_name)
     return RunData(run_dir, manifest, results, tasks, tool_kinds(domain_name))
 
 
-def tool_kinds(domain_name: str) -> dict[str, str]:
+def tool_kinds(domain_name: str | None) -> dict[str, str]:
     """``{tool: "read" | "write" | "generic"}`` from the domain's toolbox; empty when it cannot load."""
+    if not domain_name:
+        return {}
     try:
         from casework.domains import get_domain
 
@@ -105,8 +105,6 @@ def kind_of(name: str, kinds: Mapping[str, str]) -> str:
     """A tool's kind: from the domain when known, else guessed from its name (``get_``… is a read)."""
     if name in kinds:
         return kinds[name]
-    if name in GENERIC_TOOLS:
-        return "generic"
     return "read" if name.startswith(READ_PREFIXES) else "write"
 
 
@@ -409,10 +407,10 @@ def match_matrix(run: RunData) -> dict[str, Any]:
             if 0 <= e < len(expected) and 0 <= c < len(called):
                 counts[(expected[e], called[c])] += 1
         for i, name in enumerate(expected):
-            if i not in used_e and name not in GENERIC_TOOLS:
+            if i not in used_e and kind_of(name, run.tool_kinds) != "generic":
                 counts[(name, "(missing)")] += 1
         for i, name in enumerate(called):
-            if i not in used_c and name not in GENERIC_TOOLS:
+            if i not in used_c and kind_of(name, run.tool_kinds) != "generic":
                 counts[("(extra)", name)] += 1
     rows = sorted({e for e, _ in counts if e != "(extra)"}) + (
         ["(extra)"] if any(e == "(extra)" for e, _ in counts) else []

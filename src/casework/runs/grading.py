@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from casework.domains import Database, Domain, State, ToolKind
+from casework.domains import Database, Domain, State
 from casework.scoring import action_metrics, classify_failure, compute_reward, shaped_reward
 from casework.scoring.reward import outputs_found
 from casework.sim.orchestrator import SimulationOutcome
@@ -67,25 +67,29 @@ def grade(domain: Domain, expected: ExpectedOutcome, outcome: SimulationOutcome)
         for c in outcome.tool_calls
     ]
 
-    def is_write(name: str) -> bool:
-        found = domain.toolbox.tools.get(name)
-        return found is not None and found.kind == ToolKind.WRITE
-
     def required(name: str) -> list[str]:
         found = domain.toolbox.tools.get(name)
         return list(found.parameters.get("required", [])) if found else []
 
+    rules, identification = domain.arguments, domain.identification_tools
     metrics = action_metrics(
-        expected_actions, called, is_write=is_write, expected_observations=expected.observations
+        expected_actions,
+        called,
+        is_write=domain.is_write,
+        expected_observations=expected.observations,
+        rules=rules,
+        identification=identification,
     )
-    shaped = shaped_reward(expected_actions, called, required_args=required)
+    shaped = shaped_reward(expected_actions, called, required_args=required, rules=rules)
     diagnosis = classify_failure(
         expected_actions,
         called,
         reward=reward,
         termination_reason=outcome.termination_reason.value,
         expected_observations=expected.observations,
-        is_write=is_write,
+        is_write=domain.is_write,
+        rules=rules,
+        identification=identification,
     )
     return {
         "reward": reward.reward,

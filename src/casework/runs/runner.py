@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from casework import __version__
 from casework.domains import Database, Domain, get_domain
+from casework.domains.registry import DEFAULT_DOMAIN
 from casework.runs.grading import ExpectedOutcome, grade
 from casework.runs.store import ResultsStore, RunDirError, read_manifest, read_results, write_manifest
 from casework.runs.summary import write_summary
@@ -47,7 +48,7 @@ class RunConfig(BaseModel):
 
     tasks: Path
     out: Path
-    domain: str = "retail"
+    domain: str = DEFAULT_DOMAIN
     data: Path | None = None
     policy: Path | None = None
     agent: str = "tool-calling"
@@ -197,7 +198,9 @@ class Runner:
         if self.config.mode == "solo":
             return None
         if self.config.user == "llm":
-            return LLMUser(self.user_llm, enhance_query=self.config.enhance_query)
+            return LLMUser(
+                self.user_llm, enhance_query=self.config.enhance_query, role=self.domain.users.role
+            )
         return ScriptedUser()
 
     def _expected(self, task: Task) -> ExpectedOutcome:

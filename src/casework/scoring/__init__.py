@@ -8,8 +8,6 @@
 """
 
 from casework.scoring.actions import (
-    DEFAULT_IGNORABLE,
-    IDENTIFICATION_TOOLS,
     PRF,
     ActionMetrics,
     action_metrics,
@@ -38,8 +36,6 @@ from casework.scoring.reward import RewardBreakdown, compute_reward, outputs_fou
 from casework.scoring.shaped import ShapedReward, ShapedWeights, shaped_reward
 
 __all__ = [
-    "DEFAULT_IGNORABLE",
-    "IDENTIFICATION_TOOLS",
     "PRF",
     "ActionMetrics",
     "ErrorCategory",

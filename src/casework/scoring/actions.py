@@ -13,8 +13,8 @@ Matching (:func:`match_actions`) is a multiset matching, deterministic and maxim
    normalised key. Because key equality is an equivalence relation, this greedy pass finds the
    largest possible number of such matches.
 2. With ``identification_equivalent=True`` (the default), each still-unmatched expected
-   identification call (:data:`IDENTIFICATION_TOOLS`: ``find_user_id_by_email``,
-   ``find_user_id_by_name_zip``), in order, then takes the earliest still-unmatched called
+   identification call (``identification``: the domain's identification tools, e.g. find the user
+   by email or by name and zip), in order, then takes the earliest still-unmatched called
    identification call that resolved to the *same user*. Either tool may stand for the other: the
    user authenticated either way and the rest of the task does not depend on which was used.
 
@@ -24,9 +24,11 @@ Matching (:func:`match_actions`) is a multiset matching, deterministic and maxim
      is not None (same rules), else ``resolve_user(action)`` when given, else nobody.
    - Two calls that resolve to nobody never match through this rule (only through step 1).
 
-Generic tools that do not touch the state (``ignorable``, default ``{"think", "calculate"}``) are
-dropped from *both* sides before anything is counted, for every metric here; ``matched`` still
-reports indices into the lists the caller passed.
+Generic tools that do not touch the state (``ignorable``, default: the domain's
+``rules.ignorable_tools``, e.g. think and calculate) are dropped from *both* sides before anything
+is counted, for every metric here; ``matched`` still reports indices into the lists the caller
+passed. Arguments are normalised under the domain's ``rules``
+(:class:`casework.domains.ArgumentRules`).
 
 Edge conventions (all tested):
 
@@ -50,13 +52,8 @@ from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from casework.tasks.normalize import normalize_action
-
-#: Generic tools that neither read nor change the state; left out of every comparison by default.
-DEFAULT_IGNORABLE: frozenset[str] = frozenset({"think", "calculate"})
-
-#: Tools that identify the user; calls of either count as equivalent when they find the same user.
-IDENTIFICATION_TOOLS: frozenset[str] = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
+from casework.domains.domain import ArgumentRules
+from casework.tasks.normalize import NO_RULES, normalize_action
 
 #: Tells whether a tool changes the state: a predicate or a collection of write tool names.
 WriteTools = Callable[[str], bool] | Collection[str]
@@ -96,9 +93,9 @@ def action_observation(action: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def action_key(action: Any) -> Hashable:
+def action_key(action: Any, rules: ArgumentRules = NO_RULES) -> Hashable:
     """The normalised, hashable key of an action (see :func:`casework.tasks.normalize.normalize_action`)."""
-    return normalize_action((action_name(action), action_arguments(action)))
+    return normalize_action((action_name(action), action_arguments(action)), rules)
 
 
 def is_error_observation(observation: str | None) -> bool:
@@ -132,6 +129,7 @@ class _Side:
     names: list[str]
     keys: list[Hashable]
     users: list[str | None]
+    identification: frozenset[str] = frozenset()
 
 
 def _expected_side(
@@ -139,49 +137,51 @@ def _expected_side(
     ignorable: Collection[str],
     expected_observations: Sequence[str | None] | None,
     resolve_user: Callable[[Any], str | None] | None,
+    rules: ArgumentRules,
+    identification: frozenset[str],
 ) -> _Side:
     if expected_observations is not None and len(expected_observations) != len(expected):
         raise ValueError(
             f"expected_observations has {len(expected_observations)} entries but there are "
             f"{len(expected)} expected actions; pass one entry (or None) per expected action"
         )
-    side = _Side([], [], [], [])
+    side = _Side([], [], [], [], identification)
     for i, action in enumerate(expected):
         name = action_name(action)
         if name in ignorable:
             continue
         user = None
-        if name in IDENTIFICATION_TOOLS:
+        if name in identification:
             if expected_observations is not None and expected_observations[i] is not None:
                 user = _resolved_user(expected_observations[i])
             elif resolve_user is not None:
                 user = resolve_user(action)
         side.index.append(i)
         side.names.append(name)
-        side.keys.append(action_key(action))
+        side.keys.append(action_key(action, rules))
         side.users.append(user)
     return side
 
 
-def _called_side(called: Sequence[Any], ignorable: Collection[str]) -> _Side:
-    side = _Side([], [], [], [])
+def _called_side(
+    called: Sequence[Any], ignorable: Collection[str], rules: ArgumentRules, identification: frozenset[str]
+) -> _Side:
+    side = _Side([], [], [], [], identification)
     for i, action in enumerate(called):
         name = action_name(action)
         if name in ignorable:
             continue
         side.index.append(i)
         side.names.append(name)
-        side.keys.append(action_key(action))
-        side.users.append(
-            _resolved_user(action_observation(action)) if name in IDENTIFICATION_TOOLS else None
-        )
+        side.keys.append(action_key(action, rules))
+        side.users.append(_resolved_user(action_observation(action)) if name in identification else None)
     return side
 
 
 def _identified_same_user(exp: _Side, e: int, cal: _Side, c: int) -> bool:
     return (
-        exp.names[e] in IDENTIFICATION_TOOLS
-        and cal.names[c] in IDENTIFICATION_TOOLS
+        exp.names[e] in exp.identification
+        and cal.names[c] in cal.identification
         and exp.users[e] is not None
         and exp.users[e] == cal.users[c]
     )
@@ -206,11 +206,11 @@ def _match(exp: _Side, cal: _Side, identification_equivalent: bool) -> list[tupl
     if identification_equivalent and unmatched:
         by_user: dict[str, deque[int]] = defaultdict(deque)
         for c, user in enumerate(cal.users):
-            if c not in used and user is not None and cal.names[c] in IDENTIFICATION_TOOLS:
+            if c not in used and user is not None and cal.names[c] in cal.identification:
                 by_user[user].append(c)
         for e in unmatched:
             user = exp.users[e]
-            if exp.names[e] in IDENTIFICATION_TOOLS and user is not None and by_user.get(user):
+            if exp.names[e] in exp.identification and user is not None and by_user.get(user):
                 pairs.append((e, by_user[user].popleft()))
         pairs.sort()
     return pairs
@@ -223,15 +223,19 @@ def match_actions(
     identification_equivalent: bool = True,
     expected_observations: Sequence[str | None] | None = None,
     resolve_user: Callable[[Any], str | None] | None = None,
-    ignorable: Collection[str] = DEFAULT_IGNORABLE,
+    ignorable: Collection[str] | None = None,
+    rules: ArgumentRules = NO_RULES,
+    identification: Collection[str] = (),
 ) -> list[tuple[int, int]]:
     """Match expected to called actions one-to-one (see the module docstring for the rule).
 
     Returns ``(expected_index, called_index)`` pairs, indices into the lists given, sorted by
     expected index.
     """
-    exp = _expected_side(expected, ignorable, expected_observations, resolve_user)
-    cal = _called_side(called, ignorable)
+    ignored = rules.ignorable_tools if ignorable is None else ignorable
+    ident = frozenset(identification)
+    exp = _expected_side(expected, ignored, expected_observations, resolve_user, rules, ident)
+    cal = _called_side(called, ignored, rules, ident)
     return [(exp.index[e], cal.index[c]) for e, c in _match(exp, cal, identification_equivalent)]
 
 
@@ -282,7 +286,9 @@ def action_metrics(
     identification_equivalent: bool = True,
     expected_observations: Sequence[str | None] | None = None,
     resolve_user: Callable[[Any], str | None] | None = None,
-    ignorable: Collection[str] = DEFAULT_IGNORABLE,
+    ignorable: Collection[str] | None = None,
+    rules: ArgumentRules = NO_RULES,
+    identification: Collection[str] = (),
 ) -> ActionMetrics:
     """Precision, recall, F1 (overall and per read/write kind) and exact match of ``called``.
 
@@ -291,17 +297,21 @@ def action_metrics(
         called: The actions the agent took, in order; each may carry ``observation``.
         is_write: Whether a tool changes the state: a predicate or a collection of write tool names.
             Every non-ignorable tool that is not a write counts as a read.
-        identification_equivalent: Let ``find_user_id_by_email`` and ``find_user_id_by_name_zip``
-            stand for each other when they resolve to the same user.
+        identification_equivalent: Let the ``identification`` tools stand for each other when they
+            resolve to the same user.
         expected_observations: What each expected action returned (aligned with ``expected``;
             None entries allowed); used to resolve the expected side's user.
         resolve_user: Resolves an expected identification action to a user id when
             ``expected_observations`` does not say.
-        ignorable: Generic tool names dropped from both sides.
+        ignorable: Generic tool names dropped from both sides (default: ``rules.ignorable_tools``).
+        rules: The domain's argument rules (``domain.arguments``).
+        identification: The domain's identification tools (``domain.identification_tools``).
     """
     writes = as_write_predicate(is_write)
-    exp = _expected_side(expected, ignorable, expected_observations, resolve_user)
-    cal = _called_side(called, ignorable)
+    ignored = rules.ignorable_tools if ignorable is None else ignorable
+    ident = frozenset(identification)
+    exp = _expected_side(expected, ignored, expected_observations, resolve_user, rules, ident)
+    cal = _called_side(called, ignored, rules, ident)
     pairs = _match(exp, cal, identification_equivalent)
 
     exp_write = [writes(n) for n in exp.names]

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from casework.domains.domain import ArgumentRules
 from casework.scoring.actions import (
-    DEFAULT_IGNORABLE,
     WriteTools,
     action_arguments,
     action_name,
@@ -49,7 +49,7 @@ from casework.scoring.actions import (
     match_actions,
 )
 from casework.scoring.reward import RewardBreakdown
-from casework.tasks.normalize import normalize_arguments
+from casework.tasks.normalize import NO_RULES, normalize_arguments
 
 
 class ErrorCategory(StrEnum):
@@ -104,10 +104,10 @@ def format_call(name: str, arguments: dict[str, Any]) -> str:
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
 
 
-def _argument_difference(expected: Any, called: Any) -> str:
+def _argument_difference(expected: Any, called: Any, rules: ArgumentRules) -> str:
     name = action_name(expected)
     exp_raw, cal_raw = action_arguments(expected), action_arguments(called)
-    exp_norm, cal_norm = normalize_arguments(name, exp_raw), normalize_arguments(name, cal_raw)
+    exp_norm, cal_norm = normalize_arguments(name, exp_raw, rules), normalize_arguments(name, cal_raw, rules)
     parts = []
     for key in list(exp_raw) + [k for k in cal_raw if k not in exp_raw]:
         if key not in cal_norm:
@@ -119,10 +119,10 @@ def _argument_difference(expected: Any, called: Any) -> str:
     return ", ".join(parts)
 
 
-def _agreement(expected: Any, called: Any) -> int:
+def _agreement(expected: Any, called: Any, rules: ArgumentRules) -> int:
     name = action_name(expected)
-    exp_norm = normalize_arguments(name, action_arguments(expected))
-    cal_norm = normalize_arguments(name, action_arguments(called))
+    exp_norm = normalize_arguments(name, action_arguments(expected), rules)
+    cal_norm = normalize_arguments(name, action_arguments(called), rules)
     return sum(1 for k, v in exp_norm.items() if k in cal_norm and cal_norm[k] == v)
 
 
@@ -140,7 +140,9 @@ def classify_failure(
     is_write: WriteTools | None = None,
     identification_equivalent: bool = True,
     resolve_user: Callable[[Any], str | None] | None = None,
-    ignorable: Collection[str] = DEFAULT_IGNORABLE,
+    ignorable: Collection[str] | None = None,
+    rules: ArgumentRules = NO_RULES,
+    identification: Collection[str] = (),
 ) -> FailureDiagnosis:
     """Classify a trajectory's failure (see the module docstring for categories and precedence).
 
@@ -155,7 +157,7 @@ def classify_failure(
         db_match, outputs_match: The reward's components, when ``reward`` is a bare number.
         user_simulator_error: Set when the caller knows the simulated user broke.
         is_write: Read/write kinds, so a wrong tool is only paired with a call of the same kind.
-        identification_equivalent, resolve_user, ignorable: As in
+        identification_equivalent, resolve_user, ignorable, rules, identification: As in
             :func:`casework.scoring.actions.action_metrics`.
     """
     if isinstance(reward, RewardBreakdown):
@@ -191,6 +193,8 @@ def classify_failure(
             ErrorCategory.OUTPUTS, "the database is right but an expected output was not said"
         )
 
+    if ignorable is None:
+        ignorable = rules.ignorable_tools
     exp = [(i, a) for i, a in enumerate(expected) if action_name(a) not in ignorable]
     cal = [(i, a) for i, a in enumerate(called) if action_name(a) not in ignorable]
     pairs = match_actions(
@@ -200,6 +204,8 @@ def classify_failure(
         expected_observations=expected_observations,
         resolve_user=resolve_user,
         ignorable=ignorable,
+        rules=rules,
+        identification=identification,
     )
     matched_exp = {e for e, _ in pairs}
     matched_cal = {c for _, c in pairs}
@@ -210,10 +216,10 @@ def classify_failure(
     for _, want in missing:
         same = [a for _, a in extra if action_name(a) == action_name(want)]
         if same:
-            best = max(same, key=lambda a: _agreement(want, a))  # max keeps the earliest on ties
+            best = max(same, key=lambda a: _agreement(want, a, rules))  # max keeps the earliest on ties
             detail = (
                 f"expected {format_call(action_name(want), action_arguments(want))}, "
-                f"called with {_argument_difference(want, best) or 'different arguments'}"
+                f"called with {_argument_difference(want, best, rules) or 'different arguments'}"
             )
             return FailureDiagnosis(ErrorCategory.PARAMETER, detail)
 

@@ -33,7 +33,9 @@ from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from casework.scoring.actions import DEFAULT_IGNORABLE, action_arguments, action_key, action_name
+from casework.domains.domain import ArgumentRules
+from casework.scoring.actions import action_arguments, action_key, action_name
+from casework.tasks.normalize import NO_RULES
 
 RequiredArgs = Callable[[str], Sequence[str]] | Mapping[str, Sequence[str]]
 
@@ -82,15 +84,24 @@ def shaped_reward(
     called: Sequence[Any],
     *,
     required_args: RequiredArgs | None = None,
-    ignorable: Collection[str] = DEFAULT_IGNORABLE,
+    ignorable: Collection[str] | None = None,
     weights: ShapedWeights = ShapedWeights(),  # noqa: B008 - frozen, immutable default
+    rules: ArgumentRules = NO_RULES,
 ) -> ShapedReward:
-    """Score ``called`` against ``expected`` with the shaped reward of the module docstring."""
+    """Score ``called`` against ``expected`` with the shaped reward of the module docstring.
+
+    ``rules`` are the domain's argument rules; ``ignorable`` defaults to ``rules.ignorable_tools``."""
+    if ignorable is None:
+        ignorable = rules.ignorable_tools
     exp = [
-        (i, action_name(a), action_key(a)) for i, a in enumerate(expected) if action_name(a) not in ignorable
+        (i, action_name(a), action_key(a, rules))
+        for i, a in enumerate(expected)
+        if action_name(a) not in ignorable
     ]
     cal = [
-        (i, action_name(a), action_key(a)) for i, a in enumerate(called) if action_name(a) not in ignorable
+        (i, action_name(a), action_key(a, rules))
+        for i, a in enumerate(called)
+        if action_name(a) not in ignorable
     ]
 
     by_key: dict[Hashable, deque[int]] = defaultdict(deque)

@@ -51,6 +51,8 @@ class AgentSetup:
     mode: str = "interactive"  # interactive | solo | oracle-plan
     parallel_tool_calls: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    #: tools that end the conversation (the domain's transfer); the oracle speaks before calling one
+    ending_tools: frozenset[str] = frozenset()
 
     @property
     def tool_names(self) -> set[str]:
@@ -188,15 +190,17 @@ class OracleAgent(Agent):
         self.pending: list[Any] = []
         self.outputs: list[str] = []
         self.counter = 0
+        self.ending: frozenset[str] = frozenset()
 
     def reset(self, setup: AgentSetup) -> list[dict[str, Any]]:
+        self.ending = setup.ending_tools
         self.pending = list(setup.task.actions)
         self.outputs = list(setup.task.outputs)
         self.counter = 0
         return [{"role": "system", "content": system_prompt(setup)}]
 
     async def step(self, messages: list[dict[str, Any]]) -> AgentReply:
-        if self.pending and self.pending[0].name == "transfer_to_human_agents" and self.outputs:
+        if self.pending and self.pending[0].name in self.ending and self.outputs:
             said, self.outputs = self.outputs, []  # say the outputs before the transfer ends the talk
             return AgentReply(content=". ".join(said) + ".")
         if self.pending:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from casework.domains import Domain, State
 from casework.sim.agents import Agent, AgentSetup
 from casework.sim.types import ExecutedCall, Termination
-from casework.sim.users import UserFacts, UserSimulator, first_person
+from casework.sim.users import UserSimulator, first_person
 from casework.tasks.model import Task
 
 AGENT_STOP_TOKEN = "###STOP###"
@@ -155,17 +155,16 @@ class Simulation:
             task=self.task,
             mode=self.config.mode,
             parallel_tool_calls=self.config.parallel_tool_calls,
+            ending_tools=frozenset(n for n, t in self.domain.toolbox.tools.items() if t.ends_conversation),
         )
         for message in self.agent.reset(setup):
             self._add(message)
         if self.user is None:
             self._add({"role": "user", "content": first_person(self.task.instruction)})
         else:
-            users = self.state["users"] if "users" in self.state.table_names else {}
-            record = users.get(self.task.user_id) if self.task.user_id else None
             self.user.reset(
                 self.task,
-                UserFacts.from_record(self.task.user_id, record),
+                self.domain.users.facts_for(self.state, self.task.user_id),
                 self._persona_text(),
                 self._goal_check,
             )

@@ -7,11 +7,11 @@ from pathlib import Path
 PERSONAS: dict[str, str] = {
     "control": "You are calm and cooperative. You answer questions plainly and politely.",
     "frustration": (
-        "You are frustrated: this is not the first time something went wrong with this shop. You are short with "
+        "You are frustrated: this is not the first time something went wrong with this company. You are short with "
         "the agent, sigh about delays and want the problem fixed quickly, but you still answer questions."
     ),
     "anxiety": (
-        "You are anxious and worried that something will go wrong with your money or your order. You ask for "
+        "You are anxious and worried that something will go wrong with your money or your request. You ask for "
         "reassurance, double-check details and sometimes repeat a question."
     ),
     "anger": (
@@ -19,7 +19,7 @@ PERSONAS: dict[str, str] = {
         "abusive language and you still give the information the agent needs."
     ),
     "confusion": (
-        "You are confused by online shopping. You sometimes misunderstand the agent's questions, ask what words "
+        "You are confused by the service and its jargon. You sometimes misunderstand the agent's questions, ask what words "
         "mean and need things explained simply, but you never invent facts."
     ),
 }

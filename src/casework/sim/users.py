@@ -10,37 +10,13 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from casework.domains import UserFacts
 from casework.sim.types import Termination, UserReply, user_stop_reason
 from casework.tasks.model import Task
 
 GREETING = "Hi! How can I help you today?"
-
-
-@dataclass
-class UserFacts:
-    """What the customer knows about themselves (from the database record of the task's user)."""
-
-    user_id: str | None = None
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    zip: str | None = None
-
-    @classmethod
-    def from_record(cls, user_id: str | None, record: dict[str, Any] | None) -> UserFacts:
-        if not record:
-            return cls(user_id=user_id)
-        name = record.get("name", {})
-        return cls(
-            user_id=user_id,
-            email=record.get("email"),
-            first_name=name.get("first_name"),
-            last_name=name.get("last_name"),
-            zip=record.get("address", {}).get("zip"),
-        )
 
 
 class UserSimulator(ABC):
@@ -83,8 +59,6 @@ def first_person(instruction: str) -> str:
     return text
 
 
-_ASKS_EMAIL = re.compile(r"\be-?mail\b", re.I)
-_ASKS_NAME_ZIP = re.compile(r"\b(zip|postal|full name|first name|last name|your name)\b", re.I)
 _ASKS_CONFIRM = re.compile(
     r"\b(confirm|proceed|shall i|should i|would you like me to|do you want me to|is that correct|is this correct|"
     r"go ahead|\(yes/no\)|yes or no)\b",
@@ -97,7 +71,8 @@ class ScriptedUser(UserSimulator):
     """A deterministic user for running the pipeline without a second model.
 
     It opens with the instruction in the first person; answers requests for identification from the
-    task's facts (email when the instruction mentions it, else name and zip); confirms with "yes";
+    task's facts (the identity the agent asks for; of several, the one the instruction states);
+    confirms with "yes";
     says it has nothing more when asked; and stops once the goal is reached (the harness checks the
     database against the replayed ground truth) or after ``max_turns`` replies.
     """
@@ -119,20 +94,17 @@ class ScriptedUser(UserSimulator):
         self.turns = 0
         self.repeats = 0
 
+    def _asked_identities(self, agent_message: str) -> list[Any]:
+        return [i for i in self.facts.identities if i.asked_in(agent_message)]
+
     def _identify(self, agent_message: str) -> str:
-        """Email when the agent asks for it (or the instruction gives one and the agent accepts either)."""
-        f = self.facts
-        instruction = self.task.instruction if self.task else ""
-        asks_email = bool(_ASKS_EMAIL.search(agent_message))
-        asks_name = bool(_ASKS_NAME_ZIP.search(agent_message))
-        prefer_email = asks_email and (
-            not asks_name or f.email is not None and f.email.lower() in instruction.lower()
-        )
-        if f.email and (prefer_email or not f.zip):
-            return f"My email is {f.email}."
-        if f.first_name and f.zip:
-            return f"My name is {f.first_name} {f.last_name} and my zip code is {f.zip}."
-        return "###OUT-OF-SCOPE###"
+        """The identity the agent asks for; of several, the one the instruction states (else the first)."""
+        instruction = (self.task.instruction if self.task else "").lower()
+        asked = self._asked_identities(agent_message) or self.facts.identities
+        if not asked:
+            return "###OUT-OF-SCOPE###"
+        stated = [i for i in asked if all(str(v).lower() in instruction for v in i.values.values())]
+        return (stated or asked)[0].text
 
     async def first_message(self) -> UserReply:
         assert self.task is not None, "reset() first"
@@ -146,7 +118,7 @@ class ScriptedUser(UserSimulator):
             )
         if self.turns > self.max_turns:
             return UserReply(content="I have to go now. ###STOP###", stop=Termination.USER_STOP)
-        if _ASKS_EMAIL.search(agent_message) or _ASKS_NAME_ZIP.search(agent_message):
+        if self._asked_identities(agent_message):
             content = self._identify(agent_message)
             return UserReply(content=content, stop=user_stop_reason(content))
         if _ASKS_CONFIRM.search(agent_message):
@@ -162,8 +134,8 @@ class ScriptedUser(UserSimulator):
         return UserReply(content="Could you please help me with this? " + first_person(self.task.instruction))
 
 
-USER_SYSTEM_PROMPT = """You are a customer talking to a customer-service agent of an online shop. Play the customer
-described in the instruction below.
+USER_SYSTEM_PROMPT = """You are {role} talking to a customer-service agent. Play the customer described in the
+instruction below.
 
 Instruction: {instruction}
 
@@ -189,13 +161,14 @@ class LLMUser(UserSimulator):
 
     name = "llm"
 
-    def __init__(self, llm: Any, *, enhance_query: bool = False):
+    def __init__(self, llm: Any, *, enhance_query: bool = False, role: str = "a customer"):
         if llm is None:
             raise ValueError(
                 "the LLM user needs a model endpoint (--user-model, or a 'user' role in --models)"
             )
         self.llm = llm
         self.enhance_query = enhance_query
+        self.role = role
         self.history: list[dict[str, Any]] = []
         self.system = ""
         self.task: Task | None = None
@@ -205,7 +178,9 @@ class LLMUser(UserSimulator):
     ) -> None:
         self.task = task
         persona_text = f"\nPersona: {persona}" if persona else ""
-        self.system = USER_SYSTEM_PROMPT.format(instruction=task.instruction, persona=persona_text)
+        self.system = USER_SYSTEM_PROMPT.format(
+            role=self.role, instruction=task.instruction, persona=persona_text
+        )
         self.history = []
 
     async def _reply(self) -> UserReply:

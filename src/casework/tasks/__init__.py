@@ -15,16 +15,13 @@ from casework.tasks.formats import (
 )
 from casework.tasks.model import Action, Task, ValidationReport
 from casework.tasks.normalize import (
-    SORTED_LIST_ARGUMENTS,
     actions_equal,
     normalize_action,
     normalize_arguments,
-    register_sorted_lists,
 )
 
 __all__ = [
     "FORMATS",
-    "SORTED_LIST_ARGUMENTS",
     "Action",
     "Task",
     "TaskFormatError",
@@ -35,7 +32,6 @@ __all__ = [
     "load_tasks",
     "normalize_action",
     "normalize_arguments",
-    "register_sorted_lists",
     "render_tau2_instructions",
     "save_blueprints",
     "save_tasks",

@@ -560,7 +560,7 @@ def _parse(path: Path) -> tuple[Any, list[int] | None]:
     return records, lines
 
 
-def load_tasks(path: str | Path, *, domain: str = "retail") -> list[Task]:
+def load_tasks(path: str | Path, *, domain: str | None = None) -> list[Task]:
     """Read the tasks of a file in any supported format (detected), as JSON or JSONL.
 
     ``domain`` is used for the tasks of formats that do not name one.

@@ -48,7 +48,8 @@ class Task(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
-    domain: str = "retail"
+    #: the domain the task belongs to; None when its file does not say (it then runs in the run's domain)
+    domain: str | None = None
     user_id: str | None = None
     instruction: str
     actions: list[Action] = Field(default_factory=list)

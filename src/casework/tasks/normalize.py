@@ -1,32 +1,33 @@
 """Argument normalisation, so that actions that mean the same call compare equal.
 
 :func:`normalize_arguments` applies these rules, recursively through nested objects and lists
-(a value inside a list or object is treated as belonging to the nearest enclosing field name):
+(a value inside a list or object is treated as belonging to the nearest enclosing field name).
+Rules 2, 3, 5 and 6 come from the domain (:class:`casework.domains.ArgumentRules`, passed as
+``rules``); without rules only the generic ones apply.
 
 1. **Whitespace**: surrounding whitespace is stripped from every string.
-2. **Order ids**: a field named ``order_id`` gets a leading ``#`` when it lacks one, so ``W5442520``
-   and ``#W5442520`` compare equal (``#`` is the canonical form, as the tau-bench retail data uses).
-3. **Case-insensitive fields** (:data:`CASE_INSENSITIVE_FIELDS`: ``email``, ``first_name``,
-   ``last_name``) are lower-cased (``str.casefold``).
+2. **Id prefixes** (``rules.id_prefixes``): a field such as ``order_id`` gets its canonical prefix
+   (``#``) when it lacks one, so ``W5442520`` and ``#W5442520`` compare equal.
+3. **Case-insensitive fields** (``rules.case_insensitive``, e.g. emails and names) are lower-cased
+   (``str.casefold``).
 4. **Numbers given as strings** become numbers (``"12.5"`` → ``12.5``, ``"3"`` → ``3``) unless the
    field is id-like or code-like (:func:`is_string_field`: ``id``, ``*_id``, ``*_ids``, zip/postal
-   codes, ``last_four``, phone numbers, ...), so the zip ``"80218"`` and the item id
-   ``"1008292230"`` stay strings. Only plain decimals are converted (``-?digits[.digits]``), and
-   never a value with a leading zero such as ``"0042"`` (that is a code, not a quantity). Floats
-   with an integral value become ints, so ``12``, ``12.0`` and ``"12"`` all compare equal.
-5. **List order**, per tool (:data:`SORTED_LIST_ARGUMENTS`): where a tool sorts a list argument
-   itself, the order the caller gave does not matter. A group of several fields that the tool
-   pairs positionally (``item_ids[i]`` is exchanged for ``new_item_ids[i]``) is sorted *jointly*
-   as tuples, so the pairing is preserved; a group of one field is simply sorted. Groups whose
-   lists differ in length are left as given (the pairing is broken, so any order is as good).
-   Other lists keep their order.
-6. **Free text** (:data:`FREE_TEXT_ARGUMENTS`): prose arguments such as a transfer's ``summary``
-   or a ``think`` thought are dropped, so two transfers match whatever their summaries say.
+   codes, ``last_four``, phone numbers, ..., plus ``rules.string_fields``), so the zip ``"80218"``
+   and the item id ``"1008292230"`` stay strings. Only plain decimals are converted
+   (``-?digits[.digits]``), and never a value with a leading zero such as ``"0042"`` (that is a
+   code, not a quantity). Floats with an integral value become ints, so ``12``, ``12.0`` and
+   ``"12"`` all compare equal.
+5. **List order**, per tool (``rules.sorted_lists``): where a tool sorts a list argument itself,
+   the order the caller gave does not matter. A group of several fields that the tool pairs
+   positionally (``item_ids[i]`` is exchanged for ``new_item_ids[i]``) is sorted *jointly* as
+   tuples, so the pairing is preserved; a group of one field is simply sorted. Groups whose lists
+   differ in length are left as given (the pairing is broken, so any order is as good). Other lists
+   keep their order.
+6. **Free text** (``rules.free_text``): prose arguments such as a transfer's ``summary`` or a
+   ``think`` thought are dropped, so two transfers match whatever their summaries say.
 
 :func:`normalize_action` turns an action into a hashable key (the stripped tool name and the
 canonical JSON of its normalised arguments); :func:`actions_equal` compares two actions by key.
-New domains add their own sorted-list rules with :func:`register_sorted_lists`, or by editing
-:data:`SORTED_LIST_ARGUMENTS` directly.
 """
 
 from __future__ import annotations
@@ -36,21 +37,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from casework.domains.domain import ArgumentRules
 from casework.tasks.model import Action
 
-#: tool name -> groups of argument names whose lists the tool sorts. A group with several names
-#: is sorted jointly (as positional pairs); a group with one name is sorted alone.
-SORTED_LIST_ARGUMENTS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "exchange_delivered_order_items": (("item_ids", "new_item_ids"),),
-    "modify_pending_order_items": (("item_ids", "new_item_ids"),),
-    "return_delivered_order_items": (("item_ids",),),
-}
-
-#: Fields compared case-insensitively.
-CASE_INSENSITIVE_FIELDS: frozenset[str] = frozenset({"email", "first_name", "last_name"})
-
-#: Fields normalised as order ids (leading ``#``).
-ORDER_ID_FIELDS: frozenset[str] = frozenset({"order_id"})
+NO_RULES = ArgumentRules()
 
 #: Exact field names (besides ``id``/``*_id``/``*_ids``) whose numeric-looking strings stay strings.
 STRING_FIELDS: frozenset[str] = frozenset(
@@ -75,12 +65,7 @@ STRING_FIELDS: frozenset[str] = frozenset(
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?")
 
 
-def register_sorted_lists(tool_name: str, *groups: tuple[str, ...] | str) -> None:
-    """Declare that ``tool_name`` sorts these list arguments (a tuple = fields paired positionally)."""
-    SORTED_LIST_ARGUMENTS[tool_name] = tuple((g,) if isinstance(g, str) else tuple(g) for g in groups)
-
-
-def is_string_field(field: str | None) -> bool:
+def is_string_field(field: str | None, rules: ArgumentRules = NO_RULES) -> bool:
     """True for id-like and code-like fields, whose numeric-looking values must stay strings."""
     if field is None:
         return False
@@ -89,6 +74,7 @@ def is_string_field(field: str | None) -> bool:
         name in ("id", "ids")
         or name.endswith(("_id", "_ids", "zip", "_code", "_number"))
         or name in STRING_FIELDS
+        or field in rules.string_fields
     )
 
 
@@ -101,11 +87,11 @@ def _to_number(text: str) -> int | float | str:
     return int(text)
 
 
-def _normalize_value(field: str | None, value: Any) -> Any:
+def _normalize_value(field: str | None, value: Any, rules: ArgumentRules) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _normalize_value(str(k), v) for k, v in value.items()}
+        return {str(k): _normalize_value(str(k), v, rules) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_normalize_value(field, v) for v in value]
+        return [_normalize_value(field, v, rules) for v in value]
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, float):
@@ -115,11 +101,12 @@ def _normalize_value(field: str | None, value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if field in ORDER_ID_FIELDS:
-        return text if not text or text.startswith("#") else "#" + text
-    if field in CASE_INSENSITIVE_FIELDS:
+    prefix = rules.id_prefixes.get(field) if field is not None else None
+    if prefix:
+        return text if not text or text.startswith(prefix) else prefix + text
+    if field in rules.case_insensitive:
         return text.casefold()
-    if is_string_field(field):
+    if is_string_field(field, rules):
         return text
     return _to_number(text)
 
@@ -128,8 +115,8 @@ def _sort_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _sort_lists(tool_name: str, arguments: dict[str, Any]) -> None:
-    for group in SORTED_LIST_ARGUMENTS.get(tool_name, ()):
+def _sort_lists(tool_name: str, arguments: dict[str, Any], rules: ArgumentRules) -> None:
+    for group in rules.sorted_lists.get(tool_name, ()):
         lists = [arguments.get(name) for name in group]
         if not all(isinstance(v, list) for v in lists):
             continue
@@ -140,18 +127,16 @@ def _sort_lists(tool_name: str, arguments: dict[str, Any]) -> None:
             arguments[name] = [row[position] for row in rows]
 
 
-#: tool name -> free-text arguments left out of comparisons (prose, not a decision).
-FREE_TEXT_ARGUMENTS: dict[str, frozenset[str]] = {
-    "transfer_to_human_agents": frozenset({"summary"}),
-    "think": frozenset({"thought"}),
-}
-
-
-def normalize_arguments(tool_name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a normalised copy of ``arguments`` for ``tool_name`` (see the module docstring)."""
-    prose = FREE_TEXT_ARGUMENTS.get(tool_name.strip(), frozenset())
-    normalized = {str(k): _normalize_value(str(k), v) for k, v in arguments.items() if str(k) not in prose}
-    _sort_lists(tool_name.strip(), normalized)
+def normalize_arguments(
+    tool_name: str, arguments: Mapping[str, Any], rules: ArgumentRules = NO_RULES
+) -> dict[str, Any]:
+    """Return a normalised copy of ``arguments`` for ``tool_name`` under the domain's ``rules``
+    (see the module docstring)."""
+    prose = rules.free_text.get(tool_name.strip(), frozenset())
+    normalized = {
+        str(k): _normalize_value(str(k), v, rules) for k, v in arguments.items() if str(k) not in prose
+    }
+    _sort_lists(tool_name.strip(), normalized, rules)
     return normalized
 
 
@@ -168,7 +153,9 @@ def _name_and_arguments(action: Any) -> tuple[str, Mapping[str, Any]]:
     )
 
 
-def normalize_action(action: Action | Mapping[str, Any] | tuple[str, Mapping[str, Any]]) -> tuple[str, str]:
+def normalize_action(
+    action: Action | Mapping[str, Any] | tuple[str, Mapping[str, Any]], rules: ArgumentRules = NO_RULES
+) -> tuple[str, str]:
     """A hashable key: (tool name, canonical JSON of the normalised arguments).
 
     Accepts an :class:`Action`, a mapping with ``name`` and ``arguments`` (or tau-bench's
@@ -177,11 +164,11 @@ def normalize_action(action: Action | Mapping[str, Any] | tuple[str, Mapping[str
     name, arguments = _name_and_arguments(action)
     name = name.strip()
     canonical = json.dumps(
-        normalize_arguments(name, arguments), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        normalize_arguments(name, arguments, rules), sort_keys=True, ensure_ascii=False, separators=(",", ":")
     )
     return name, canonical
 
 
-def actions_equal(a: Any, b: Any) -> bool:
+def actions_equal(a: Any, b: Any, rules: ArgumentRules = NO_RULES) -> bool:
     """True when the two actions are the same call once their arguments are normalised."""
-    return normalize_action(a) == normalize_action(b)
+    return normalize_action(a, rules) == normalize_action(b, rules)

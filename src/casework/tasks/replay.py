@@ -7,6 +7,8 @@ something).
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,3 +72,45 @@ def replay_actions(domain: Domain, state: State, actions: Iterable[Action], task
 def replay_task(domain: Domain, database: Database, task: Task) -> Replay:
     """Replay a task's ground-truth actions on a new fork of ``database``."""
     return replay_actions(domain, database.fork(), task.actions, task_id=task.id)
+
+
+def numbers_and_text(observations: list[str]) -> tuple[set[float], str]:
+    """Numbers an agent can read or count in the observations, and their text (lower-case)."""
+    numbers: set[float] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, bool):
+            return
+        if isinstance(value, int | float):
+            numbers.add(round(float(value), 2))
+        elif isinstance(value, dict):
+            numbers.add(float(len(value)))
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            numbers.add(float(len(value)))
+            for item in value:
+                walk(item)
+        elif isinstance(value, str):
+            number = as_number(value)
+            if number is not None:
+                numbers.add(number)
+
+    for observation in observations:
+        if is_error(observation):
+            continue
+        try:
+            walk(json.loads(observation))
+        except (json.JSONDecodeError, ValueError):
+            number = as_number(observation)
+            if number is not None:
+                numbers.add(number)
+    return numbers, "\n".join(observations).lower()
+
+
+def as_number(text: str) -> float | None:
+    try:
+        value = float(text.strip().replace(",", "").lstrip("$"))
+    except ValueError:
+        return None
+    return round(value, 2) if math.isfinite(value) else None

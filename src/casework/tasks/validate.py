@@ -5,33 +5,29 @@ what is wrong. Stages:
 
 - ``format``: the tool exists and the arguments fit its schema (types, required, no extras);
 - ``grounding``: the task's user exists; ids named by an action exist and belong to the task's user
-  (checked on the state just before the action); one user across all actions (``check_user_id``);
-  what the user must say themselves (email or name + zip, and, when the ground truth spells out
-  its lookups, the ids of orders they act on unless an earlier ``get_user_details`` lets the agent
-  find them) appears in the instruction;
+  (the domain's ``grounding``, checked on the state just before the action); one user across all
+  actions (``check_user_id``); what the user must say themselves (the fields of the domain's
+  identification tools and, when the ground truth spells out its lookups, the ids of records they
+  own unless an earlier call of the domain's profile tool lets the agent find them) appears in the
+  instruction;
 - ``execution``: every action succeeds when replayed on a fresh fork (except the indices listed in
   ``task.metadata["expected_errors"]``), and a task with write actions changes the database.
 
-A :class:`PolicyCheck` adds the ``policy`` stage in the same replay pass (see
-``casework.generate.policy``); the generation pipeline adds review-committee and de-duplication
-stages on top.
+A :class:`~casework.domains.PolicyCheck` (the domain's ``policy_rules``) adds the ``policy`` stage in
+the same replay pass; the generation pipeline adds review-committee and de-duplication stages on top.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from casework.domains import Database, Domain, State, ToolKind
+from casework.domains import Database, Domain, PolicyCheck, State, ToolKind
 from casework.tasks.model import Task
 from casework.tasks.replay import ActionError, Replay, is_error
 
 STAGES = ("format", "grounding", "execution")
-IDENTIFICATION_TOOLS = {
-    "find_user_id_by_email": ("email",),
-    "find_user_id_by_name_zip": ("first_name", "last_name", "zip"),
-}
 
 
 @dataclass(frozen=True)
@@ -58,20 +54,6 @@ class Problem:
         }
 
 
-class PolicyCheck(Protocol):
-    """A domain's policy rules, run inside the validation replay (stage ``policy``)."""
-
-    def check_action(
-        self, state: State, task: Task, index: int, arguments: dict[str, Any], name: str
-    ) -> list[str]:
-        """Problems with action ``index`` given the state just before it runs."""
-        ...
-
-    def check_task(self, task: Task, replay: Replay) -> list[str]:
-        """Problems with the task as a whole, after the replay (ordering, outputs, ...)."""
-        ...
-
-
 @dataclass
 class TaskValidation:
     task: Task
@@ -88,18 +70,20 @@ class TaskValidation:
         return {stage: stage not in failed for stage in self.stages}
 
 
-def _instruction_problems(task: Task) -> list[Problem]:
+def _instruction_problems(domain: Domain, task: Task) -> list[Problem]:
     """What the user must tell the agent themselves should be in their instruction."""
     text = task.instruction.lower()
     problems: list[Problem] = []
+    users = domain.users
     # Ground truth that lists no lookups (tau-bench lists only the writes) leaves the agent free to
-    # find orders from the profile: order ids are required only when the lookups are spelled out.
-    looked_up = not any(a.name in IDENTIFICATION_TOOLS for a in task.actions)
+    # find the user's records from their profile: their ids are required only when the lookups are
+    # spelled out.
+    looked_up = not any(a.name in users.identification for a in task.actions)
     for index, action in enumerate(task.actions):
         args = action.arguments if isinstance(action.arguments, dict) else {}
-        if action.name == "get_user_details":
+        if users.profile_tool is not None and action.name == users.profile_tool:
             looked_up = True
-        fields = IDENTIFICATION_TOOLS.get(action.name, ())
+        fields = users.identification.get(action.name, ())
         missing = [f for f in fields if str(args.get(f, "")).strip().lower() not in text]
         if missing:
             problems.append(
@@ -111,30 +95,34 @@ def _instruction_problems(task: Task) -> list[Problem]:
                     action.name,
                 )
             )
-        order_id = args.get("order_id")
-        if isinstance(order_id, str) and not looked_up and order_id.lstrip("#").lower() not in text:
-            problems.append(
-                Problem(
-                    task.id,
-                    "grounding",
-                    f"order {order_id} is not in the instruction and no earlier get_user_details lets the agent find it",
-                    index,
-                    action.name,
+        for argument in users.owned_ids:
+            value = args.get(argument)
+            if not isinstance(value, str) or looked_up:
+                continue
+            prefix = domain.arguments.id_prefixes.get(argument, "")
+            bare = value[len(prefix) :] if prefix and value.startswith(prefix) else value
+            if bare.lower() not in text:
+                how = (
+                    f" and no earlier {users.profile_tool} lets the agent find it"
+                    if users.profile_tool
+                    else ""
                 )
-            )
+                problems.append(
+                    Problem(
+                        task.id,
+                        "grounding",
+                        f"{argument} {value} is not in the instruction{how}",
+                        index,
+                        action.name,
+                    )
+                )
     return problems
 
 
-def _note_users(state: State, arguments: dict[str, Any], seen: list[str]) -> None:
-    """Collect the users an action acts for (a ``user_id`` argument, the owner of an ``order_id``)."""
-    found = []
-    if isinstance(arguments.get("user_id"), str):
-        found.append(arguments["user_id"])
-    order_id = arguments.get("order_id")
-    if "orders" in state.table_names and isinstance(order_id, str) and order_id in state["orders"]:
-        found.append(state["orders"][order_id].get("user_id"))
-    for user in found:
-        if isinstance(user, str) and user not in seen:
+def _note_users(domain: Domain, state: State, arguments: dict[str, Any], seen: list[str]) -> None:
+    """Collect the users an action acts for (an owner argument, the owners of records it names)."""
+    for user in domain.users.owners(state, arguments):
+        if user not in seen:
             seen.append(user)
 
 
@@ -156,9 +144,10 @@ def validate_task(
     state = database.fork()
     replay = Replay(task_id=task.id, state=state)
     owner = task.user_id if check_user_id else None
-    if task.user_id is not None and task.user_id not in state["users"]:
+    user_table = domain.users.table
+    if task.user_id is not None and user_table is not None and task.user_id not in state[user_table]:
         problems.append(Problem(task.id, "grounding", f"user_id {task.user_id!r} does not exist"))
-    problems.extend(_instruction_problems(task))
+    problems.extend(_instruction_problems(domain, task))
     expected_errors = set(task.metadata.get("expected_errors") or ())
     seen_users: list[str] = []
     has_write = False
@@ -171,7 +160,7 @@ def validate_task(
         if domain.toolbox[action.name].kind == ToolKind.WRITE:
             has_write = True
         if check_user_id and task.user_id is None:
-            _note_users(state, action.arguments, seen_users)
+            _note_users(domain, state, action.arguments, seen_users)
         if domain.grounding is not None:
             for message in domain.grounding(state, owner, action.name, action.arguments):
                 problems.append(Problem(task.id, "grounding", message, index, action.name))

@@ -1,4 +1,4 @@
-"""Validation stage 4, ``policy``: does the ground truth follow the domain's written policy?
+"""Retail's policy rules (validation stage ``policy``): does the ground truth follow the written policy?
 
 The checks run inside the validation replay (:func:`casework.tasks.validate.validate_task` with
 ``policy=``), each action against the state just before it. Where a tool also refuses a call
@@ -25,13 +25,16 @@ Retail rules (from ``domains/retail/policy.md``):
 
 from __future__ import annotations
 
-import json
-import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from casework.domains import Domain, State
-from casework.tasks.model import Task
-from casework.tasks.replay import Replay, is_error
+from casework.domains.domain import Domain
+from casework.domains.state import State
+from casework.tasks.replay import as_number as _as_number
+from casework.tasks.replay import numbers_and_text as _numbers_and_text
+
+if TYPE_CHECKING:
+    from casework.tasks.model import Task
+    from casework.tasks.replay import Replay
 
 IDENTIFY = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
 _PENDING_WRITES = frozenset(
@@ -52,48 +55,6 @@ def _touches_account(name: str, arguments: dict[str, Any], is_write: bool) -> bo
         or name == "get_user_details"
         or any(k in arguments for k in ("user_id", "order_id", "payment_method_id"))
     )
-
-
-def _numbers_and_text(observations: list[str]) -> tuple[set[float], str]:
-    """Numbers an agent can read or count in the observations, and their text (lower-case)."""
-    numbers: set[float] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, bool):
-            return
-        if isinstance(value, int | float):
-            numbers.add(round(float(value), 2))
-        elif isinstance(value, dict):
-            numbers.add(float(len(value)))
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            numbers.add(float(len(value)))
-            for item in value:
-                walk(item)
-        elif isinstance(value, str):
-            number = _as_number(value)
-            if number is not None:
-                numbers.add(number)
-
-    for observation in observations:
-        if is_error(observation):
-            continue
-        try:
-            walk(json.loads(observation))
-        except (json.JSONDecodeError, ValueError):
-            number = _as_number(observation)
-            if number is not None:
-                numbers.add(number)
-    return numbers, "\n".join(observations).lower()
-
-
-def _as_number(text: str) -> float | None:
-    try:
-        value = float(text.strip().replace(",", "").lstrip("$"))
-    except ValueError:
-        return None
-    return round(value, 2) if math.isfinite(value) else None
 
 
 class RetailPolicy:
@@ -239,8 +200,3 @@ def _instruction_identifies(task: Task, state: State) -> bool:
     return all(
         str(v).lower() in text for v in (name["first_name"], name["last_name"], user["address"]["zip"])
     )
-
-
-def policy_for(domain: Domain) -> RetailPolicy | None:
-    """The policy checks of ``domain`` (None when casework has no checks for it)."""
-    return RetailPolicy(domain) if domain.name == "retail" else None
