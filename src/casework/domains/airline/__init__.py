@@ -14,6 +14,7 @@ from typing import Any
 
 from casework.domains.airline.data import default_airline_database, load_airline
 from casework.domains.airline.grounding import ground_action
+from casework.domains.airline.scenarios import AIRLINE_SCENARIOS
 from casework.domains.airline.tools import TAU3, TAU3_EXACT, V1, make_tools
 from casework.domains.domain import ArgumentRules, DataError, Domain, Identity, UserFacts, UserModel
 from casework.domains.state import Database, State, copy_json
@@ -136,6 +137,7 @@ AIRLINE = Domain(
     data_sizes={"users": 300, "reservations": 1000, "flights": 200},
     write_data=write_data,
     apply_initial_state=apply_initial_state,
+    scenarios=AIRLINE_SCENARIOS,
 )
 
 __all__ = [

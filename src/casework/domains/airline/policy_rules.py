@@ -444,6 +444,17 @@ class AirlinePolicy:
     ) -> list[str]:
         history = [(a.name, a.arguments) for a in task.actions[:index]]
         problems = [f"[{rule}] {message}" for rule, message in check_action(state, name, arguments, history)]
+        is_write = self.domain is not None and self.domain.is_write(name)
+        if is_write and task.metadata.get("expected_behaviour") == "refuse":
+            problems.append(
+                "[refusal] the request must be refused, but the ground truth changes the database"
+            )
+        refused = task.metadata.get("refused_reservations", ())
+        if is_write and isinstance(arguments, dict) and arguments.get("reservation_id") in refused:
+            problems.append(
+                f"[refusal] the request about reservation {arguments['reservation_id']} must be refused, "
+                "but the ground truth changes it"
+            )
         if name == "transfer_to_human_agents" and index != len(task.actions) - 1:
             problems.append(
                 "[transfer-last] the transfer to a human agent ends the conversation, but actions follow it"
