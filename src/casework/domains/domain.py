@@ -240,6 +240,8 @@ class Domain:
     env_assertions: Mapping[str, EnvAssertion] = field(default_factory=dict)
     #: ``apply_initial_state(state, initial_state)`` applies a task's initial data and actions
     apply_initial_state: Callable[[State, Mapping[str, Any]], None] | None = None
+    #: a task file of a few sample tasks that replay cleanly (``casework domain check`` runs them)
+    sample_tasks: Path | None = None
     # generation
     scenarios: ScenarioLibrary | None = None
     #: wording, prompts and context builders for the LLM generators (see ``casework.generate``)

@@ -27,6 +27,7 @@ DEFAULT_DOMAIN = "retail"
 BUILTIN: dict[str, str] = {
     "retail": "casework.domains.retail:RETAIL",
     "airline": "casework.domains.airline:AIRLINE",
+    "mock": "casework.domains.mock:DOMAIN",
 }
 
 _REGISTERED: dict[str, Domain] = {}
