@@ -135,3 +135,22 @@ def test_oracle_with_scripted_user_scores_every_train_task(tmp_path, domain, dat
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 30 and all(row["reward"] == 1 for row in rows)
+
+
+def test_domain_check_parts_pass():
+    """The domain-check parts that run on the airline: data round trip, sample tasks, oracle, templated."""
+    from casework.runs import domain_check
+    from casework.tasks import load_tasks
+
+    domain = get_domain("airline")
+    database = domain.database()
+    samples = load_tasks(domain.sample_tasks, domain="airline")
+    checks = [
+        domain_check.check_schemas(domain),
+        domain_check.check_data(domain),
+        domain_check.check_samples(domain, database, samples),
+        domain_check.check_oracle("airline", domain.sample_tasks),
+        domain_check.check_templated(domain, database),
+    ]
+    assert [c.name for c in checks if not c.passed] == [], [c.detail for c in checks]
+    assert len(samples) == 11 and {t.scenario for t in samples} == set(domain.scenarios.keys)

@@ -138,6 +138,7 @@ AIRLINE = Domain(
     write_data=write_data,
     apply_initial_state=apply_initial_state,
     scenarios=AIRLINE_SCENARIOS,
+    sample_tasks=Path(__file__).parent / "sample_tasks.json",
 )
 
 __all__ = [
