@@ -154,3 +154,26 @@ def test_domain_check_parts_pass():
     ]
     assert [c.name for c in checks if not c.passed] == [], [c.detail for c in checks]
     assert len(samples) == 11 and {t.scenario for t in samples} == set(domain.scenarios.keys)
+
+
+def test_profile_divergence_finds_tasks_that_depend_on_tau3_defects():
+    from casework.domains.airline import profile_divergence
+
+    database = Database(tiny_tables())
+    overnight = [("search_onestop_flight", {"origin": "JFK", "destination": "SFO", "date": "2024-05-05"})]
+    assert profile_divergence(database, overnight) == [0]
+    same_day = [("search_onestop_flight", {"origin": "JFK", "destination": "SFO", "date": "2024-05-20"})]
+    assert profile_divergence(database, same_day) == []
+    twice = {"payment_id": "gift_card_1", "amount": 200}
+    book = {
+        "user_id": "ann_lee_1", "origin": "JFK", "destination": "LAX", "flight_type": "one_way", "cabin": "economy",
+        "flights": [{"flight_number": "HAT001", "date": "2024-05-20"}],
+        "passengers": [{"first_name": "Ann", "last_name": "Lee", "dob": "1980-01-02"}],
+        "payment_methods": [twice, twice], "total_baggages": 4, "nonfree_baggages": 4, "insurance": "no",
+    }  # fmt: skip
+    assert profile_divergence(database, [("book_reservation", book)]) == [0, 1]
+    tasks_path = _need(T3_TASKS)
+    data = get_domain("airline").load_data(_need(T3_DB))
+    for task in json.loads(tasks_path.read_text()):
+        actions = [(a["name"], a["arguments"]) for a in task["evaluation_criteria"]["actions"] or []]
+        assert profile_divergence(data, actions) == [], task["id"]

@@ -149,5 +149,27 @@ __all__ = [
     "TRANSFER_TOOL",
     "airline_toolbox",
     "apply_initial_state",
+    "profile_divergence",
     "user_facts",
 ]
+
+
+def profile_divergence(
+    database: Database, actions: list[tuple[str, Mapping[str, Any]]], a: str = "tau3", b: str = "tau3-exact"
+) -> list[int]:
+    """Indices of the actions whose observation differs between profiles ``a`` and ``b`` when the actions
+    are replayed on forks of ``database``, plus ``len(actions)`` when the final states hash differently.
+
+    With the defaults it lists where a task's verdict depends on τ³'s defects (the one-stop next-day
+    string, per-entry balance checks), for ``casework tasks validate`` to warn about.
+    """
+    first, second = database.fork(), database.fork()
+    left, right = airline_toolbox(a), airline_toolbox(b)
+    differ = [
+        i
+        for i, (name, arguments) in enumerate(actions)
+        if left.call(first, name, dict(arguments)) != right.call(second, name, dict(arguments))
+    ]
+    if first.canonical_hash() != second.canonical_hash():
+        differ.append(len(actions))
+    return differ
