@@ -7,7 +7,7 @@
   directions; each flight has scheduled local times (an arrival after midnight is written ``+1``)
   and one record per date of the window: dates before today have landed (with actual times) or were
   cancelled, today's flights are landed, flying, on time, delayed or cancelled by their time of day,
-  tomorrow's may be delayed or cancelled, and later dates are available with seats and prices per
+  the next two days' may be delayed, on time or cancelled, and later dates are available with seats and prices per
   cabin (basic economy < economy < business, drawn around the flight's base fare);
 * **users** have a name, address, email, date of birth, saved passengers, a membership level and
   payment methods: credit cards, gift cards with a balance, travel certificates with an amount;
@@ -130,11 +130,11 @@ def _flight_day(rng: random.Random, day: Date, departure: int, duration: int, fa
             "actual_departure_time_est": _at(day, departure + rng.randint(0, 30)),
             "estimated_arrival_time_est": _at(day, departure + duration + rng.randint(0, 30)),
         }
-    if day == today or (day == today + timedelta(days=1) and rng.random() < 0.3):
+    if day == today or (today < day <= today + timedelta(days=2) and rng.random() < 0.4):
         roll = rng.random()
         if roll < 0.1:
             return {"status": "cancelled"}
-        late = rng.randint(30, 180) if roll < 0.5 else 0
+        late = rng.randint(30, 180) if roll < 0.55 else 0
         return {
             "status": "delayed" if late else "on time",
             "estimated_departure_time_est": _at(day, departure + late),
