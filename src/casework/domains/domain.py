@@ -63,7 +63,7 @@ class ArgumentRules:
     given as strings, ...); these are the domain's own additions.
     """
 
-    #: field -> canonical prefix, e.g. ``{"order_id": "#"}``: ``W1`` and ``#W1`` compare equal.
+    #: field -> canonical prefix, e.g. ``{"ticket_id": "#"}``: ``T1`` and ``#T1`` compare equal.
     id_prefixes: Mapping[str, str] = field(default_factory=dict)
     #: fields compared case-insensitively (emails, names).
     case_insensitive: frozenset[str] = frozenset()
@@ -128,7 +128,7 @@ class UserModel:
     owner_field: str = "user_id"
     #: ``facts(state, user_id)`` -> :class:`UserFacts` for the scripted and LLM users
     facts: Callable[[State, str | None], UserFacts] | None = None
-    #: who the user is, for prompts: "a customer of an online shop"
+    #: who the user is, for prompts: "a customer of a software company's help desk"
     role: str = "a customer"
 
     def facts_for(self, state: State, user_id: str | None) -> UserFacts:
