@@ -367,7 +367,7 @@ def make_tools(profile: Profile) -> list[Callable[..., Any]]:
             card = db["users"].edit(user_id)["payment_methods"][payment_id]
             card["amount"] = (float(card["amount"]) if t3 else card["amount"]) - total_price
 
-    # -- read tools --------------------------------------------------------------------------
+    # -- the tools, in tau-bench's order ------------------------------------------------------
 
     @tool(ToolKind.WRITE)
     def book_reservation(
@@ -412,9 +412,7 @@ def make_tools(profile: Profile) -> list[Callable[..., Any]]:
         booked: list[dict[str, Any]] = []
         total_price: Any = 0
         for given in flights:
-            number = find_flight(db, given["flight_number"])
-            if not t3:
-                number = given["flight_number"]
+            number = find_flight(db, given["flight_number"])  # v1: the exact key; τ³: the stored spelling
             flight = db["flights"][number]
             data = bookable_day(db, number, given["date"], cabin, len(passengers))
             price = data["prices"][cabin]
