@@ -235,3 +235,22 @@ def test_grounding():
         ground_action(state, None, "get_flight_status", {"flight_number": "HAT001", "date": "2024-05-20"})
         == []
     )
+
+
+def test_tau3_nulls_load_and_bad_record_kinds(tmp_path):
+    tables = tiny_tables()
+    tables["reservations"]["ABC123"]["status"] = None  # τ³ dumps may write null optional fields
+    tables["users"]["ann_lee_1"]["address"]["address2"] = None
+    db_json = tmp_path / "db.json"
+    db_json.write_text(json.dumps(tables))
+    assert load_airline(db_json).tables["reservations"]["ABC123"]["status"] is None
+    tables["reservations"]["ABC123"] = ["not", "a", "record"]
+    db_json.write_text(json.dumps(tables))
+    with pytest.raises(
+        DataError, match=r"\(table 'reservations'\): reservation 'ABC123': expected an object, got \['not'"
+    ):
+        load_airline(db_json)
+    tables["reservations"] = []
+    db_json.write_text(json.dumps(tables))
+    with pytest.raises(DataError, match="expected a JSON object of reservations keyed by id, got an array"):
+        load_airline(db_json)
