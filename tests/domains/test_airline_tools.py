@@ -544,3 +544,43 @@ def test_bad_arguments_are_reported_not_raised(db):
     assert (
         out.startswith("Error: invalid arguments for book_reservation") and "flights[0] has no 'date'" in out
     )
+
+
+def test_update_observations_byte_for_byte(db):
+    """Whole observations of a cabin change and a bag change, written out from the references' semantics."""
+    upgrade = {
+        "reservation_id": "ABC123",
+        "cabin": "business",
+        "flights": [{"flight_number": "HAT001", "date": "2024-05-20"}],
+        "payment_id": "credit_card_1",
+    }
+    assert V1.call(db.fork(), "update_reservation_flights", upgrade) == (
+        '{"reservation_id": "ABC123", "user_id": "ann_lee_1", "origin": "JFK", "destination": "LAX", '
+        '"flight_type": "one_way", "cabin": "economy", "flights": [{"flight_number": "HAT001", "date": '
+        '"2024-05-20", "price": 500, "origin": "JFK", "destination": "LAX"}], "passengers": [{"first_name": '
+        '"Ann", "last_name": "Lee", "dob": "1980-01-02"}], "payment_history": [{"payment_id": "credit_card_1", '
+        '"amount": 180}, {"payment_id": "credit_card_1", "amount": 320}], "created_at": "2024-05-10T10:00:00", '
+        '"total_baggages": 1, "nonfree_baggages": 0, "insurance": "no"}'
+    )
+    assert T3.call(db.fork(), "update_reservation_flights", upgrade) == (
+        '{"reservation_id": "ABC123", "user_id": "ann_lee_1", "origin": "JFK", "destination": "LAX", '
+        '"flight_type": "one_way", "cabin": "business", "flights": [{"flight_number": "HAT001", "origin": "JFK", '
+        '"destination": "LAX", "date": "2024-05-20", "price": 500}], "passengers": [{"first_name": "Ann", '
+        '"last_name": "Lee", "dob": "1980-01-02"}], "payment_history": [{"payment_id": "credit_card_1", '
+        '"amount": 180}, {"payment_id": "credit_card_1", "amount": 320}], "created_at": "2024-05-10T10:00:00", '
+        '"total_baggages": 1, "nonfree_baggages": 0, "insurance": "no", "status": null}'
+    )
+    bags = {
+        "reservation_id": "ABC123",
+        "total_baggages": 3,
+        "nonfree_baggages": 2,
+        "payment_id": "gift_card_1",
+    }
+    assert V1.call(db.fork(), "update_reservation_baggages", bags) == (
+        '{"reservation_id": "ABC123", "user_id": "ann_lee_1", "origin": "JFK", "destination": "LAX", '
+        '"flight_type": "one_way", "cabin": "economy", "flights": [{"origin": "JFK", "destination": "LAX", '
+        '"flight_number": "HAT001", "date": "2024-05-20", "price": 180}], "passengers": [{"first_name": "Ann", '
+        '"last_name": "Lee", "dob": "1980-01-02"}], "payment_history": [{"payment_id": "credit_card_1", '
+        '"amount": 180}, {"payment_id": "gift_card_1", "amount": 100}], "created_at": "2024-05-10T10:00:00", '
+        '"total_baggages": 3, "nonfree_baggages": 2, "insurance": "no"}'
+    )
