@@ -14,10 +14,26 @@ from rich.table import Table
 
 from casework import __version__, aio
 
+class _UserErrorsAsOneLine(typer.core.TyperGroup):
+    """Turns a user error raised anywhere below a command into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        from rich.markup import escape
+
+        from casework.errors import one_line, user_error_types
+
+        try:
+            return super().invoke(ctx)
+        except user_error_types() as exc:
+            err_console.print(f"[bold red]error:[/] {escape(one_line(str(exc)))}", highlight=False)
+            raise typer.Exit(2) from None
+
+
 app = typer.Typer(
     help="Generate, validate and test multi-turn customer-service tasks for tool-calling LLM agents.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    cls=_UserErrorsAsOneLine,
 )
 data_app = typer.Typer(help="Databases: generate synthetic data.", no_args_is_help=True)
 tasks_app = typer.Typer(help="Task files: replay, validate, convert, sample.", no_args_is_help=True)
@@ -41,7 +57,9 @@ DataOpt = Annotated[
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
