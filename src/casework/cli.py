@@ -14,6 +14,7 @@ from rich.table import Table
 
 from casework import __version__, aio
 
+
 class _UserErrorsAsOneLine(typer.core.TyperGroup):
     """Turns a user error raised anywhere below a command into one line on stderr and exit code 2."""
 
