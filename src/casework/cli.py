@@ -25,8 +25,18 @@ class _UserErrorsAsOneLine(typer.core.TyperGroup):
 
         try:
             return super().invoke(ctx)
+        except OSError as exc:  # a file the user named cannot be read or written
+            where = f"{exc.filename}: " if exc.filename else ""
+            err_console.print(
+                f"[bold red]error:[/] {escape(where + (exc.strerror or str(exc)))}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(2) from None
         except user_error_types() as exc:
-            err_console.print(f"[bold red]error:[/] {escape(one_line(str(exc)))}", highlight=False)
+            err_console.print(
+                f"[bold red]error:[/] {escape(one_line(str(exc)))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(2) from None
 
 
@@ -60,7 +70,7 @@ DataOpt = Annotated[
 def _fail(message: str, code: int = 2) -> typer.Exit:
     from rich.markup import escape
 
-    err_console.print(f"[bold red]error:[/] {escape(message)}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -111,6 +121,8 @@ def data_generate(
     """
     if domain != "retail":
         raise _fail(f"data generation is available for the retail domain only, not {domain!r}")
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out}: is a file; expected a directory (new or existing) for the tables")
     from casework.domains.retail.generator import generate_retail, write_tau_layout
 
     start = time.perf_counter()
@@ -216,8 +228,10 @@ def tasks_validate(
         out.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in problems), encoding="utf-8")
     invalid = sum(not r.valid for r in results)
     colour = "green" if not invalid else "red"
+    ungraded = sum(not r.task.has_ground_truth for r in results)
     err_console.print(
         f"[{colour}]{len(results) - invalid}/{len(results)} tasks valid[/], {len(problems)} problems"
+        + (f", {ungraded} without ground truth (cannot be graded)" if ungraded else "")
     )
     if invalid:
         raise typer.Exit(1)
@@ -266,7 +280,10 @@ def tasks_sample(
 
     dom, database, _ = _load(domain, data)
     sampled = generate_templated(dom, database, num_tasks, seed=seed)
-    save_tasks(sampled, out)
+    try:
+        save_tasks(sampled, out)
+    except OSError as exc:
+        raise _fail(f"--out {out}: cannot write the task file ({exc.filename}: {exc.strerror})") from None
     console.print(f"wrote {len(sampled)} tasks to {out}")
 
 
@@ -322,11 +339,24 @@ def run_command(
     ] = False,
     timeout: Annotated[float, typer.Option(help="Wall-clock seconds per simulation.")] = 900.0,
     policy: Annotated[Path | None, typer.Option(help="Replace the domain's policy with this file.")] = None,
-    domain: DomainOpt = "retail",
+    domain: Annotated[
+        str | None,
+        typer.Option("--domain", help="Domain name (default: the one the task file names, else retail)."),
+    ] = None,
     data: DataOpt = None,
     resume: Annotated[
         bool, typer.Option(help="Continue a run directory: skip finished (task, trial) pairs.")
     ] = False,
+    retry_infrastructure: Annotated[
+        bool, typer.Option(help="With --resume, re-run simulations that ended in infrastructure errors.")
+    ] = True,
+    no_validate: Annotated[
+        bool, typer.Option("--no-validate", help="Skip the format and grounding checks of the tasks.")
+    ] = False,
+    fail_under: Annotated[
+        str | None,
+        typer.Option(help="Quality gates, e.g. success=0.7,recall=0.6,precision=0.6: exit 1 when missed."),
+    ] = None,
     exclude_infrastructure: Annotated[
         bool, typer.Option(help="Leave infrastructure errors out of the metrics.")
     ] = False,
@@ -344,16 +374,19 @@ def run_command(
 
     from casework.llm import ConfigError
     from casework.runs.endpoints import choose_endpoints
-    from casework.runs.runner import RunConfig, dry_run_report
+    from casework.runs.gates import parse_gates
+    from casework.runs.preflight import make_run_config, preflight
+    from casework.runs.runner import dry_run_report
 
     if validate_only:
-        tasks_validate(tasks, domain=domain, data=data, out=None)
+        tasks_validate(tasks, domain=domain or "retail", data=data, out=None)
         return
+    gates = parse_gates(fail_under)
     try:
-        config = RunConfig(
+        config = make_run_config(
             tasks=tasks,
             out=out,
-            domain=domain,
+            domain=domain or "retail",
             data=data,
             policy=policy,
             agent=agent,
@@ -371,7 +404,12 @@ def run_command(
             simulation_timeout_s=timeout,
             exclude_infrastructure=exclude_infrastructure,
             resume=resume,
+            retry_infrastructure=retry_infrastructure,
         )
+        checked = preflight(config, domain_given=domain is not None, validate=not no_validate)
+        for note in checked.notes:
+            err_console.print(note, markup=False, highlight=False)
+        config = config.model_copy(update={"domain": checked.domain})
         needs_agent = agent not in ("oracle",)
         choice = choose_endpoints(
             models_file=models,
@@ -400,6 +438,20 @@ def run_command(
         return
     summary = _execute_run(config, choice)
     _print_summary(summary, out)
+    _exit_on_infrastructure_errors_or_gates(summary, gates)
+
+
+def _exit_on_infrastructure_errors_or_gates(summary: dict, gates: dict[str, float]) -> None:
+    from casework.runs.gates import GATE_EXIT_CODE, infrastructure_line, missed_gates
+
+    line = infrastructure_line(summary)
+    if line is not None:
+        err_console.print(f"[bold red]error:[/] {line}", highlight=False)
+        raise typer.Exit(3)
+    missed = missed_gates(summary, gates)
+    if missed:
+        err_console.print(f"[bold red]quality gate missed:[/] {'; '.join(missed)}", highlight=False)
+        raise typer.Exit(GATE_EXIT_CODE)
 
 
 def _execute_run(config, choice) -> dict:
@@ -409,16 +461,22 @@ def _execute_run(config, choice) -> dict:
 
     from casework.llm import ConfigError
     from casework.runs.endpoints import open_clients
-    from casework.runs.runner import Runner
+    from casework.runs.runner import Runner, RunStopped
+    from casework.runs.signals import Interrupts, sigterm_as_interrupt
     from casework.runs.store import RunDirError, finished_pairs
 
     out = config.out
+    interrupts = Interrupts()
     try:
-        with open_clients(
-            choice,
-            parallel=min(config.concurrency, 4),
-            on_local_start=lambda url: err_console.print(f"embedded local model at {url}"),
-        ) as (agent_llm, user_llm):
+        with (
+            sigterm_as_interrupt(interrupts),
+            open_clients(
+                choice,
+                parallel=min(config.concurrency, 4),
+                on_local_start=lambda url: err_console.print(f"embedded local model at {url}"),
+            ) as (agent_llm, user_llm),
+            sigterm_as_interrupt(interrupts),  # again: the embedded server may have set its own
+        ):
             counts = {"done": 0, "passed": 0, "infra": 0, "tool_errors": 0}
             with Progress(
                 TextColumn("[bold]run"),
@@ -447,11 +505,14 @@ def _execute_run(config, choice) -> dict:
                 return aio.run(runner.run(), closing=[agent_llm, user_llm])
     except (RunDirError, ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    except RunStopped as exc:
+        raise _fail(str(exc), code=3) from None
     except KeyboardInterrupt:
+        what = "terminated (SIGTERM)" if interrupts.terminated else "interrupted"
         err_console.print(
-            f"interrupted: finished simulations are kept in {out / 'results.jsonl'}; continue with --resume"
+            f"{what}: finished simulations are kept in {out / 'results.jsonl'}; continue with --resume"
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(interrupts.exit_code) from None
 
 
 def _print_summary(summary: dict, out: Path) -> None:

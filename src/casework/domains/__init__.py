@@ -29,4 +29,6 @@ def get_domain(name: str) -> Domain:
         from casework.domains.retail import RETAIL
 
         return RETAIL
-    raise ValueError(f"unknown domain {name!r}; available: {', '.join(_DOMAINS)}")
+    from casework.errors import UserError
+
+    raise UserError(f"unknown domain {name!r}; available: {', '.join(_DOMAINS)}")
