@@ -7,6 +7,7 @@ run`` / ``casework report`` exit with :data:`GATE_EXIT_CODE`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from casework.errors import UserError
@@ -67,4 +68,18 @@ def infrastructure_line(summary: dict[str, Any]) -> str | None:
     return (
         f"{count} simulation(s) ended in infrastructure errors (the endpoint failed after its "
         "retries): their results are not the model's; fix the endpoint and run again with --resume to retry them"
+    )
+
+
+def run_summary(run_dir: Path) -> dict[str, Any]:
+    """The run-level metrics of a run directory, computed from its results as ``summary.json`` is."""
+    from casework.runs.store import read_manifest, read_results
+    from casework.runs.summary import summarize
+
+    manifest = read_manifest(Path(run_dir)) or {}
+    config = manifest.get("config") or {}
+    return summarize(
+        read_results(Path(run_dir)),
+        exclude_infrastructure=bool(config.get("exclude_infrastructure")),
+        seed=int(manifest.get("seed") or 0),
     )

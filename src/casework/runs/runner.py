@@ -56,6 +56,18 @@ from casework.tasks.model import Task
 RESUME_FREE = {"concurrency", "out", "resume", "dry_run", "retry_infrastructure"}
 # Settings that are paths: the same file named relatively or absolutely is the same setting.
 PATH_SETTINGS = ("tasks", "data", "policy")
+# Endpoint fields that say how to reach a model, not which model answers: a --resume may change
+# them (e.g. the retry of infrastructure errors against a server that moved to a working port).
+TRANSPORT_FIELDS = {
+    "base_url",
+    "api_key_env",
+    "timeout_s",
+    "max_retries",
+    "max_concurrency",
+    "stream",
+    "price",
+}
+ENDPOINT_SETTINGS = ("agent_endpoint", "user_endpoint")
 
 
 class RunStopped(RuntimeError):
@@ -149,6 +161,10 @@ def _same_path(old: Any, new: Any) -> bool:
         return False
 
 
+def _without_transport(endpoint: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in endpoint.items() if k not in TRANSPORT_FIELDS}
+
+
 def check_resume(existing: dict[str, Any], new: dict[str, Any]) -> None:
     """Refuse to resume with another configuration. Paths are compared resolved, and the task file
     also counts as the same when its sha256 (in the fingerprint) is unchanged."""
@@ -163,6 +179,8 @@ def check_resume(existing: dict[str, Any], new: dict[str, Any]) -> None:
             return False
         if key in PATH_SETTINGS:
             return not _same_path(old, fresh)
+        if key in ENDPOINT_SETTINGS and isinstance(old, dict) and isinstance(fresh, dict):
+            return _without_transport(old) != _without_transport(fresh)
         return old != fresh
 
     differing = sorted(k for k in set(old_fp) | set(new_fp) if differs(k))
