@@ -159,7 +159,10 @@ def domain_tools(
 
 @domain_app.command("policy")
 def domain_policy(domain: DomainOpt = "retail") -> None:
-    """Print a domain's agent policy (replace it at run time with --policy FILE)."""
+    """Print a domain's agent policy (replace it at run time with --policy FILE).
+
+    Example: casework domain policy > policy.md  # edit, then: casework run --policy policy.md …
+    """
     from casework.domains import get_domain
 
     print(get_domain(domain).policy)
@@ -532,7 +535,8 @@ def _print_summary(summary: dict, out: Path) -> None:
 
 # -- generate --------------------------------------------------------------------------------------
 generate_app = typer.Typer(
-    help="Generate validated task sets (templated; direct and AgentFlow need a model endpoint).",
+    help="Generate validated task sets (templated; direct and AgentFlow need a model endpoint).\n\n"
+    "Example: casework generate -n 200 --seed 1 --out tasks.json",
     invoke_without_command=True,
 )
 app.add_typer(generate_app, name="generate")
@@ -1127,10 +1131,14 @@ def demo(
     table = Table(
         "task", "scenario", "actions", "valid", "changes", "final state", title="replay and validation"
     )
+    table.columns[0].no_wrap = True  # whole task ids, even at 80 columns
+    table.columns[0].min_width = max((len(t.id) for t in tasks), default=4)
+    for column in table.columns[1:]:
+        column.overflow = "fold"  # wrap long scenario and tool names rather than cut them
     for result in results:
         table.add_row(
             result.task.id,
-            str(result.task.scenario),
+            result.task.scenario_text,
             " → ".join(a.name for a in result.task.actions),
             "[green]yes[/]" if result.valid else "[red]no[/]",
             str(len(result.replay.diff())),

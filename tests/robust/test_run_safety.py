@@ -275,3 +275,23 @@ def test_sigterm_stops_a_run_cleanly_keeps_results_and_exits_143(tasks, tasks_fi
         assert resumed.returncode == 0, resumed.stderr.decode()
     assert len(read_results(out)) == 8
     assert load_tasks(tasks_file)  # the task file is untouched
+
+
+def test_without_domain_a_file_of_one_other_domain_runs_in_that_domain_and_says_so(
+    tasks, tmp_path, monkeypatch
+):
+    import casework.domains
+    from casework.runs.preflight import make_run_config, preflight
+
+    real = casework.domains.get_domain
+    monkeypatch.setattr(
+        casework.domains, "get_domain", lambda name: real("retail" if name == "shop" else name)
+    )
+    path = tmp_path / "shop.json"
+    save_tasks([t.model_copy(update={"domain": "shop"}) for t in tasks], path)
+    config = make_run_config(tasks=path, out=tmp_path / "run", agent="oracle")
+    checked = preflight(config, domain_given=False)
+    assert checked.domain == "shop"
+    assert checked.notes == [f"the tasks in {path} are shop tasks: running in the shop domain"]
+    with pytest.raises(ValueError, match="run's domain is 'retail'"):
+        preflight(config, domain_given=True)

@@ -71,6 +71,13 @@ class Task(BaseModel):
         return [action.name for action in self.actions]
 
     @property
+    def scenario_text(self) -> str:
+        """The scenario as text: ``return + address_change`` for several, ``-`` for none."""
+        if not self.scenario:
+            return "-"
+        return " + ".join(self.scenario) if isinstance(self.scenario, list) else self.scenario
+
+    @property
     def has_ground_truth(self) -> bool:
         """False for a task whose file gave no ground truth (see :data:`GROUND_TRUTH_KEY`)."""
         return self.metadata.get(GROUND_TRUTH_KEY) != MISSING
