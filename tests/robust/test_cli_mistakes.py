@@ -136,3 +136,14 @@ def test_tasks_without_ground_truth_fail_validation_and_are_refused_by_run(tmp_p
             "'a'",
         )
         assert not out.exists()
+
+
+def test_an_existing_run_directory_is_refused_before_any_model_starts(tasks_file, tmp_path):
+    out = tmp_path / "run"
+    assert invoke(*run_args(tasks_file, out)).exit_code == 0
+    # no endpoint given: without the check the embedded model would be started first
+    one_line_error(invoke("run", "--tasks", tasks_file, "--out", out), "already holds a run", "--resume")
+    (out / "results.jsonl").write_bytes(b"\x00\xff\xfe" * 100 + b"\n")
+    one_line_error(
+        invoke("run", "--tasks", tasks_file, "--out", out, "--resume"), "not a casework results file"
+    )

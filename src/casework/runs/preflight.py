@@ -90,6 +90,20 @@ def check_options(config) -> None:
     get_domain(config.domain)
 
 
+def check_run_directory(config) -> None:
+    """``--out``: a new directory, or (with ``--resume``) a run directory whose files can be read."""
+    from casework.runs.store import RunDirError, read_manifest, scan_results
+
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file; expected a run directory (new or, with --resume, existing)")
+    manifest = read_manifest(out) if out.is_dir() else None
+    if manifest is not None and not config.resume:
+        raise RunDirError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+    if manifest is not None:
+        scan_results(out)  # a results file with nothing readable (binary data) is an error naming it
+
+
 def check_task_domains(tasks: list[Task], domain: str, source: Any) -> None:
     """Refuse tasks that belong to another domain than the run's, naming them."""
     other: dict[str, list[str]] = defaultdict(list)
@@ -196,6 +210,7 @@ def preflight(config, *, domain_given: bool = True, validate: bool = True) -> Ch
     from casework.domains import DataError, get_domain
 
     check_options(config)
+    check_run_directory(config)
     checked = resolve_domain(config, domain_given=domain_given)
     checked.tasks = select(checked.tasks, config.task_ids, config.tasks)
     check_ground_truth(checked.tasks, config.tasks)
