@@ -295,3 +295,46 @@ def test_without_domain_a_file_of_one_other_domain_runs_in_that_domain_and_says_
     assert checked.notes == [f"the tasks in {path} are shop tasks: running in the shop domain"]
     with pytest.raises(ValueError, match="run's domain is 'retail'"):
         preflight(config, domain_given=True)
+
+
+def test_an_endpoint_that_dies_mid_run_stops_the_run_and_resume_finishes_it(tmp_path):
+    """The embedded server dying looks like this to the runner: answers, then connection refused."""
+    import asyncio
+
+    from casework.llm import EndpointConfig, LLMClient
+    from casework.runs.runner import RunConfig, Runner, RunStopped
+
+    domain = get_domain("retail")
+    many = generate_templated(domain, domain.database(), 10, seed=7)
+    path = tmp_path / "tasks.json"
+    save_tasks(many, path)
+    out = tmp_path / "run"
+    config = RunConfig(tasks=path, out=out, concurrency=1)
+
+    async def run(server: FakeServer, on_result=None, resume: bool = False) -> dict:
+        endpoint = EndpointConfig(model="fake-model", base_url=server.base_url, max_retries=0, stream=False)
+        async with LLMClient(endpoint, role="agent") as client:
+            resumed = config.model_copy(update={"resume": resume})
+            return await Runner(resumed, agent_llm=client, on_result=on_result).run()
+
+    server = FakeServer(responder=GoodOracle(many)).start()
+    finished = []
+
+    def kill_after_two(result: dict) -> None:
+        finished.append(result)
+        if len(finished) == 2:
+            server.stop()  # the server dies between simulations
+
+    started = time.monotonic()
+    with pytest.raises(RunStopped, match="infrastructure errors.*--resume"):
+        asyncio.run(run(server, kill_after_two))
+    print(f"stopped after {time.monotonic() - started:.1f} s")
+    reasons = [r["termination_reason"] for r in read_results(out)]
+    assert "infrastructure_error" not in reasons[:2]
+    assert reasons[2:] == ["infrastructure_error"] * 3  # stopped after 3 in a row, not 8
+    assert json.loads((out / "summary.json").read_text())["total_simulations"] == 5
+
+    with FakeServer(responder=GoodOracle(many)) as fresh:
+        summary = asyncio.run(run(fresh, resume=True))
+    assert summary["infrastructure_errors"] == 0 and summary["total_simulations"] == 10
+    assert len((out / "results.retried.jsonl").read_text().splitlines()) == 3
