@@ -242,7 +242,8 @@ def test_resume_accepts_the_same_task_file_by_relative_and_absolute_path(tasks_f
 def test_sigterm_stops_a_run_cleanly_keeps_results_and_exits_143(tasks, tasks_file, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [SRC, os.environ.get("PYTHONPATH")] if p)}
-    with FakeServer(responder=GoodOracle(tasks, delay_s=0.15)) as server:
+    responder = GoodOracle(tasks, delay_s=0.15)
+    with FakeServer(responder=responder) as server:
         command = [
             sys.executable, "-m", "casework.cli", "run", "--tasks", str(tasks_file), "--out", str(out),
             "--model", "fake-model", "--base-url", server.base_url, "--trials", "2", "--concurrency", "1",
@@ -271,6 +272,7 @@ def test_sigterm_stops_a_run_cleanly_keeps_results_and_exits_143(tasks, tasks_fi
         assert 1 <= len(kept) < 8
         assert all(r["termination_reason"] == "user_stop" for r in kept)  # none cut into an error
         assert json.loads((out / "summary.json").read_text())["total_simulations"] == len(kept)
+        responder.delay_s = 0.0
         resumed = subprocess.run(command + ["--resume"], env=env, capture_output=True, timeout=120)
         assert resumed.returncode == 0, resumed.stderr.decode()
     assert len(read_results(out)) == 8

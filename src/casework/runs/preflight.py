@@ -194,7 +194,10 @@ def ground_truth_problems(domain, database, tasks: list[Task]) -> list[str]:
 def refuse_invalid(lines: list[str], source: Any) -> None:
     if not lines:
         return
-    shown = "; ".join(lines[:SHOWN_PROBLEMS])
+    # the toolbox's list of available tools is worth reading once, not once per problem
+    marker = "; available tools:"
+    trimmed = [line if i == 0 else line.split(marker)[0] for i, line in enumerate(lines[:SHOWN_PROBLEMS])]
+    shown = "; ".join(trimmed)
     more = f"; and {len(lines) - SHOWN_PROBLEMS} more" if len(lines) > SHOWN_PROBLEMS else ""
     raise UserError(
         f"{source}: {len(lines)} problem(s) with the tasks' ground truth: {shown}{more} "
