@@ -15,10 +15,37 @@ from rich.table import Table
 from casework import __version__, aio
 from casework.domains.registry import DEFAULT_DOMAIN
 
+
+class _UserErrorsAsOneLine(typer.core.TyperGroup):
+    """Turns a user error raised anywhere below a command into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        from rich.markup import escape
+
+        from casework.errors import one_line, user_error_types
+
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:  # a file the user named cannot be read or written
+            where = f"{exc.filename}: " if exc.filename else ""
+            err_console.print(
+                f"[bold red]error:[/] {escape(where + (exc.strerror or str(exc)))}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(2) from None
+        except user_error_types() as exc:
+            err_console.print(
+                f"[bold red]error:[/] {escape(one_line(str(exc)))}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(2) from None
+
+
 app = typer.Typer(
     help="Generate, validate and test multi-turn customer-service tasks for tool-calling LLM agents.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    cls=_UserErrorsAsOneLine,
 )
 data_app = typer.Typer(help="Databases: generate synthetic data.", no_args_is_help=True)
 tasks_app = typer.Typer(help="Task files: replay, validate, convert, sample.", no_args_is_help=True)
@@ -52,7 +79,9 @@ DataOpt = Annotated[
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -106,6 +135,9 @@ def data_generate(
     Example: casework data generate --seed 7 --size users=2000 --size orders=4000 --out data/retail-7
     """
     from casework.domains import get_domain
+
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out}: is a file; expected a directory (new or existing) for the tables")
 
     try:
         dom = get_domain(domain)
@@ -165,7 +197,7 @@ def domain_policy(
 ) -> None:
     """Print a domain's agent policy (replace it at run time with --policy FILE).
 
-    Example: casework domain policy --domain retail > policy.md
+    Example: casework domain policy > policy.md  # edit, then: casework run --policy policy.md …
     """
     from casework.domains import get_domain
 
@@ -305,8 +337,10 @@ def tasks_validate(
         out.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in problems), encoding="utf-8")
     invalid = sum(not r.valid for r in results)
     colour = "green" if not invalid else "red"
+    ungraded = sum(not r.task.has_ground_truth for r in results)
     err_console.print(
         f"[{colour}]{len(results) - invalid}/{len(results)} tasks valid[/], {len(problems)} problems"
+        + (f", {ungraded} without ground truth (cannot be graded)" if ungraded else "")
     )
     if invalid:
         raise typer.Exit(1)
@@ -355,7 +389,10 @@ def tasks_sample(
 
     dom, database, _ = _load(domain, data)
     sampled = generate_templated(dom, database, num_tasks, seed=seed)
-    save_tasks(sampled, out)
+    try:
+        save_tasks(sampled, out)
+    except OSError as exc:
+        raise _fail(f"--out {out}: cannot write the task file ({exc.filename}: {exc.strerror})") from None
     console.print(f"wrote {len(sampled)} tasks to {out}")
 
 
@@ -411,11 +448,28 @@ def run_command(
     ] = False,
     timeout: Annotated[float, typer.Option(help="Wall-clock seconds per simulation.")] = 900.0,
     policy: Annotated[Path | None, typer.Option(help="Replace the domain's policy with this file.")] = None,
-    domain: DomainOpt = DEFAULT_DOMAIN,
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain",
+            help="Domain: a name from `casework domain list` or package.module:OBJECT; NAME@PROFILE picks "
+            "a tool profile (default: the one the task file names, else the default domain).",
+        ),
+    ] = None,
     data: DataOpt = None,
     resume: Annotated[
         bool, typer.Option(help="Continue a run directory: skip finished (task, trial) pairs.")
     ] = False,
+    retry_infrastructure: Annotated[
+        bool, typer.Option(help="With --resume, re-run simulations that ended in infrastructure errors.")
+    ] = True,
+    no_validate: Annotated[
+        bool, typer.Option("--no-validate", help="Skip the format and grounding checks of the tasks.")
+    ] = False,
+    fail_under: Annotated[
+        str | None,
+        typer.Option(help="Quality gates, e.g. success=0.7,recall=0.6,precision=0.6: exit 1 when missed."),
+    ] = None,
     exclude_infrastructure: Annotated[
         bool, typer.Option(help="Leave infrastructure errors out of the metrics.")
     ] = False,
@@ -433,16 +487,19 @@ def run_command(
 
     from casework.llm import ConfigError
     from casework.runs.endpoints import choose_endpoints
-    from casework.runs.runner import RunConfig, dry_run_report
+    from casework.runs.gates import parse_gates
+    from casework.runs.preflight import make_run_config, preflight
+    from casework.runs.runner import dry_run_report
 
     if validate_only:
-        tasks_validate(tasks, domain=domain, data=data, out=None)
+        tasks_validate(tasks, domain=domain or DEFAULT_DOMAIN, data=data, out=None)
         return
+    gates = parse_gates(fail_under)
     try:
-        config = RunConfig(
+        config = make_run_config(
             tasks=tasks,
             out=out,
-            domain=domain,
+            domain=domain or DEFAULT_DOMAIN,
             data=data,
             policy=policy,
             agent=agent,
@@ -460,7 +517,12 @@ def run_command(
             simulation_timeout_s=timeout,
             exclude_infrastructure=exclude_infrastructure,
             resume=resume,
+            retry_infrastructure=retry_infrastructure,
         )
+        checked = preflight(config, domain_given=domain is not None, validate=not no_validate)
+        for note in checked.notes:
+            err_console.print(note, markup=False, highlight=False)
+        config = config.model_copy(update={"domain": checked.domain})
         needs_agent = agent not in ("oracle", "noop")
         choice = choose_endpoints(
             models_file=models,
@@ -489,6 +551,20 @@ def run_command(
         return
     summary = _execute_run(config, choice)
     _print_summary(summary, out)
+    _exit_on_infrastructure_errors_or_gates(summary, gates)
+
+
+def _exit_on_infrastructure_errors_or_gates(summary: dict, gates: dict[str, float]) -> None:
+    from casework.runs.gates import GATE_EXIT_CODE, infrastructure_line, missed_gates
+
+    line = infrastructure_line(summary)
+    if line is not None:
+        err_console.print(f"[bold red]error:[/] {line}", highlight=False)
+        raise typer.Exit(3)
+    missed = missed_gates(summary, gates)
+    if missed:
+        err_console.print(f"[bold red]quality gate missed:[/] {'; '.join(missed)}", highlight=False)
+        raise typer.Exit(GATE_EXIT_CODE)
 
 
 def _execute_run(config, choice) -> dict:
@@ -498,16 +574,22 @@ def _execute_run(config, choice) -> dict:
 
     from casework.llm import ConfigError
     from casework.runs.endpoints import open_clients
-    from casework.runs.runner import Runner
+    from casework.runs.runner import Runner, RunStopped
+    from casework.runs.signals import Interrupts, sigterm_as_interrupt
     from casework.runs.store import RunDirError, finished_pairs
 
     out = config.out
+    interrupts = Interrupts()
     try:
-        with open_clients(
-            choice,
-            parallel=min(config.concurrency, 4),
-            on_local_start=lambda url: err_console.print(f"embedded local model at {url}"),
-        ) as (agent_llm, user_llm):
+        with (
+            sigterm_as_interrupt(interrupts),
+            open_clients(
+                choice,
+                parallel=min(config.concurrency, 4),
+                on_local_start=lambda url: err_console.print(f"embedded local model at {url}"),
+            ) as (agent_llm, user_llm),
+            sigterm_as_interrupt(interrupts),  # again: the embedded server may have set its own
+        ):
             counts = {"done": 0, "passed": 0, "infra": 0, "tool_errors": 0}
             with Progress(
                 TextColumn("[bold]run"),
@@ -536,11 +618,14 @@ def _execute_run(config, choice) -> dict:
                 return aio.run(runner.run(), closing=[agent_llm, user_llm])
     except (RunDirError, ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    except RunStopped as exc:
+        raise _fail(str(exc), code=3) from None
     except KeyboardInterrupt:
+        what = "terminated (SIGTERM)" if interrupts.terminated else "interrupted"
         err_console.print(
-            f"interrupted: finished simulations are kept in {out / 'results.jsonl'}; continue with --resume"
+            f"{what}: finished simulations are kept in {out / 'results.jsonl'}; continue with --resume"
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(interrupts.exit_code) from None
 
 
 def _print_summary(summary: dict, out: Path) -> None:
@@ -560,7 +645,8 @@ def _print_summary(summary: dict, out: Path) -> None:
 
 # -- generate --------------------------------------------------------------------------------------
 generate_app = typer.Typer(
-    help="Generate validated task sets (templated; direct and AgentFlow need a model endpoint).",
+    help="Generate validated task sets (templated; direct and AgentFlow need a model endpoint).\n\n"
+    "Example: casework generate -n 200 --seed 1 --out tasks.json",
     invoke_without_command=True,
 )
 app.add_typer(generate_app, name="generate")
@@ -984,19 +1070,32 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="Run directory written by `casework run`.")],
     tasks: Annotated[Path | None, typer.Option("--tasks", help="Task file (adds instructions).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Report directory (default: RUN_DIR).")] = None,
+    fail_under: Annotated[
+        str | None,
+        typer.Option(help="Quality gates, e.g. success=0.7,recall=0.6,precision=0.6: exit 1 when missed."),
+    ] = None,
 ) -> None:
     """Write report.md, report.html, profile.json and charts/*.png for a run.
 
-    Example: casework report runs/gpt-4o --tasks tasks.json --out reports/gpt-4o
+    Example: casework report runs/gpt-4o --tasks tasks.json --out reports/gpt-4o --fail-under success=0.7
     """
     from casework.reports import ReportError, write_report
+    from casework.runs.gates import GATE_EXIT_CODE, missed_gates, parse_gates, run_summary
+    from casework.runs.store import unreadable_lines
     from casework.tasks import TaskFormatError
 
+    gates = parse_gates(fail_under)
     try:
         paths = write_report(run_dir, tasks_path=tasks, out_dir=out)
     except (ReportError, TaskFormatError, OSError) as exc:
         raise _fail(str(exc)) from None
+    for line in unreadable_lines(run_dir):
+        err_console.print(f"[yellow]warning:[/] unreadable result line left out: {line}", soft_wrap=True)
     console.print(f"report: {paths.markdown}\nhtml:   {paths.html}\ncharts: {paths.out_dir / 'charts'}")
+    missed = missed_gates(run_summary(run_dir), gates)
+    if missed:
+        err_console.print(f"[bold red]quality gate missed:[/] {'; '.join(missed)}", highlight=False)
+        raise typer.Exit(GATE_EXIT_CODE)
 
 
 @app.command("compare")
@@ -1009,11 +1108,15 @@ def compare(
     Example: casework compare runs/baseline runs/candidate --out comparison/
     """
     from casework.reports import ReportError, write_comparison
+    from casework.runs.store import unreadable_lines
 
     try:
         paths = write_comparison(run_dirs, out)
     except (ReportError, OSError) as exc:
         raise _fail(str(exc)) from None
+    for run_dir in dict.fromkeys(run_dirs):
+        for line in unreadable_lines(run_dir):
+            err_console.print(f"[yellow]warning:[/] unreadable result line left out: {line}", soft_wrap=True)
     console.print(f"comparison: {paths['markdown']}\nhtml:       {paths['html']}")
 
 
@@ -1222,10 +1325,14 @@ def demo(
     table = Table(
         "task", "scenario", "actions", "valid", "changes", "final state", title="replay and validation"
     )
+    table.columns[0].no_wrap = True  # whole task ids, even at 80 columns
+    table.columns[0].min_width = max((len(t.id) for t in tasks), default=4)
+    for column in table.columns[1:]:
+        column.overflow = "fold"  # wrap long scenario and tool names rather than cut them
     for result in results:
         table.add_row(
             result.task.id,
-            str(result.task.scenario),
+            result.task.scenario_text,
             " → ".join(a.name for a in result.task.actions),
             "[green]yes[/]" if result.valid else "[red]no[/]",
             str(len(result.replay.diff())),

@@ -138,20 +138,13 @@ def test_oracle_with_scripted_user_scores_every_train_task(tmp_path, domain, dat
 
 
 def test_domain_check_parts_pass():
-    """The domain-check parts that run on the airline: data round trip, sample tasks, oracle, templated."""
+    """Every domain check passes on the airline: schemas, tools, data, sample tasks, oracle, templated."""
     from casework.runs import domain_check
     from casework.tasks import load_tasks
 
     domain = get_domain("airline")
-    database = domain.database()
     samples = load_tasks(domain.sample_tasks, domain="airline")
-    checks = [
-        domain_check.check_schemas(domain),
-        domain_check.check_data(domain),
-        domain_check.check_samples(domain, database, samples),
-        domain_check.check_oracle("airline", domain.sample_tasks),
-        domain_check.check_templated(domain, database),
-    ]
+    checks = domain_check.check_domain(domain)
     assert [c.name for c in checks if not c.passed] == [], [c.detail for c in checks]
     assert len(samples) == 11 and {t.scenario for t in samples} == set(domain.scenarios.keys)
 

@@ -99,7 +99,7 @@ def test_missing_model_is_clear(tmp_path):
     p = tmp_path / "m.toml"
     p.write_text('[agent]\nbase_url = "http://localhost:1/v1"\n')
     cfg = load_models_config(p)
-    with pytest.raises(ConfigError, match=r"m\.toml: no model configured for role 'agent'.*--agent-model"):
+    with pytest.raises(ConfigError, match=r"m\.toml: no model configured for role 'agent'.*pass --model"):
         cfg.resolve("agent")
     assert cfg.resolve("agent", {"model": "cli"}).base_url == "http://localhost:1/v1"
 

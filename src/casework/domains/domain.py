@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from casework.domains.state import Database, State
 from casework.domains.tools import Toolbox, ToolKind
+from casework.errors import UserError
 
 if TYPE_CHECKING:  # tasks come later in the data flow; only types are named here
     from casework.tasks.model import Task
@@ -48,7 +49,7 @@ class DataError(ValueError):
     """A database file is missing or malformed; the message names the file and the field."""
 
 
-class DomainError(ValueError):
+class DomainError(UserError):
     """A domain or one of its options (profile, policy variant) is unknown or does not load."""
 
 

@@ -201,9 +201,9 @@ class ModelsConfig(BaseModel):
             section, label = self.agent, f"{role} (inherited from agent)"
         merged = {**self.defaults, **(section or {}), **overrides}
         if "model" not in merged:
+            flag = {"agent": " or pass --model", "user": " or pass --user-model"}.get(role, "")
             raise ConfigError(
-                f"{where}: no model configured for role {role!r}: set [{role}] model in the models file "
-                f"or pass --{role}-model"
+                f"{where}: no model configured for role {role!r}: set [{role}] model in the models file{flag}"
             )
         return _build(merged, f"{where}: {label}")
 
@@ -241,8 +241,15 @@ def load_models_config(path: str | os.PathLike[str]) -> ModelsConfig:
             data = json.loads(text)
         else:
             raise ConfigError(f"{p}: unsupported models config type {suffix!r} (use .toml, .yaml or .json)")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{p}: cannot parse: {e}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{p}: cannot parse YAML: {where}{' '.join(str(problem).split())}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{p}: cannot parse JSON: line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: cannot parse TOML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: top level must be a table/mapping with sections {', '.join(ROLES)}")
     if isinstance(data.get("reviewers"), dict):
@@ -253,14 +260,15 @@ def load_models_config(path: str | os.PathLike[str]) -> ModelsConfig:
         raise ConfigError(_format_errors(e, str(p)).replace(f"{p}.", f"{p}: ")) from None
     cfg.source = str(p)
     # Validate each section now (model may still come from the CLI, so it is not required here).
+    # [defaults] first, on its own, so that a mistake there is reported as defaults.*, not agent.*.
+    if cfg.defaults:
+        _check_partial(cfg.defaults, f"{p}: defaults")
     for role in ("agent", "user", "judge"):
         sec = getattr(cfg, role)
         if sec is not None:
             _check_partial({**cfg.defaults, **sec}, f"{p}: {role}")
     for i, sec in enumerate(cfg.reviewers):
         _check_partial({**cfg.defaults, **sec}, f"{p}: reviewers[{i}]")
-    if cfg.defaults:
-        _check_partial(cfg.defaults, f"{p}: defaults")
     return cfg
 
 

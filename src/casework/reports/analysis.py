@@ -26,7 +26,7 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
-from casework.runs.store import read_manifest, read_results
+from casework.runs.store import read_manifest, scan_results
 from casework.scoring import is_infrastructure_error, pass_k_table, successes_by_task, wilson_interval
 
 #: When a run's domain cannot be loaded, a tool named like these is taken for a read.
@@ -49,6 +49,7 @@ class RunData:
     results: list[dict[str, Any]]
     tasks: list[Any] | None = None  # casework.tasks.Task objects, when a task file was given
     tool_kinds: dict[str, str] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)  # "file: line N: what was wrong", one per bad line
 
     @property
     def exclude_infrastructure(self) -> bool:
@@ -76,7 +77,8 @@ def load_run(run_dir: Path, tasks_path: Path | None = None) -> RunData:
     run_dir = Path(run_dir)
     if not (run_dir / "results.jsonl").exists():
         raise ReportError(f"{run_dir} has no results.jsonl: pass the directory written by `casework run`")
-    results = sorted(read_results(run_dir), key=lambda r: (str(r.get("task_id")), int(r.get("trial", 0))))
+    scan = scan_results(run_dir)
+    results = sorted(scan.results, key=lambda r: (str(r.get("task_id")), int(r.get("trial", 0))))
     if not results:
         raise ReportError(f"{run_dir}/results.jsonl holds no finished simulation yet")
     manifest = read_manifest(run_dir) or {}
@@ -86,7 +88,8 @@ def load_run(run_dir: Path, tasks_path: Path | None = None) -> RunData:
         from casework.tasks import load_tasks
 
         tasks = load_tasks(Path(tasks_path), domain=domain_name)
-    return RunData(run_dir, manifest, results, tasks, tool_kinds(domain_name))
+    unreadable = [bad.describe() for bad in scan.bad]
+    return RunData(run_dir, manifest, results, tasks, tool_kinds(domain_name), unreadable)
 
 
 def tool_kinds(domain_name: str | None) -> dict[str, str]:
@@ -439,6 +442,7 @@ def analyze(run: RunData) -> dict[str, Any]:
             "git_commit": run.manifest.get("git_commit"),
             "tasks_sha256": run.manifest.get("tasks_sha256"),
         },
+        "unreadable_lines": list(run.unreadable),
         "summary": summary_section(run, facts),
         "task_set": task_set_section(run, facts),
         "complexity": complexity_section(run, facts),

@@ -108,8 +108,15 @@ def _rate_bars(ax: Any, rows: list[dict[str, Any]], title: str, xlabel: str) -> 
         return
     labels = [f"{r['key']}\n(n={r['simulations']})" for r in rows]
     values = [r["success_rate"] or 0.0 for r in rows]
-    lower = [v - r["success_low"] for v, r in zip(values, rows, strict=True)]
-    upper = [r["success_high"] - v for v, r in zip(values, rows, strict=True)]
+    # Error bars must not be negative: clip the interval so that low <= value <= high.
+    lower = [
+        max(0.0, v - (r["success_low"] if r["success_low"] is not None else v))
+        for v, r in zip(values, rows, strict=True)
+    ]
+    upper = [
+        max(0.0, (r["success_high"] if r["success_high"] is not None else v) - v)
+        for v, r in zip(values, rows, strict=True)
+    ]
     ax.bar(labels, values, yerr=[lower, upper], capsize=4, color=ACCENT, ecolor="#37474f")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("success rate (95% Wilson)")

@@ -7,6 +7,11 @@ runs are equally good) each untied task is "+" with probability ½, so the two-s
 gives ``p = min(1, 2 · Σ_{i ≤ min(n+, n−)} C(n, i) / 2^n)`` with ``n = n+ + n−``. With one trial per
 task this is exactly McNemar's exact test on the discordant pairs. Every run is compared with the
 first (the baseline).
+
+**Infrastructure errors** (an endpoint that failed after its retries) say nothing about the model:
+they are shown apart, per run and per pair, and left out of the test. A task's success share is
+taken over its trials without infrastructure errors; a task with no such trial in one of the two
+runs is left out of that pair's test (and named).
 """
 
 from __future__ import annotations
@@ -18,7 +23,11 @@ from typing import Any
 
 from casework.reports.analysis import RunData, mean, rate
 from casework.reports.markdown import interval, num, pct, table
-from casework.scoring import pass_k_table, successes_by_task
+from casework.scoring import is_infrastructure_error, pass_k_table, successes_by_task
+
+
+def infrastructure_errors(run: RunData) -> list[dict[str, Any]]:
+    return [r for r in run.results if is_infrastructure_error(r.get("termination_reason"))]
 
 
 def sign_test(plus: int, minus: int) -> float:
@@ -50,16 +59,27 @@ def run_row(run: RunData, max_k: int) -> dict[str, Any]:
         "cost_usd": math.fsum(
             c.get("cost_usd") or 0.0 for r in run.results for c in r.get("model_calls") or []
         ),
+        "infrastructure_errors": len(infrastructure_errors(run)),
+        "infrastructure_excluded": run.exclude_infrastructure,
+        "unreadable_lines": list(run.unreadable),
     }
 
 
 def task_rates(run: RunData) -> dict[str, float]:
-    return {str(t): sum(v) / len(v) for t, v in successes_by_task(run.counted).items()}
+    """Per task, the success share over its trials that did not end in infrastructure errors."""
+    graded = [r for r in run.counted if not is_infrastructure_error(r.get("termination_reason"))]
+    return {str(t): sum(v) / len(v) for t, v in successes_by_task(graded).items()}
 
 
 def paired(a: RunData, b: RunData) -> dict[str, Any]:
     """The sign test of ``b`` against ``a`` and the tasks whose success differs."""
     ra, rb = task_rates(a), task_rates(b)
+    infra_a = sorted({str(r["task_id"]) for r in infrastructure_errors(a)})
+    infra_b = sorted({str(r["task_id"]) for r in infrastructure_errors(b)})
+    all_a = {str(r["task_id"]) for r in a.results}
+    all_b = {str(r["task_id"]) for r in b.results}
+    # tasks in both runs that the test cannot use: every trial in one of them was an infrastructure error
+    infra_only = sorted((all_a & all_b) - (set(ra) & set(rb)))
     common = sorted(set(ra) & set(rb))
     flips = [{"task_id": t, "a": ra[t], "b": rb[t]} for t in common if ra[t] != rb[t]]
     a_better = sum(1 for f in flips if f["a"] > f["b"])
@@ -68,8 +88,11 @@ def paired(a: RunData, b: RunData) -> dict[str, Any]:
         "a": a.label,
         "b": b.label,
         "common_tasks": len(common),
-        "only_in_a": sorted(set(ra) - set(rb)),
-        "only_in_b": sorted(set(rb) - set(ra)),
+        "only_in_a": sorted(all_a - all_b),
+        "only_in_b": sorted(all_b - all_a),
+        "infrastructure_tasks_a": infra_a,
+        "infrastructure_tasks_b": infra_b,
+        "left_out_infrastructure": infra_only,
         "a_better": a_better,
         "b_better": b_better,
         "ties": len(common) - len(flips),
@@ -96,7 +119,7 @@ def compare(runs: list[RunData]) -> dict[str, Any]:
 def render_comparison_markdown(c: dict[str, Any], chart: str | None = None) -> str:
     headers = ["run", "tasks", "simulations", "success", "95% CI"]
     headers += [f"pass^{k}" for k in range(1, c["max_k"] + 1)]
-    headers += ["exact match", "F1", "cost"]
+    headers += ["exact match", "F1", "cost", "infrastructure errors"]
     rows = []
     for r in c["runs"]:
         by_k = {p["k"]: p for p in r["pass_k"]}
@@ -116,9 +139,21 @@ def render_comparison_markdown(c: dict[str, Any], chart: str | None = None) -> s
                 pct(r["exact_match"]["rate"]),
                 num(r["f1"], 3),
                 f"${r['cost_usd']:.4f}",
+                r["infrastructure_errors"],
             ]
         )
     out = ["# Run comparison\n\n", table(headers, rows)]
+    for r in c["runs"]:
+        if r["unreadable_lines"]:
+            out.append(
+                f"\n> **Warning:** {len(r['unreadable_lines'])} unreadable line(s) in {r['dir']}/results.jsonl "
+                "left out: " + "; ".join(r["unreadable_lines"]) + "\n"
+            )
+    if any(r["infrastructure_errors"] for r in c["runs"]):
+        out.append(
+            "\nInfrastructure errors (the endpoint failed after its retries) say nothing about the model: "
+            "the paired test below uses only trials without them.\n"
+        )
     if chart:
         out.append(f"\n![success per run]({chart})\n")
     for p in c["pairs"]:
@@ -130,6 +165,13 @@ def render_comparison_markdown(c: dict[str, Any], chart: str | None = None) -> s
             + (" (significant at 0.05)" if p["p_value"] < 0.05 else " (not significant at 0.05)")
             + ".\n"
         )
+        if p["left_out_infrastructure"] or p["infrastructure_tasks_a"] or p["infrastructure_tasks_b"]:
+            out.append(
+                f"\nInfrastructure errors: {len(p['infrastructure_tasks_a'])} task(s) in the first run, "
+                f"{len(p['infrastructure_tasks_b'])} in the second have trials that ended in them (not "
+                f"counted as flips); left out of the test because no trial was graded: "
+                f"{', '.join(p['left_out_infrastructure']) or 'none'}.\n"
+            )
         if p["only_in_a"] or p["only_in_b"]:
             out.append(
                 f"\nTasks in only one run (left out of the test): {len(p['only_in_a'])} only in the first, "

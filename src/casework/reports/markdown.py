@@ -86,6 +86,18 @@ def profile_rows(profile: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+#: How the reward is computed and what it does not check, shown in every report.
+REWARD_EXPLANATION = (
+    "**How success is scored.** A simulation succeeds (reward 1) when the final database is identical "
+    "(canonical hash) to the one the ground-truth actions produce on a fresh copy *and* every expected "
+    "output appears in some agent message (lowercased, commas removed); anything else scores 0. "
+    "**What it does not check:** how the agent got there. It does not check that the agent identified "
+    "the user before acting, followed the policy's confirmations, or was polite; a read-only task whose "
+    "ground truth changes nothing succeeds for any conversation that changes nothing and says the "
+    "expected outputs (e.g. an agent that transferred at once without identifying the user). Action "
+    "precision/recall/F1 and exact match, shown beside it, compare the tool calls themselves."
+)
+
 PROFILE_HEADERS = [
     "model",
     "role",
@@ -121,6 +133,14 @@ def render_markdown(analysis: dict[str, Any], profile: dict[str, Any], charts: d
         ("git commit", run["git_commit"] or "–"),
     ]
     out.append("\n" + "\n".join(f"- **{k}**: {v}" for k, v in facts) + "\n\n")
+    unreadable = analysis.get("unreadable_lines") or []
+    if unreadable:
+        out.append(
+            f"> **Warning: {len(unreadable)} unreadable line(s) in results.jsonl were left out of this "
+            "report** (`casework run --resume` moves them to `results.quarantine` and re-runs their "
+            "simulations):\n"
+        )
+        out.append("".join(f"> - {cell(line)}\n" for line in unreadable) + "\n")
 
     out.append("## Executive summary\n\n")
     infra_note = (
@@ -156,6 +176,7 @@ def render_markdown(analysis: dict[str, Any], profile: dict[str, Any], charts: d
             ],
         )
     )
+    out.append("\n" + REWARD_EXPLANATION + "\n")
     out.append("\n" + table(PASS_K_HEADERS, pass_k_rows(s["pass_k"])))
     out.append(
         "\nTermination reasons: " + ", ".join(f"{k} {v}" for k, v in s["termination_reasons"].items()) + "\n"

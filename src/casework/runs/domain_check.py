@@ -153,15 +153,19 @@ def check_samples(domain: Domain, database: Database, samples: list[Any]) -> Che
     return Check("sample tasks", True, f"{len(samples)} sample tasks validate")
 
 
-def check_oracle(domain_ref: str, samples_path: Path | None) -> Check:
-    if samples_path is None:
+def check_oracle(domain_ref: str, samples: list[Any]) -> Check:
+    if not samples:
         return Check("oracle", False, "no sample tasks to run")
     from casework import aio
     from casework.runs.runner import RunConfig, Runner
+    from casework.tasks import save_tasks
 
+    name = domain_ref.partition("@")[0]
     with tempfile.TemporaryDirectory() as tmp:
+        tasks = Path(tmp) / "samples.json"
+        save_tasks([t.model_copy(update={"domain": name}) for t in samples], tasks)
         config = RunConfig(
-            tasks=samples_path, out=Path(tmp) / "run", domain=domain_ref, agent="oracle", user="scripted"
+            tasks=tasks, out=Path(tmp) / "run", domain=domain_ref, agent="oracle", user="scripted"
         )
         summary = aio.run(Runner(config).run())
     total, ok = summary.get("total_tasks", 0), summary.get("successful", 0)
@@ -203,6 +207,6 @@ def check_domain(domain: Domain, domain_ref: str | None = None) -> list[Check]:
         check_tools(domain, database, samples),
         check_data(domain),
         check_samples(domain, database, samples),
-        check_oracle(domain_ref or domain.name, domain.sample_tasks),
+        check_oracle(domain_ref or domain.name, samples),
         check_templated(domain, database),
     ]

@@ -5,6 +5,12 @@ time); every finished simulation is graded and appended to ``results.jsonl`` at 
 ``manifest.json`` records the configuration (no secrets), versions, git commit, seed and the task
 file's hash; ``--resume`` skips finished pairs and refuses a directory made with another
 configuration.
+
+Infrastructure errors (an endpoint that failed after its retries) are not final: ``--resume``
+moves them to ``results.retried.jsonl`` and runs those pairs again (``retry_infrastructure``). A run
+whose last ``stop_after`` simulations in a row all ended in infrastructure errors stops with
+:class:`RunStopped` (the endpoint is down: the embedded server died, a port is closed, a key is
+refused) instead of filling the results with errors; what finished is kept.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import platform
 import random
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,8 +34,17 @@ from casework import __version__
 from casework.domains import Database, Domain, get_domain
 from casework.domains.registry import DEFAULT_DOMAIN
 from casework.runs.grading import ExpectedOutcome, grade
-from casework.runs.store import ResultsStore, RunDirError, read_manifest, read_results, write_manifest
+from casework.runs.preflight import check_ground_truth, check_task_domains, select
+from casework.runs.store import (
+    ResultsStore,
+    RunDirError,
+    read_manifest,
+    read_results,
+    rewrite_results,
+    write_manifest,
+)
 from casework.runs.summary import write_summary
+from casework.scoring import is_infrastructure_error
 from casework.sim.agents import agent_class
 from casework.sim.orchestrator import Simulation, SimulationConfig, SimulationOutcome
 from casework.sim.personas import PERSONAS, resolve_persona
@@ -38,7 +54,25 @@ from casework.tasks import load_tasks
 from casework.tasks.model import Task
 
 # Settings that may change between a run and its --resume without changing the results' meaning.
-RESUME_FREE = {"concurrency", "out", "resume", "dry_run"}
+RESUME_FREE = {"concurrency", "out", "resume", "dry_run", "retry_infrastructure"}
+# Settings that are paths: the same file named relatively or absolutely is the same setting.
+PATH_SETTINGS = ("tasks", "data", "policy")
+# Endpoint fields that say how to reach a model, not which model answers: a --resume may change
+# them (e.g. the retry of infrastructure errors against a server that moved to a working port).
+TRANSPORT_FIELDS = {
+    "base_url",
+    "api_key_env",
+    "timeout_s",
+    "max_retries",
+    "max_concurrency",
+    "stream",
+    "price",
+}
+ENDPOINT_SETTINGS = ("agent_endpoint", "user_endpoint")
+
+
+class RunStopped(RuntimeError):
+    """The run stopped early because its endpoint is down; finished results are kept."""
 
 
 class RunConfig(BaseModel):
@@ -68,6 +102,7 @@ class RunConfig(BaseModel):
     agent_endpoint: dict[str, Any] | None = None  # EndpointConfig as data (api_key_env names a variable)
     user_endpoint: dict[str, Any] | None = None
     resume: bool = False
+    retry_infrastructure: bool = True  # --resume re-runs pairs that ended in infrastructure errors
 
 
 def file_sha256(path: Path) -> str:
@@ -116,9 +151,40 @@ def build_manifest(config: RunConfig) -> dict[str, Any]:
     }
 
 
+def _same_path(old: Any, new: Any) -> bool:
+    if old == new:
+        return True
+    if old is None or new is None:
+        return False
+    try:
+        return Path(old).resolve() == Path(new).resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def _without_transport(endpoint: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in endpoint.items() if k not in TRANSPORT_FIELDS}
+
+
 def check_resume(existing: dict[str, Any], new: dict[str, Any]) -> None:
+    """Refuse to resume with another configuration. Paths are compared resolved, and the task file
+    also counts as the same when its sha256 (in the fingerprint) is unchanged."""
     old_fp, new_fp = existing.get("fingerprint", {}), new["fingerprint"]
-    differing = sorted(k for k in set(old_fp) | set(new_fp) if old_fp.get(k) != new_fp.get(k))
+    same_tasks = old_fp.get("tasks_sha256") is not None and old_fp.get("tasks_sha256") == new_fp.get(
+        "tasks_sha256"
+    )
+
+    def differs(key: str) -> bool:
+        old, fresh = old_fp.get(key), new_fp.get(key)
+        if key == "tasks" and same_tasks:
+            return False
+        if key in PATH_SETTINGS:
+            return not _same_path(old, fresh)
+        if key in ENDPOINT_SETTINGS and isinstance(old, dict) and isinstance(fresh, dict):
+            return _without_transport(old) != _without_transport(fresh)
+        return old != fresh
+
+    differing = sorted(k for k in set(old_fp) | set(new_fp) if differs(k))
     if differing:
         detail = "; ".join(f"{k}: {old_fp.get(k)!r} -> {new_fp.get(k)!r}" for k in differing)
         raise RunDirError(
@@ -145,29 +211,25 @@ class Runner:
         agent_llm: Any = None,
         user_llm: Any = None,
         on_result: Callable[[dict[str, Any]], None] | None = None,
+        on_note: Callable[[str], None] | None = None,
+        stop_after: int | None = None,
     ):
         self.config = config
         self.agent_llm = agent_llm
         self.user_llm = user_llm
         self.on_result = on_result
+        self.on_note = on_note or (lambda text: print(text, file=sys.stderr, flush=True))
+        # Consecutive infrastructure errors that stop the run (the endpoint is down).
+        self.stop_after = stop_after if stop_after is not None else max(3, config.concurrency + 2)
         self.domain: Domain = get_domain(config.domain)
         self.database: Database = self.domain.database(config.data)
         self.policy = config.policy.read_text(encoding="utf-8") if config.policy else self.domain.policy
-        self.tasks = self._select(load_tasks(config.tasks, domain=config.domain))
+        tasks = load_tasks(config.tasks, domain=config.domain)
+        check_task_domains(tasks, config.domain, config.tasks)
+        self.tasks = select(tasks, config.task_ids, config.tasks)
+        check_ground_truth(self.tasks, config.tasks)
         self.agent_cls = agent_class(config.agent)
         self.expected: dict[str, ExpectedOutcome] = {}
-
-    def _select(self, tasks: list[Task]) -> list[Task]:
-        if not self.config.task_ids:
-            return tasks
-        wanted = set(self.config.task_ids)
-        known = {t.id for t in tasks}
-        unknown = sorted(wanted - known)
-        if unknown:
-            raise ValueError(
-                f"--task-ids: no task with id {', '.join(map(repr, unknown))} in {self.config.tasks}"
-            )
-        return [t for t in tasks if t.id in wanted]
 
     # -- planning --------------------------------------------------------------------------------
     def pending(self, finished: set[tuple[str, int]]) -> list[tuple[int, Task, int]]:
@@ -190,6 +252,22 @@ class Runner:
             check_resume(existing, manifest)
             manifest["created_at"] = existing.get("created_at", manifest["created_at"])
             manifest["resumed_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+            retry = (
+                (lambda r: is_infrastructure_error(r.get("termination_reason")))
+                if self.config.retry_infrastructure
+                else None
+            )
+            moved = rewrite_results(out, retry=retry)
+            for line in moved["quarantined"]:
+                self.on_note(
+                    f"unreadable result line moved to {out / 'results.quarantine'}, its pair re-runs: {line}"
+                )
+            if moved["retried"]:
+                self.on_note(
+                    f"retrying {len(moved['retried'])} simulation(s) that ended in infrastructure errors "
+                    f"(old lines kept in {out / 'results.retried.jsonl'}): {', '.join(moved['retried'][:10])}"
+                    + (" …" if len(moved["retried"]) > 10 else "")
+                )
         write_manifest(out, manifest)
         return ResultsStore(out)
 
@@ -279,8 +357,11 @@ class Runner:
         for job in jobs:
             queue.put_nowait(job)
 
+        streak = {"infra": 0, "last": ""}
+        stopped: list[str] = []
+
         async def worker() -> None:
-            while True:
+            while not stopped:
                 try:
                     index, task, trial = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -289,11 +370,29 @@ class Runner:
                 store.append(result)
                 if self.on_result is not None:
                     self.on_result(result)
+                if is_infrastructure_error(result.get("termination_reason")):
+                    streak["infra"] += 1
+                    streak["last"] = str(result.get("error") or "")
+                else:
+                    streak["infra"] = 0
+                if streak["infra"] >= self.stop_after and not stopped:
+                    stopped.append(
+                        f"stopped: the last {streak['infra']} simulations all ended in infrastructure errors, "
+                        f"the endpoint looks down (last error: {streak['last'][:300]}); finished results are "
+                        f"kept in {self.config.out / 'results.jsonl'}: fix the endpoint and continue with --resume"
+                    )
+                    for w in workers:
+                        if w is not asyncio.current_task():
+                            w.cancel()
 
         started = time.perf_counter()
         workers = [asyncio.create_task(worker()) for _ in range(min(self.config.concurrency, len(jobs)) or 1)]
         try:
-            await asyncio.gather(*workers)
+            # A worker cancelled by a stop ends with CancelledError; any other exception is raised.
+            outcomes = await asyncio.gather(*workers, return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
         finally:
             for w in workers:
                 w.cancel()
@@ -307,6 +406,8 @@ class Runner:
             self._add_studies(summary)
         summary["wall_time_s"] = time.perf_counter() - started
         summary["simulations_this_session"] = len(jobs)
+        if stopped:
+            raise RunStopped(stopped[0])
         return summary
 
 

@@ -109,7 +109,8 @@ def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, f
     denominator = 1.0 + z2 / n
     center = (p + z2 / (2 * n)) / denominator
     half = z * math.sqrt(p * (1.0 - p) / n + z2 / (4 * n * n)) / denominator
-    return max(0.0, center - half), min(1.0, center + half)
+    # Rounding can put a bound a hair past the rate at p = 0 or 1: clip so that low <= p <= high.
+    return min(max(0.0, center - half), p), max(min(1.0, center + half), p)
 
 
 def _quantile(sorted_values: Sequence[float], q: float) -> float:

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from casework.tasks.model import Action, Task, ValidationReport
+from casework.tasks.model import GROUND_TRUTH_KEY, MISSING, Action, Task, ValidationReport
 
 FORMATS = ("casework", "blueprint", "tau-bench-v1", "tau2")
 
@@ -253,6 +253,8 @@ def _build(where: _Where, rename: Callable[[str], str] | None = None, **fields: 
 def _read_casework(where: _Where, record: Mapping[str, Any], domain: str) -> Task:
     data = dict(record)
     data.setdefault("domain", domain)
+    if "actions" not in data:
+        data["metadata"] = {**(data.get("metadata") or {}), GROUND_TRUTH_KEY: MISSING}
     if "id" not in data:
         data["id"] = str(where.index)
     elif isinstance(data["id"], int) and not isinstance(data["id"], bool):
@@ -301,7 +303,9 @@ def _read_blueprint(where: _Where, record: Mapping[str, Any], domain: str) -> Ta
     )
     if user_id is None:
         user_id = _user_id_from_actions(actions)
-    metadata = _get(where, record, "metadata", "object", required=False, default={})
+    metadata = dict(_get(where, record, "metadata", "object", required=False, default={}))
+    if "agt" not in body:
+        metadata[GROUND_TRUTH_KEY] = MISSING
     success = _get(where, record, "success", "boolean", required=False)
     report_data = _get(where, record, "validation_report", "object", required=False)
     report = None
@@ -410,6 +414,8 @@ def _read_tau2(where: _Where, record: Mapping[str, Any], domain: str) -> Task:
     metadata = dict(fields.pop("metadata", None) or {})
     if kept:
         metadata["tau2"] = kept
+    if not record.get("evaluation_criteria"):
+        metadata[GROUND_TRUTH_KEY] = MISSING
     return _build(
         where,
         id=task_id,
@@ -581,7 +587,25 @@ def load_tasks(path: str | Path, *, domain: str | None = None) -> list[Task]:
                 f"{where.prefix()}: expected an object ({fmt} task), got {_json_type(record)}"
             )
         tasks.append(reader(where, record, domain))
+    check_unique_ids(tasks, source)
     return tasks
+
+
+def check_unique_ids(tasks: Iterable[Task], source: str) -> None:
+    """Refuse a task list in which two tasks share an id (they would be merged as if trials)."""
+    seen: dict[str, int] = {}
+    duplicates: dict[str, list[int]] = {}
+    for index, task in enumerate(tasks):
+        if task.id in seen:
+            duplicates.setdefault(task.id, [seen[task.id]]).append(index)
+        else:
+            seen[task.id] = index
+    if duplicates:
+        listed = ", ".join(
+            f"{task_id!r} (tasks {', '.join(map(str, positions))})"
+            for task_id, positions in duplicates.items()
+        )
+        raise TaskFormatError(f"{source}: duplicate task ids: {listed}; every task needs its own id")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -42,6 +42,13 @@ class ValidationReport(BaseModel):
     stages: dict[str, Any] = Field(default_factory=dict)
 
 
+#: ``task.metadata[GROUND_TRUTH_KEY] == MISSING``: the file gave no ground truth for the task (no
+#: ``actions`` / ``agt`` field, a tau2 task without ``evaluation_criteria``). Such a task cannot be
+#: graded: validation reports it and ``casework run`` refuses it (never a free reward of 1).
+GROUND_TRUTH_KEY = "ground_truth"
+MISSING = "missing"
+
+
 class Task(BaseModel):
     """One multi-turn customer-service task."""
 
@@ -63,6 +70,23 @@ class Task(BaseModel):
     def action_names(self) -> list[str]:
         """The tool names of the ground-truth actions, in order."""
         return [action.name for action in self.actions]
+
+    @property
+    def scenario_text(self) -> str:
+        """The scenario as text: ``return + address_change`` for several, ``-`` for none."""
+        if not self.scenario:
+            return "-"
+        return " + ".join(self.scenario) if isinstance(self.scenario, list) else self.scenario
+
+    @property
+    def has_ground_truth(self) -> bool:
+        """False for a task whose file gave no ground truth (see :data:`GROUND_TRUTH_KEY`)."""
+        return self.metadata.get(GROUND_TRUTH_KEY) != MISSING
+
+    @property
+    def kind(self) -> str:
+        """``graded`` (ground-truth actions, possibly none, and outputs) or ``no ground truth``."""
+        return "graded" if self.has_ground_truth else "no ground truth"
 
     @property
     def valid(self) -> bool | None:

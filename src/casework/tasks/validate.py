@@ -133,21 +133,34 @@ def validate_task(
     *,
     check_user_id: bool = True,
     policy: PolicyCheck | None = None,
+    instruction_checks: bool = True,
 ) -> TaskValidation:
     """Check one task; the actions are replayed on a fresh fork of ``database``.
 
     ``check_user_id=False`` drops the checks that tie actions to the task's single user (ownership
     of orders and payment methods by that user, one user id across all actions).
-    ``policy`` adds the ``policy`` stage.
+    ``policy`` adds the ``policy`` stage. ``instruction_checks=False`` leaves out the checks that
+    the instruction gives the user what they must say themselves (a task-quality heuristic).
+    A task without ground truth (:attr:`Task.has_ground_truth`) is a ``format`` problem.
     """
     problems: list[Problem] = []
+    if not task.has_ground_truth:
+        problems.append(
+            Problem(
+                task.id,
+                "format",
+                "no ground truth: the file gives no actions for this task (write an empty actions list "
+                "for a task that should change nothing; a tau2 task needs evaluation_criteria)",
+            )
+        )
     state = database.fork()
     replay = Replay(task_id=task.id, state=state)
     owner = task.user_id if check_user_id else None
     user_table = domain.users.table
     if task.user_id is not None and user_table is not None and task.user_id not in state[user_table]:
         problems.append(Problem(task.id, "grounding", f"user_id {task.user_id!r} does not exist"))
-    problems.extend(_instruction_problems(domain, task))
+    if instruction_checks:
+        problems.extend(_instruction_problems(domain, task))
     expected_errors = set(task.metadata.get("expected_errors") or ())
     seen_users: list[str] = []
     has_write = False
