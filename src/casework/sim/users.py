@@ -741,6 +741,13 @@ identification details unless the request is only about them. Reply with the mes
 Request: {instruction}"""
 
 
+#: said to the user model when it tried to end the conversation before the agent did anything
+NOT_YET = (
+    "(The conversation has only just started and the agent has not helped you yet. Do not end the "
+    "conversation and do not write ###STOP###: write your first message to the agent, saying what you need.)"
+)
+
+
 class LLMUser(UserSimulator):
     """A model plays the customer. ``enhance_query`` lets it rewrite the terse task into a natural opener."""
 
@@ -757,36 +764,68 @@ class LLMUser(UserSimulator):
         self.history: list[dict[str, Any]] = []
         self.system = ""
         self.task: Task | None = None
+        self._identity_values: list[str] = []
 
     def reset(
         self, task: Task, facts: UserFacts, persona: str | None, goal_reached: Callable[[], bool]
     ) -> None:
         self.task = task
+        self._identity_values = [str(v) for i in facts.identities for v in i.values.values()]
         persona_text = f"\nPersona: {persona}" if persona else ""
         self.system = USER_SYSTEM_PROMPT.format(
             role=self.role, instruction=task.instruction, persona=persona_text
         )
         self.history = []
 
+    async def _complete(self, extra: list[dict[str, Any]] | None = None) -> tuple[str, dict[str, Any]]:
+        messages = [{"role": "system", "content": self.system}, *self.history, *(extra or [])]
+        completion = await self.llm.chat(messages)
+        return (completion.content or "").strip(), completion.usage.model_dump(mode="json")
+
     async def _reply(self) -> UserReply:
-        completion = await self.llm.chat([{"role": "system", "content": self.system}, *self.history])
-        content = (completion.content or "").strip() or "###STOP###"
+        """The model's next message; an empty one is asked for again once, then ends the run (abnormal)."""
+        content, call = await self._complete()
+        calls = [call]
+        if not content:
+            content, call = await self._complete()
+            calls.append(call)
+        if not content:
+            return UserReply(
+                content="###STOP###",
+                stop=Termination.USER_STOP,
+                calls=calls,
+                abnormal="the user model gave an empty reply (twice)",
+            )
         self.history.append({"role": "assistant", "content": content})
-        return UserReply(
-            content=content, stop=user_stop_reason(content), calls=[completion.usage.model_dump(mode="json")]
-        )
+        return UserReply(content=content, stop=user_stop_reason(content), calls=calls)
+
+    def _fallback_opening(self) -> str:
+        assert self.task is not None
+        return opening_for(self.task.instruction, self._identity_values)
 
     async def first_message(self) -> UserReply:
+        """The opening request. The agent has not spoken yet, so a stop token or an empty reply here is
+        never an end: the model is asked once more, then the scripted user's opening is used."""
         assert self.task is not None, "reset() first"
+        calls: list[dict[str, Any]] = []
         if self.enhance_query:
             completion = await self.llm.chat(
                 [{"role": "user", "content": ENHANCE_PROMPT.format(instruction=self.task.instruction)}]
             )
-            content = (completion.content or "").strip() or first_person(self.task.instruction)
-            self.history = [{"role": "user", "content": GREETING}, {"role": "assistant", "content": content}]
-            return UserReply(content=content, calls=[completion.usage.model_dump(mode="json")])
-        self.history.append({"role": "user", "content": GREETING})
-        return await self._reply()
+            calls.append(completion.usage.model_dump(mode="json"))
+            content = (completion.content or "").strip()
+        else:
+            self.history = [{"role": "user", "content": GREETING}]
+            content, call = await self._complete()
+            calls.append(call)
+            if not content or user_stop_reason(content) is not None:
+                retry = [{"role": "assistant", "content": content}, {"role": "user", "content": NOT_YET}]
+                content, call = await self._complete(retry)
+                calls.append(call)
+        if not content or user_stop_reason(content) is not None:
+            content = self._fallback_opening()
+        self.history = [{"role": "user", "content": GREETING}, {"role": "assistant", "content": content}]
+        return UserReply(content=content, calls=calls)
 
     async def respond(self, agent_message: str) -> UserReply:
         self.history.append({"role": "user", "content": agent_message})
