@@ -141,9 +141,6 @@ _CONTROL_VERBS = frozenset(
         "repeat",
         "initially",
         "eventually",
-        "but",
-        "and",
-        "or",
         "feel",
         "behave",
         "express",
@@ -239,16 +236,63 @@ _STATEMENT_START = frozenset(
         "her",
         "their",
         "all",
+        "but",
+        "and",
+        "or",
     ]
 )
 _IDENTITY_CUES = re.compile(
     r"\b(?i:your) (?:full |first |last )?name is\b|^(?:(?i:you are)|As) [A-Z][a-z]+ [A-Z][a-z]+|[\w.+-]+@[\w-]+\.[\w.]+"
+)
+_FORGOT = re.compile(
+    r"\b(?:do not|don't|does not|cannot|can't|can not|no longer)\s+(?:remember|recall|know|have)\b", re.I
 )
 _REFUSAL_CONDITION = re.compile(
     r"\b(not possible|cannot|can't|can not|refuses?|unable|not allowed|denied)\b", re.I
 )
 _ACCEPT_ACTION = re.compile(
     r"\b(accept|end the conversation|leave|do not insist|don't insist|give up|stop)\b", re.I
+)
+
+
+#: how a conditional's consequence starts when it tells the user what to answer ("mention that ...")
+_RESPONSE_VERB = re.compile(
+    r"^(?:then\s+)?(?:provide|give|say|mention|tell(?: them| the agent)?|answer|reply|choose|pick|select|"
+    r"state|explain)\s+(?:that\s+)?",
+    re.I,
+)
+#: words of a condition that say nothing about what is asked
+_CONDITION_STOP = frozenset(
+    w[:6]
+    for w in [
+        "agent",
+        "asks",
+        "asked",
+        "asking",
+        "when",
+        "whenever",
+        "once",
+        "unless",
+        "should",
+        "about",
+        "which",
+        "what",
+        "customer",
+        "service",
+        "representative",
+        "then",
+        "that",
+        "this",
+        "they",
+        "them",
+        "tells",
+        "told",
+        "says",
+        "said",
+        "your",
+        "with",
+        "from",
+    ]
 )
 
 
@@ -260,6 +304,8 @@ class Kind(StrEnum):
     REQUEST = "request"  # something the user wants done or known
     CONTEXT = "context"  # background the user may tell ("I received it yesterday")
     FOLLOW_UP = "follow_up"  # something to say with the request before it ("Ask how much ...")
+    KNOWN = "known"  # a fact from a "Known info" section: said when asked, not in the opening
+    UNKNOWN = "unknown"  # what the user does not know ("You do not remember your email"): said when asked
 
 
 @dataclass
@@ -270,10 +316,45 @@ class Sentence:
     spoken: str = ""
     #: an imperative request without a "For <record>," lead ("Settle any difference with ...")
     bare_imperative: bool = False
+    #: of a conditional: the condition ("If the agent asks for the payment method")
+    condition: str = ""
+
+    def answers(self, question: str) -> bool:
+        """A conditional about the agent asking something, whose subject the agent's ``question`` names."""
+        if self.kind != Kind.CONDITIONAL or not self.spoken or not re.search(r"\bask", self.condition, re.I):
+            return False
+        words = {w[:6] for w in re.findall(r"[a-z]{4,}", self.condition.lower())} - _CONDITION_STOP
+        asked = {w[:6] for w in re.findall(r"[a-z]{4,}", question.lower())}
+        return bool(words & asked)
 
 
-def _sentences(instruction: str) -> list[str]:
-    parts = [s.strip() for s in _SPLIT.split(instruction.strip()) if s.strip()]
+#: a section heading in a structured instruction (tau2: "Reason for call:", "Known info:", ...)
+_HEADING = re.compile(r"^\s*([A-Z][\w ]{0,40}):\s*(.*)$")
+#: what a section holds, by words in its heading: what the user does not know; how to play the
+#: conversation (never said); everything else is read sentence by sentence
+_UNKNOWN_SECTION = re.compile(r"\bunknown\b|\bdo not know\b", re.I)
+_KNOWN_SECTION = re.compile(r"\b(?<!un)known\b|\binfo\b|\bfacts?\b|\bprofile\b", re.I)
+_META_SECTION = re.compile(r"\binstructions?\b|\bpersona\b|\bbehaviou?r\b|\bdomain\b|\bstyle\b", re.I)
+
+
+def _sections(instruction: str) -> list[tuple[str, str]]:
+    """``(heading, text)`` parts of an instruction; one part with heading "" when it has no headings."""
+    parts: list[tuple[str, list[str]]] = [("", [])]
+    for line in instruction.splitlines():
+        heading = _HEADING.match(line)
+        if (
+            heading
+            and len(heading.group(1).split()) <= 5
+            and not heading.group(1).startswith(("If ", "For "))
+        ):
+            parts.append((heading.group(1), [heading.group(2)] if heading.group(2) else []))
+        else:
+            parts[-1][1].append(line)
+    return [(h, " ".join(x.strip() for x in lines if x.strip())) for h, lines in parts if any(lines)]
+
+
+def _sentences(text: str) -> list[str]:
+    parts = [s.strip() for s in _SPLIT.split(text.strip()) if s.strip()]
     return [p[:-1].rstrip() + "." if p.endswith(";") else p for p in parts]
 
 
@@ -319,16 +400,12 @@ def classify(sentence: str, identity_values: Iterable[str] = ()) -> Sentence:
     if identity and not _DESIRE.search(text):
         return Sentence(text, Kind.IDENTITY)
     if _CONDITIONAL.match(body):
-        _, _, consequence = body.partition(",")
-        consequence = _LINKER.sub("", consequence.strip())
+        condition, _, consequence = body.partition(",")
+        consequence = _RESPONSE_VERB.sub("", _LINKER.sub("", consequence.strip()))
         said = ""
-        if (
-            consequence
-            and re.match(r"(?:you|your)\b", consequence, re.I)
-            and not _META_WORDS.search(consequence)
-        ):
+        if consequence and not _META_WORDS.search(consequence):
             said = _capital(_ends(first_person(consequence)))
-        return Sentence(text, Kind.CONDITIONAL, said)
+        return Sentence(text, Kind.CONDITIONAL, said, condition=condition)
     speech = _SPEECH.match(body)
     if speech and not _META_WORDS.search(speech.group("clause")):
         return Sentence(text, Kind.REQUEST, _capital(_ends(first_person(speech.group("clause")))))
@@ -373,7 +450,16 @@ class InstructionPlan:
 def read_instruction(instruction: str, identity_values: Iterable[str] = ()) -> InstructionPlan:
     """Split a task instruction into sentences, classify them, and group what the customer will say."""
     values = [str(v) for v in identity_values]
-    sentences = [classify(s, values) for s in _sentences(instruction)]
+    sentences: list[Sentence] = []
+    for heading, text in _sections(instruction):
+        for sentence in (classify(s, values) for s in _sentences(text)):
+            if _UNKNOWN_SECTION.search(heading) and sentence.kind in (Kind.REQUEST, Kind.CONTEXT):
+                sentence.kind = Kind.UNKNOWN
+            elif _KNOWN_SECTION.search(heading) and sentence.kind in (Kind.REQUEST, Kind.CONTEXT):
+                sentence.kind = Kind.KNOWN
+            elif _META_SECTION.search(heading) and sentence.kind in (Kind.REQUEST, Kind.CONTEXT):
+                sentence.kind, sentence.spoken = Kind.META, ""
+            sentences.append(sentence)
     requests: list[str] = []
     request_at: list[int] = []
     before: list[str] = []  # background before the first request: said with it
@@ -536,6 +622,7 @@ class ScriptedUser(UserSimulator):
         self.tone = Tone()
         self.identified = False
         self.last = ""
+        self.used_conditions: set[int] = set()
 
     def reset(
         self, task: Task, facts: UserFacts, persona: str | None, goal_reached: Callable[[], bool]
@@ -544,6 +631,7 @@ class ScriptedUser(UserSimulator):
         self.turns = self.repeats = self.current = 0
         self.identified = False
         self.last = ""
+        self.used_conditions: set[int] = set()
         self.plan = read_instruction(task.instruction, self._identity_values())
         described = " ".join(s.original for s in self.plan.sentences if s.kind == Kind.PERSONA)
         self.tone = tone_for(f"{persona or ''} {described}")
@@ -556,13 +644,30 @@ class ScriptedUser(UserSimulator):
         return [i for i in self.facts.identities if i.asked_in(agent_message)]
 
     def _identify(self, agent_message: str) -> str:
-        """The identity the agent asks for; of several, the one the instruction states (else the first)."""
+        """The identity the agent asks for; of several, the one the instruction states (else the first).
+
+        When the instruction says the user does not remember what is asked ("You do not remember your
+        email address"), the user says so and offers an identity the instruction does state."""
         instruction = (self.task.instruction if self.task else "").lower()
         asked = self._asked_identities(agent_message) or self.facts.identities
         if not asked:
             return "###OUT-OF-SCOPE###"
-        stated = [i for i in asked if all(str(v).lower() in instruction for v in i.values.values())]
-        return (stated or asked)[0].text
+
+        def stated(identity: Any) -> bool:
+            return all(str(v).lower() in instruction for v in identity.values.values())
+
+        chosen = [i for i in asked if stated(i)]
+        if chosen:
+            return chosen[0].text
+        forgotten = [
+            s.spoken or _capital(_ends(first_person(s.original)))
+            for s in self.plan.sentences
+            if _FORGOT.search(s.original) and any(re.search(i.asks, s.original, re.I) for i in asked)
+        ]
+        others = [i for i in self.facts.identities if stated(i) and i not in asked]
+        if forgotten and others:
+            return f"{_clauses_about(forgotten[0], _FORGOT.pattern)} {others[0].text}"
+        return asked[0].text
 
     # -- answering questions about the task --------------------------------------------------------
     def _near_current(self, sentences: list[Sentence]) -> list[Sentence]:
@@ -660,6 +765,11 @@ class ScriptedUser(UserSimulator):
                 "I have to go now.", abnormal=f"scripted user gave up after {self.max_turns} turns"
             )
         question = _questions(agent_message)
+        for index, sentence in enumerate(self.plan.sentences):
+            if index not in self.used_conditions and sentence.answers(question):
+                self.used_conditions.add(index)  # each instruction of this kind is followed once
+                self.repeats = 0
+                return self._say(sentence.spoken)
         last = re.split(r"(?<=[.!?])\s+", question.strip())[-1]
         yes_no = _OPEN_QUESTION.match(last) is None and _ASKS_CONFIRM.search(last) is not None
         if self._asked_identities(question) and not (yes_no and self.identified):

@@ -38,7 +38,7 @@ ASKABLE = (
     Askable(
         "payment method",
         asks=r"\b(pay|paid|paying|payment|refunds?|refunded|card|paypal)\b",
-        mentions=r"\b(paypal|gift card|credit card|card ending|payment|refund to|store credit|website credit|pay)\b",
+        mentions=r"\b(paypal|gift card|credit card|card ending|payment|refund to (?:my|your|the)|store credit|website credit|pay)\b",
     ),
     Askable("address", asks=r"\baddress\b", mentions=r"\baddress\b"),
     Askable("reason", asks=r"\breason\b|\bwhy\b", mentions=r"\b(because|no longer|mistake|by accident)\b"),
