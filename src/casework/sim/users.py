@@ -2,7 +2,17 @@
 
 A user sees only the agent's text messages, never its tool calls or their results. It ends the
 conversation by saying ``###STOP###`` (goal met), ``###TRANSFER###`` (it was transferred) or
-``###OUT-OF-SCOPE###`` (its instruction lacks what the agent asks for).
+``###OUT-OF-SCOPE###`` (its instruction lacks what the agent asks for); the tokens are recognised
+with stray spaces and in any case (``### stop###``). No user ends the conversation before the agent
+has spoken; an end for no reason of the user's own (an empty model reply, a scripted user that gives
+up) is marked ``abnormal`` on the reply and counted by runs.
+
+The scripted user never reads out its instruction: :func:`read_instruction` sorts the sentences of
+an instruction (identity, request, background, persona, conversation instructions, conditionals;
+tau2-style sections by their headings) and the user says requests and background in the first
+person (:func:`first_person`), answers from the rest, and never says persona or conversation
+instructions. Nothing here knows a domain: what an agent may ask about comes from the domain's
+:attr:`~casework.domains.UserModel.askable` and id prefixes.
 """
 
 from __future__ import annotations
