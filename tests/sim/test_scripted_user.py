@@ -253,3 +253,29 @@ def test_structured_instructions_and_conditional_answers(tau_retail_db):
     assert reply.content == "I prefer the original credit card.", reply.content
     for turn in ["Please confirm (yes/no).", "Hmm?"]:
         assert_natural(say(user, turn).content)
+
+
+def test_asides_in_a_story_section_are_dropped_and_the_agent_is_addressed():
+    from casework.sim.users import read_instruction
+
+    plan = read_instruction(
+        "Reason for call:\nYou want to exchange the hose. The correct item id is 5206946487 (do not share this "
+        "with the agent). You wonder if the agent can help split the payment.\n\nTask instructions:\n"
+        "Ask the agent about the total."
+    )
+    said = " ".join(plan.requests)
+    assert "5206946487." in said and "share" not in said, said
+    assert "I wonder if you can help split the payment." in said, said
+    assert_natural(said)
+
+
+def test_whole_tau3_retail_set_never_reads_out_instructions(tau_retail_dir):
+    from casework.sim.users import read_instruction
+    from casework.tasks import load_tasks
+
+    path = tau_retail_dir.parents[1] / "tau3" / "retail" / "tasks_train.json"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    for task in load_tasks(path):
+        for request in read_instruction(task.instruction).requests:
+            assert_natural(request)

@@ -193,6 +193,21 @@ _ASK = re.compile(
 _PERSONA = re.compile(
     r"^(?:you are|you're|you seem|you write|you speak|you talk|you tend|you like to|english is)\b", re.I
 )
+_DEGREE = (
+    r"(?:(?:very|a little|a bit|quite|rather|somewhat|also|extremely|really|pretty|generally|usually)\s+)*"
+)
+#: "You are outgoing, flexible and direct."
+_TRAIT_LIST = re.compile(
+    rf"^you(?: are|'re) {_DEGREE}[a-z-]+(?:(?:,\s*|\s+and\s+|,\s*and\s+){_DEGREE}[a-z-]+)*\s*\.?$", re.I
+)
+#: words that describe how someone behaves (a persona), not what happened to them
+_TRAITS = re.compile(
+    r"\b(polite|patient|hurry|meticulous|anxious|casual|direct|chatty|skeptical|frustrat\w*|calm|angry|"
+    r"confused|worried|shy|rude|mysterious|argumentative|impatient|busy|cautious|friendly|cooperative|"
+    r"talkative|terse|blunt|nervous|curious|logical|organi[sz]ed|person|personality|simple words|"
+    r"casually|lowercase|punctuation|short sentences)\b",
+    re.I,
+)
 _STATEMENT_START = frozenset(
     [
         "you",
@@ -363,6 +378,24 @@ def _sections(instruction: str) -> list[tuple[str, str]]:
     return [(h, " ".join(x.strip() for x in lines if x.strip())) for h, lines in parts if any(lines)]
 
 
+_YOU_AGENT = "\x00"  # the agent, addressed by the user: "you" once the sentence is in the first person
+_AGENT_SUBJECT = re.compile(
+    r"\b(?:the )?(?:customer service |customer support |service |support )?agent\b"
+    r"(?= (?:can|could|will|would|might|may|cannot|can't|is able|isn't able|is not able)\b)",
+    re.I,
+)
+
+
+def _story(sentence: str) -> str:
+    """A sentence of the user's own story (a tau2 "Reason for call"): asides about how to play the
+    conversation ("(do not share this with the agent)") are dropped, and "if the agent can help"
+    becomes "if you can help" - everything else about the agent stays an instruction, never said."""
+    sentence = re.sub(
+        r"\s*\([^()]*\)", lambda m: "" if _META_WORDS.search(m.group()) else m.group(), sentence
+    )
+    return _AGENT_SUBJECT.sub(_YOU_AGENT, sentence)
+
+
 def _sentences(text: str) -> list[str]:
     parts = [s.strip() for s in _SPLIT.split(text.strip()) if s.strip()]
     return [p[:-1].rstrip() + "." if p.endswith(";") else p for p in parts]
@@ -425,8 +458,8 @@ def classify(sentence: str, identity_values: Iterable[str] = ()) -> Sentence:
         return Sentence(text, Kind.FOLLOW_UP, f"Could you tell me {clause}?")
     if _META_WORDS.search(text):
         return Sentence(text, Kind.META)
-    described = not re.search(r"[\d#@\"{]|\b(that|because|since|so)\b", body) and not _DESIRE.search(body)
-    if not step and _PERSONA.match(body) and described:
+    plain = not re.search(r"[\d#@\"{]|\b(that|because|since|so)\b", body) and not _DESIRE.search(body)
+    if not step and plain and _PERSONA.match(body) and (_TRAIT_LIST.match(body) or _TRAITS.search(body)):
         return Sentence(text, Kind.PERSONA)
     first_word = (re.match(r"[A-Za-z']+", _FOR_PREFIX.sub("", body)) or re.match("", "")).group(0).lower()
     if first_word in _CONTROL_VERBS:
@@ -462,7 +495,13 @@ def read_instruction(instruction: str, identity_values: Iterable[str] = ()) -> I
     values = [str(v) for v in identity_values]
     sentences: list[Sentence] = []
     for heading, text in _sections(instruction):
-        for sentence in (classify(s, values) for s in _sentences(text)):
+        story = bool(heading) and not (
+            _UNKNOWN_SECTION.search(heading)
+            or _KNOWN_SECTION.search(heading)
+            or _META_SECTION.search(heading)
+        )
+        for sentence in (classify(_story(s) if story else s, values) for s in _sentences(text)):
+            sentence.spoken = sentence.spoken.replace(_YOU_AGENT, "you")
             if _UNKNOWN_SECTION.search(heading) and sentence.kind in (Kind.REQUEST, Kind.CONTEXT):
                 sentence.kind = Kind.UNKNOWN
             elif _KNOWN_SECTION.search(heading) and sentence.kind in (Kind.REQUEST, Kind.CONTEXT):
