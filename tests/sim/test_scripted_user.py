@@ -279,3 +279,22 @@ def test_whole_tau3_retail_set_never_reads_out_instructions(tau_retail_dir):
     for task in load_tasks(path):
         for request in read_instruction(task.instruction).requests:
             assert_natural(request)
+
+
+def test_identifies_when_asked_to_verify_and_tells_listed_facts_when_asked(tau_retail_db):
+    task = Task(
+        id="known",
+        user_id="noah_brown_6181",
+        instruction=(
+            "Reason for call:\nYou want to cancel order #W7678072 because you ordered it by mistake.\n\n"
+            "Known info:\nYou are Noah Brown and your zip code is 80279.\nYour user id is noah_brown_6181.\n\n"
+            "Task instructions:\nYou are calm."
+        ),
+        actions=[],
+    )
+    user = scripted(task, tau_retail_db)
+    opening(user)
+    reply = say(user, "Sure. First I need to verify your identity.")
+    assert reply.content == "My name is Noah Brown and my zip code is 80279.", reply.content
+    reply = say(user, "Thanks. What is your user id?")
+    assert reply.content == "My user id is noah_brown_6181.", reply.content

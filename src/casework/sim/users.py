@@ -615,6 +615,21 @@ _ASKS_CONFIRM = re.compile(
     r"go ahead|\(yes/no\)|yes or no)\b",
     re.I,
 )
+#: the agent asks the user to identify without naming a field
+_ASKS_IDENTITY = re.compile(
+    r"\b(verify|verification|identity|authenticat\w*|identify|look up your account|locate your account|"
+    r"find your account)\b",
+    re.I,
+)
+#: words of a question that say nothing about what is asked
+_QUESTION_STOP = _CONDITION_STOP | frozenset(
+    w[:6]
+    for w in [
+        "could", "would", "please", "provide", "tell", "give", "have", "need", "know", "share", "help",
+        "sure", "thanks", "thank", "also", "just", "like", "want", "there", "anything", "else", "some",
+        "more", "information", "details", "remember", "recall",
+    ]
+)  # fmt: skip
 _ASKS_ANYTHING_ELSE = re.compile(r"\banything else\b|\bother (?:questions|requests)\b", re.I)
 _DONE = re.compile(
     r"\b(has been|have been|is now|are now|successfully|done|completed?|processed|all set)\b", re.I
@@ -781,6 +796,17 @@ class ScriptedUser(UserSimulator):
             return said or f"Sorry, I don't know the {topic.label}."
         return None
 
+    def _known(self, question: str) -> str | None:
+        """A fact the instruction lists ("Known info: Your user id is ...") that the question names."""
+        asked = {w[:6] for w in re.findall(r"[a-z]{4,}", question.lower())} - _QUESTION_STOP
+        for sentence in self.plan.sentences:
+            if sentence.kind not in (Kind.KNOWN, Kind.UNKNOWN, Kind.IDENTITY):
+                continue
+            words = {w[:6] for w in re.findall(r"[a-z]{4,}", sentence.original.lower())} - _QUESTION_STOP
+            if words & asked:
+                return sentence.spoken or _capital(_ends(first_person(sentence.original)))
+        return None
+
     def _request_text(self) -> str:
         if self.plan.requests:
             return self.plan.requests[min(self.current, len(self.plan.requests) - 1)]
@@ -821,11 +847,14 @@ class ScriptedUser(UserSimulator):
                 return self._say(sentence.spoken)
         last = re.split(r"(?<=[.!?])\s+", question.strip())[-1]
         yes_no = _OPEN_QUESTION.match(last) is None and _ASKS_CONFIRM.search(last) is not None
-        if self._asked_identities(question) and not (yes_no and self.identified):
+        asks_identity = self._asked_identities(question) or (
+            not self.identified and _ASKS_IDENTITY.search(question) is not None
+        )
+        if asks_identity and not (yes_no and self.identified):
             self.identified = True
             content = self._identify(question)
             return UserReply(content=content, stop=user_stop_reason(content))
-        answer = None if yes_no else self._answer(question)
+        answer = None if yes_no else (self._answer(question) or self._known(question))
         if answer is not None:
             self.repeats = 0
             if answer == self.last:  # asked again for what it just said
