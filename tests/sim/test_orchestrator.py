@@ -173,3 +173,28 @@ def test_plugin_agents_load_by_path_and_bad_specs_explain():
         agent_class("casework.sim.agents:Nope")
     with pytest.raises(ValueError, match="tool-calling"):
         agent_class("nonsense")
+
+
+def test_a_user_that_ends_before_the_agent_spoke_is_an_abnormal_end(database, pending_task):
+    from casework.sim.types import UserReply
+    from casework.sim.users import UserSimulator
+
+    class Quitter(UserSimulator):
+        def reset(self, task, facts, persona, goal_reached) -> None:
+            pass
+
+        async def first_message(self) -> UserReply:
+            return UserReply(content="###STOP###", stop=Termination.USER_STOP)
+
+        async def respond(self, agent_message: str) -> UserReply:
+            raise AssertionError("never reached")
+
+    outcome = simulate(database, pending_task, OracleAgent(), user=Quitter())
+    assert outcome.termination_reason == Termination.USER_STOP and outcome.agent_steps == 0
+    assert outcome.user_abnormal_end == "the user simulator ended before the agent spoke"
+
+
+def test_a_scripted_user_that_gives_up_is_recorded_as_an_abnormal_end(database, pending_task):
+    outcome = simulate(database, pending_task, Scripted([]), user=ScriptedUser(max_repeats=1))
+    assert outcome.termination_reason == Termination.USER_STOP
+    assert outcome.user_abnormal_end and "scripted user" in outcome.user_abnormal_end

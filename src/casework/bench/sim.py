@@ -32,7 +32,7 @@ from typing import Any
 
 from casework import aio
 from casework.domains import Database, Domain
-from casework.sim.users import first_person
+from casework.sim.users import opening_for
 from casework.tasks.model import Task
 
 DONE_TEXT = "Your request is complete. {outputs}Is there anything else I can help you with?"
@@ -42,7 +42,7 @@ class OracleScript:
     """An oracle agent's next turn computed from the conversation (OpenAI chat messages) alone."""
 
     def __init__(self, tasks: list[Task]):
-        self.by_opening = {first_person(t.instruction): t for t in tasks}
+        self.by_opening = {opening_for(t.instruction): t for t in tasks}  # the scripted user's first words
 
     def task_of(self, messages: list[dict[str, Any]]) -> Task | None:
         for message in messages:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from casework.domains.domain import (
     ArgumentRules,
+    Askable,
     DataError,
     Domain,
     DomainError,
@@ -19,6 +20,7 @@ from casework.domains.tools import Tool, Toolbox, ToolError, ToolKind, tool
 
 __all__ = [
     "ArgumentRules",
+    "Askable",
     "Change",
     "DataError",
     "Database",

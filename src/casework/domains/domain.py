@@ -115,6 +115,25 @@ class UserFacts:
 
 
 @dataclass(frozen=True)
+class Askable:
+    """Something an agent may ask the customer about, for a scripted user to answer from its task.
+
+    ``asks`` matches the agent's question; the answer is the value of an id in the instruction for
+    one of ``fields`` (found by the field's :attr:`ArgumentRules.id_prefixes`), else the instruction
+    sentences that match ``mentions``; ``mentions=None`` means "what the current request is about"
+    (answered with the request itself). ``label`` names the thing in a reply ("the order id is ...").
+    """
+
+    label: str
+    asks: str
+    fields: tuple[str, ...] = ()
+    mentions: str | None = ""
+
+    def asked_in(self, message: str) -> bool:
+        return re.search(self.asks, message, re.I) is not None
+
+
+@dataclass(frozen=True)
 class UserModel:
     """Who the user is in this domain, and how the agent finds them."""
 
@@ -131,6 +150,8 @@ class UserModel:
     facts: Callable[[State, str | None], UserFacts] | None = None
     #: who the user is, for prompts: "a customer of a software company's help desk"
     role: str = "a customer"
+    #: what an agent may ask the user about besides identification, in priority order (scripted user)
+    askable: tuple[Askable, ...] = ()
 
     def facts_for(self, state: State, user_id: str | None) -> UserFacts:
         if self.facts is None:

@@ -326,6 +326,7 @@ class Runner:
             "trial": trial,
             **scores,
             "termination_reason": outcome.termination_reason.value,
+            "user_abnormal_end": outcome.user_abnormal_end,
             "error": outcome.error,
             "persona": outcome.persona,
             "scenario": task.scenario,

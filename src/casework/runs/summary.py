@@ -75,6 +75,8 @@ def summarize(
         "infrastructure_errors": infra,
         "infrastructure_errors_excluded": exclude_infrastructure,
         "termination_reasons": dict(Counter(r.get("termination_reason") for r in counted)),
+        # conversations the user simulator ended for no reason of its own (empty reply, gave up)
+        "user_simulator_abnormal_ends": sum(bool(r.get("user_abnormal_end")) for r in counted),
         "error_categories": dict(Counter(r.get("error_category") for r in counted if not r.get("success"))),
         "success_by_persona": {p: sum(v) / len(v) for p, v in sorted(by_persona.items())},
         "avg_execution_time": _avg([r.get("execution_time", 0.0) for r in counted]),

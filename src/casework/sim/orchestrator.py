@@ -49,6 +49,8 @@ class SimulationOutcome(BaseModel):
     agent_steps: int
     tool_errors: int
     dropped_tool_calls: int = 0
+    #: why the user simulator ended the conversation abnormally (None: it did not)
+    user_abnormal_end: str | None = None
     persona: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)
     final_state: Any = Field(default=None, exclude=True)
@@ -96,6 +98,7 @@ class Simulation:
         self.dropped = 0
         self.started = time.perf_counter()
         self.tool_time = 0.0
+        self.user_abnormal_end: str | None = None
 
     # -- recording -------------------------------------------------------------------------------
     def _add(self, message: dict[str, Any]) -> None:
@@ -120,6 +123,7 @@ class Simulation:
             agent_steps=self.steps,
             tool_errors=self.errors,
             dropped_tool_calls=self.dropped,
+            user_abnormal_end=self.user_abnormal_end,
             persona=self.persona[0] if self.persona else None,
             timings={
                 "execution_time": time.perf_counter() - self.started,
@@ -162,6 +166,7 @@ class Simulation:
         if self.user is None:
             self._add({"role": "user", "content": first_person(self.task.instruction)})
         else:
+            self.user.bind_domain(self.domain)
             self.user.reset(
                 self.task,
                 self.domain.users.facts_for(self.state, self.task.user_id),
@@ -171,7 +176,8 @@ class Simulation:
             opening = await self.user.first_message()
             self._record_calls(opening.calls, "user")
             self._add({"role": "user", "content": opening.content})
-            if opening.stop is not None:
+            if opening.stop is not None:  # before the agent said a word: never a genuine end
+                self.user_abnormal_end = opening.abnormal or "the user simulator ended before the agent spoke"
                 return self.outcome(opening.stop)
         while True:
             text, ended = await self._agent_turn()
@@ -183,6 +189,7 @@ class Simulation:
             self._record_calls(reply.calls, "user")
             self._add({"role": "user", "content": reply.content})
             if reply.stop is not None:
+                self.user_abnormal_end = reply.abnormal
                 return self.outcome(reply.stop)
 
     def _persona_text(self) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -44,6 +45,8 @@ class UserReply(BaseModel):
     content: str
     stop: Termination | None = None
     calls: list[dict[str, Any]] = Field(default_factory=list)
+    #: why this reply ended the conversation abnormally (empty model reply, scripted user gave up)
+    abnormal: str | None = None
 
 
 class ExecutedCall(BaseModel):
@@ -58,8 +61,14 @@ class ExecutedCall(BaseModel):
     step: int
 
 
+#: a stop token as models write it: stray spaces, any case, ``_`` or spaces for ``-`` (``### stop###``)
+_STOP_TOKEN = re.compile(r"#{2,}\s*(STOP|TRANSFER|OUT[\s_-]*OF[\s_-]*SCOPE)\s*#{2,}", re.I)
+
+
 def user_stop_reason(text: str) -> Termination | None:
-    for token, reason in USER_STOP_TOKENS.items():
-        if token in text:
-            return reason
-    return None
+    """The termination a user's message asks for (``###STOP###``, ``### stop ###``, ...), or None."""
+    match = _STOP_TOKEN.search(text)
+    if match is None:
+        return None
+    word = re.sub(r"[\s_-]+", "-", match.group(1).upper())
+    return USER_STOP_TOKENS[f"###{word}###"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from casework.domains.domain import ArgumentRules, Domain, Identity, UserFacts, UserModel
+from casework.domains.domain import ArgumentRules, Askable, Domain, Identity, UserFacts, UserModel
 from casework.domains.retail.data import default_retail_database, load_retail
 from casework.domains.retail.grounding import ground_action
 from casework.domains.retail.tools import CANCEL_REASONS, TOOLS
@@ -27,6 +27,25 @@ TRANSFER_TOOL = "transfer_to_human_agents"
 
 _ASKS_EMAIL = r"\be-?mail\b"
 _ASKS_NAME_ZIP = r"\b(zip|postal|full name|first name|last name|your name)\b"
+
+#: what an agent asks a retail customer about, for the scripted user (see :class:`Askable`)
+ASKABLE = (
+    Askable(
+        "order id",
+        asks=r"\border\b[^.?!]{0,40}\b(id|number)\b|\b(which|what) order\b|\border (id|number)\b",
+        fields=("order_id",),
+    ),
+    Askable(
+        "payment method",
+        asks=r"\b(pay|paid|paying|payment|refunds?|refunded|card|paypal)\b",
+        mentions=r"\b(paypal|gift card|credit card|card ending|payment|refund to (?:my|your|the)|store credit|website credit|pay)\b",
+    ),
+    Askable("address", asks=r"\baddress\b", mentions=r"\baddress\b"),
+    Askable("reason", asks=r"\breason\b|\bwhy\b", mentions=r"\b(because|no longer|mistake|by accident)\b"),
+    Askable(
+        "items", asks=r"\b(which|what) (items?|products?|ones?)\b|\bitems?\b[^.?!]{0,30}\?", mentions=None
+    ),
+)
 
 
 def user_facts(state: State, user_id: str | None) -> UserFacts:
@@ -96,6 +115,7 @@ RETAIL = Domain(
         owner_field="user_id",
         facts=user_facts,
         role="a customer of an online shop",
+        askable=ASKABLE,
     ),
     arguments=ArgumentRules(
         id_prefixes={"order_id": "#"},
