@@ -26,7 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from casework import __version__
 from casework.domains import Database, Domain, get_domain
 from casework.domains.registry import DEFAULT_DOMAIN
-from casework.runs.grading import ExpectedOutcome, grade
+from casework.runs.grading import NL_ASSERTION, ExpectedOutcome, components_for, fresh_state, grade
+from casework.runs.judge import CACHE_FILE, Judge, JudgeCache
+from casework.runs.records import SCHEMA_VERSION, parse_result
 from casework.runs.store import ResultsStore, RunDirError, read_manifest, read_results, write_manifest
 from casework.runs.summary import write_summary
 from casework.sim.agents import agent_class
@@ -36,6 +38,7 @@ from casework.sim.types import Termination
 from casework.sim.users import LLMUser, ScriptedUser, UserSimulator
 from casework.tasks import load_tasks
 from casework.tasks.model import Task
+from casework.tasks.splits import select_split
 
 # Settings that may change between a run and its --resume without changing the results' meaning.
 RESUME_FREE = {"concurrency", "out", "resume", "dry_run"}
@@ -59,6 +62,7 @@ class RunConfig(BaseModel):
     trials: int = Field(1, ge=1)
     concurrency: int = Field(8, ge=1)
     task_ids: list[str] | None = None
+    split: str | None = None  # a τ³ split (train | test | base) from split_tasks.json beside the tasks
     seed: int = 0
     max_steps: int = Field(30, ge=1)
     max_errors: int = Field(10, ge=0)
@@ -67,6 +71,7 @@ class RunConfig(BaseModel):
     exclude_infrastructure: bool = False
     agent_endpoint: dict[str, Any] | None = None  # EndpointConfig as data (api_key_env names a variable)
     user_endpoint: dict[str, Any] | None = None
+    judge_endpoint: dict[str, Any] | None = None
     resume: bool = False
 
 
@@ -106,6 +111,7 @@ def build_manifest(config: RunConfig) -> dict[str, Any]:
     if config.policy is not None:
         fingerprint_source["policy_sha256"] = file_sha256(config.policy)
     return {
+        "schema_version": SCHEMA_VERSION,
         "config": settings,
         "fingerprint": fingerprint_source,
         "tasks_sha256": fingerprint_source["tasks_sha256"],
@@ -145,6 +151,8 @@ class Runner:
         agent_llm: Any = None,
         user_llm: Any = None,
         on_result: Callable[[dict[str, Any]], None] | None = None,
+        judge_llm: Any = None,
+        judge_id: str | None = None,
     ):
         self.config = config
         self.agent_llm = agent_llm
@@ -153,9 +161,20 @@ class Runner:
         self.domain: Domain = get_domain(config.domain)
         self.database: Database = self.domain.database(config.data)
         self.policy = config.policy.read_text(encoding="utf-8") if config.policy else self.domain.policy
-        self.tasks = self._select(load_tasks(config.tasks, domain=config.domain))
+        loaded = load_tasks(config.tasks, domain=config.domain)
+        loaded, self.split_missing = select_split(loaded, config.tasks, config.split)
+        self.tasks = self._select(loaded)
         self.agent_cls = agent_class(config.agent)
         self.expected: dict[str, ExpectedOutcome] = {}
+        self.judge: Judge | None = None
+        if judge_llm is not None:
+            model = getattr(getattr(judge_llm, "config", None), "model", None)
+            self.judge = Judge(judge_llm, judge_id or model or "judge", JudgeCache(config.out / CACHE_FILE))
+        elif needs_judge(self.tasks):
+            raise ValueError(
+                f"{config.tasks}: tasks have NL assertions (reward_basis NL_ASSERTION) but no judge is "
+                "configured: pass --judge-model (or let the embedded model judge)"
+            )
 
     def _select(self, tasks: list[Task]) -> list[Task]:
         if not self.config.task_ids:
@@ -213,7 +232,7 @@ class Runner:
         persona = persona_for(self.config, index, trial)
         simulation = Simulation(
             domain=self.domain,
-            state=self.database.fork(),
+            state=fresh_state(self.domain, self.database, task),
             task=task,
             agent=self.agent_cls(llm=self.agent_llm),
             user=self._user(),
@@ -237,13 +256,22 @@ class Runner:
             outcome = simulation.outcome(
                 Termination.INFRASTRUCTURE_ERROR, error=f"{type(exc).__name__}: {exc}"
             )
-        return self.result(task, trial, outcome, expected)
+        verdicts = None
+        if self.judge is not None and task.nl_assertions and NL_ASSERTION in components_for(task):
+            verdicts = await self.judge.judge(task.nl_assertions, outcome.messages)
+        return self.result(task, trial, outcome, expected, verdicts)
 
     def result(
-        self, task: Task, trial: int, outcome: SimulationOutcome, expected: ExpectedOutcome
+        self,
+        task: Task,
+        trial: int,
+        outcome: SimulationOutcome,
+        expected: ExpectedOutcome,
+        verdicts: Any = None,
     ) -> dict[str, Any]:
-        scores = grade(self.domain, expected, outcome)
-        return {
+        scores = grade(self.domain, expected, outcome, verdicts)
+        judge_calls = [{**c, "role": "judge"} for c in verdicts.calls] if verdicts is not None else []
+        line = {
             "task_id": task.id,
             "trial": trial,
             **scores,
@@ -257,11 +285,12 @@ class Runner:
             **outcome.timings,
             "expected_actions": [a.model_dump() for a in task.actions],
             "expected_outputs": task.outputs,
-            "tool_calls": [c.model_dump(mode="json") for c in outcome.tool_calls],
+            "tool_calls": [{"requestor": "assistant", **c.model_dump(mode="json")} for c in outcome.tool_calls],
             "messages": outcome.messages,
             "message_times": outcome.message_times,
-            "model_calls": outcome.model_calls,
+            "model_calls": outcome.model_calls + judge_calls,
         }
+        return parse_result(line).to_line()
 
     # -- the whole run ---------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
@@ -329,3 +358,8 @@ def dry_run_report(config: RunConfig) -> dict[str, Any]:
         "estimated_prompt_tokens": prompt_tokens * simulations * 8,  # assumes ~8 agent calls per simulation
         "problems": problems,
     }
+
+
+def needs_judge(tasks: list[Task]) -> bool:
+    """Whether grading these tasks asks a judge model (some task has NL assertions in its basis)."""
+    return any(t.nl_assertions and NL_ASSERTION in components_for(t) for t in tasks)
