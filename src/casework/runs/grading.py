@@ -183,7 +183,11 @@ def score_communicate(g: GradingInput) -> ScoreComponent:
 
 def score_action(g: GradingInput) -> ScoreComponent:
     calls = [
-        (c["name"], c["arguments"] if isinstance(c["arguments"], dict) else {}, c.get("requestor", "assistant"))
+        (
+            c["name"],
+            c["arguments"] if isinstance(c["arguments"], dict) else {},
+            c.get("requestor", "assistant"),
+        )
         for c in g.tool_calls
     ]
     checks = action_checks(g.task.actions, calls)
@@ -199,7 +203,9 @@ def score_env_assertions(g: GradingInput) -> ScoreComponent:
     checks = []
     for assertion in assertions:
         try:
-            passed, reason = g.domain.check_env_assertion(g.final_state, assertion.func_name, assertion.arguments)
+            passed, reason = g.domain.check_env_assertion(
+                g.final_state, assertion.func_name, assertion.arguments
+            )
         except Exception as exc:  # a broken assertion is a failed check, not a crashed run
             passed, reason = (not assertion.assert_value), f"{type(exc).__name__}: {exc}"
         met = passed == assertion.assert_value

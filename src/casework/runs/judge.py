@@ -160,7 +160,9 @@ class Judge:
                 if exc.record is not None:
                     verdicts.calls.append(exc.record.model_dump(mode="json"))
                 errors.append(f"{assertion!r}: {exc}")
-                verdicts.checks.append(Check(subject=assertion, met=None, justification=f"judge error: {exc}"))
+                verdicts.checks.append(
+                    Check(subject=assertion, met=None, justification=f"judge error: {exc}")
+                )
                 continue
             verdicts.calls.append(completion.usage.model_dump(mode="json"))
             try:
@@ -168,10 +170,23 @@ class Judge:
             except ValueError as exc:
                 errors.append(f"{assertion!r}: {exc}")
                 verdicts.checks.append(
-                    Check(subject=assertion, met=None, justification=f"judge error: {exc}", answer=completion.content)
+                    Check(
+                        subject=assertion,
+                        met=None,
+                        justification=f"judge error: {exc}",
+                        answer=completion.content,
+                    )
                 )
                 continue
-            self.cache.put({"key": key, "judge": self.judge_id, "assertion": assertion, "met": met, "reasoning": reasoning})
+            self.cache.put(
+                {
+                    "key": key,
+                    "judge": self.judge_id,
+                    "assertion": assertion,
+                    "met": met,
+                    "reasoning": reasoning,
+                }
+            )
             verdicts.checks.append(Check(subject=assertion, met=met, justification=reasoning))
         if errors:
             verdicts.status = "judge_error"

@@ -29,6 +29,7 @@ __all__ = ["Check", "ScoreComponent", "SimulationResult", "read_records", "parse
 
 SCHEMA_VERSION = 2
 
+
 class ToolCallRecord(BaseModel):
     """A tool call as executed, with who made it (``assistant`` or the ``user`` on their device)."""
 

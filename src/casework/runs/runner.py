@@ -285,7 +285,9 @@ class Runner:
             **outcome.timings,
             "expected_actions": [a.model_dump() for a in task.actions],
             "expected_outputs": task.outputs,
-            "tool_calls": [{"requestor": "assistant", **c.model_dump(mode="json")} for c in outcome.tool_calls],
+            "tool_calls": [
+                {"requestor": "assistant", **c.model_dump(mode="json")} for c in outcome.tool_calls
+            ],
             "messages": outcome.messages,
             "message_times": outcome.message_times,
             "model_calls": outcome.model_calls + judge_calls,
@@ -363,3 +365,11 @@ def dry_run_report(config: RunConfig) -> dict[str, Any]:
 def needs_judge(tasks: list[Task]) -> bool:
     """Whether grading these tasks asks a judge model (some task has NL assertions in its basis)."""
     return any(t.nl_assertions and NL_ASSERTION in components_for(t) for t in tasks)
+
+
+def config_needs_judge(config: RunConfig) -> bool:
+    """Whether the run's tasks (after ``--split`` and ``--task-ids``) need a judge model."""
+    tasks = select_split(load_tasks(config.tasks, domain=config.domain), config.tasks, config.split)[0]
+    if config.task_ids:
+        tasks = [t for t in tasks if t.id in set(config.task_ids)]
+    return needs_judge(tasks)

@@ -92,9 +92,7 @@ def action_checks(golden: Sequence[Any], calls: Sequence[tuple[str, Mapping[str,
         if hit is None:
             checks.append(Check(subject=subject, met=False, justification="no matching tool call"))
         else:
-            checks.append(
-                Check(subject=subject, met=True, justification=f"tool call {hit[0]} (by {hit[1]})")
-            )
+            checks.append(Check(subject=subject, met=True, justification=f"tool call {hit[0]} (by {hit[1]})"))
     return checks
 
 

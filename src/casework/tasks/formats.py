@@ -432,7 +432,8 @@ def _read_tau2(where: _Where, record: Mapping[str, Any], domain: str) -> Task:
     for i, name in enumerate(basis):
         if name not in RewardType.__members__:
             raise where.error(
-                f"{prefix}reward_basis[{i}]", f"unknown component {name!r} (expected one of {', '.join(RewardType)})"
+                f"{prefix}reward_basis[{i}]",
+                f"unknown component {name!r} (expected one of {', '.join(RewardType)})",
             )
     if basis and tuple(basis) != DEFAULT_REWARD_BASIS:
         fields["reward_basis"] = basis

@@ -37,7 +37,9 @@ def load_splits(path: Path) -> dict[str, list[str]]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise SplitError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise SplitError(
+            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
     if not isinstance(data, dict):
         raise SplitError(f'{path}: expected an object {{"train": [ids], "test": [ids], ...}}')
     splits: dict[str, list[str]] = {}
@@ -62,5 +64,15 @@ def select_split(
     known = {t.id for t in tasks}
     chosen = [t for t in tasks if t.id in set(wanted)]
     if not chosen:
-        raise SplitError(f"{tasks_path}: none of the {len(wanted)} tasks of split {split!r} ({path}) is in it")
+        raise SplitError(
+            f"{tasks_path}: none of the {len(wanted)} tasks of split {split!r} ({path}) is in it"
+        )
     return chosen, [i for i in wanted if i not in known]
+
+
+def load_split_tasks(path: Path, *, domain: str | None = None, split: str | None = None) -> list[Task]:
+    """:func:`casework.tasks.load_tasks`, keeping only the tasks of ``split`` when one is named."""
+    from casework.tasks.formats import load_tasks
+
+    tasks = load_tasks(path, domain=domain)
+    return select_split(tasks, Path(path), split)[0]
