@@ -145,7 +145,7 @@ class Judge:
             if hit is not None:
                 verdicts.cached += 1
                 verdicts.checks.append(
-                    Check(subject=assertion, met=hit["met"], justification=hit["reasoning"], cached=True)
+                    Check(subject=assertion, met=hit["met"], justification=hit["reasoning"])
                 )
                 continue
             prompt = f"Conversation:\n{conversation}\n\nExpected outcome:\n{assertion}"

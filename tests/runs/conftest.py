@@ -1,0 +1,53 @@
+"""Fixtures for the run tests: τ³ reference data and a scripted judge client."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from casework.llm.types import CallRecord, Completion, LLMUnavailable
+
+SHARED = Path(os.environ.get("CASEWORK_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
+TAU3_RETAIL = SHARED / "data" / "tau3" / "retail"
+
+
+@pytest.fixture(scope="session")
+def tau3_retail_dir() -> Path:
+    """τ³'s retail data (db.json, tasks_train.json, split_tasks.json); skips when ../shared is absent."""
+    if not (TAU3_RETAIL / "tasks_train.json").exists():
+        pytest.skip(
+            f"τ³ reference data not found at {TAU3_RETAIL} (needs ../shared/data beside the repository)"
+        )
+    return TAU3_RETAIL
+
+
+class ScriptedJudge:
+    """A judge client that answers from a rule, records its prompts, and can fail on demand."""
+
+    class config:
+        model = "scripted-judge"
+
+    def __init__(self, verdict=lambda assertion: True, fail: bool = False, answer: str | None = None):
+        self.verdict = verdict
+        self.fail = fail
+        self.answer = answer
+        self.prompts: list[str] = []
+
+    async def chat(self, messages, role=None, **params):
+        prompt = messages[-1]["content"]
+        self.prompts.append(prompt)
+        record = CallRecord(role=role, model="scripted-judge", latency_s=0.01, prompt_tokens=len(prompt) // 4)
+        if self.fail:
+            raise LLMUnavailable("judge endpoint unreachable", record.model_copy(update={"error": "refused"}))
+        assertion = prompt.rsplit("Expected outcome:\n", 1)[1]
+        content = self.answer or json.dumps({"reasoning": "scripted", "met": self.verdict(assertion)})
+        return Completion(content=content, usage=record.model_copy(update={"completion_tokens": 9}))
+
+
+@pytest.fixture(scope="session")
+def scripted_judge():
+    """``scripted_judge(verdict=..., fail=..., answer=...)`` -> a new :class:`ScriptedJudge`."""
+    return ScriptedJudge
