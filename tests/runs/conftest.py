@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from casework.llm.types import CallRecord, Completion, LLMUnavailable
 
-SHARED = Path(os.environ.get("CASEWORK_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
-TAU3_RETAIL = SHARED / "data" / "tau3" / "retail"
-
 
 @pytest.fixture(scope="session")
-def tau3_retail_dir() -> Path:
+def tau3_retail_dir(tau3_dir: Path) -> Path:
     """τ³'s retail data (db.json, tasks_train.json, split_tasks.json); skips when ../shared is absent."""
-    if not (TAU3_RETAIL / "tasks_train.json").exists():
-        pytest.skip(
-            f"τ³ reference data not found at {TAU3_RETAIL} (needs ../shared/data beside the repository)"
-        )
-    return TAU3_RETAIL
+    return tau3_dir / "retail"
 
 
 class ScriptedJudge:

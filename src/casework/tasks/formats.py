@@ -502,8 +502,8 @@ def _detect_record(record: Any) -> str | None:
     if not isinstance(record, Mapping):
         return None
     keys = set(record)
-    if "user_scenario" in keys or "evaluation_criteria" in keys:
-        return "tau2"
+    if "evaluation_criteria" in keys or ("user_scenario" in keys and "instruction" not in keys):
+        return "tau2"  # a casework task may carry a user_scenario too, beside its instruction
     if isinstance(record.get("task"), Mapping) or "success" in keys or {"q", "agt"} & keys:
         return "blueprint"
     actions = record.get("actions")
