@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from casework.scoring.components import Check, ScoreComponent
 from casework.tasks.model import Requestor
@@ -138,19 +138,35 @@ class SimulationResult(BaseModel):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
-def parse_result(line: dict[str, Any]) -> SimulationResult:
+class RecordError(ValueError):
+    """A result line that does not fit the record schema; the message names the line and field."""
+
+
+def parse_result(line: dict[str, Any] | SimulationResult) -> SimulationResult:
     """One result line (any schema version) as a :class:`SimulationResult`."""
+    if isinstance(line, SimulationResult):
+        return line
     data = dict(line)
-    if "task_id" in data and not isinstance(data["task_id"], str):
+    if "task_id" in data and isinstance(data["task_id"], int) and not isinstance(data["task_id"], bool):
         data["task_id"] = str(data["task_id"])
-    return SimulationResult.model_validate(data)
+    try:
+        return SimulationResult.model_validate(data)
+    except ValidationError as exc:
+        where = f"task {data.get('task_id')!r} trial {data.get('trial')!r}"
+        problems = "; ".join(
+            f"field {'.'.join(str(p) for p in e['loc'])!r}: {e['msg']}" for e in exc.errors()[:3]
+        )
+        raise RecordError(f"result line of {where}: {problems}") from None
 
 
 def read_records(run_dir: Path) -> list[SimulationResult]:
     """The complete result lines of a run as typed records (any schema version)."""
-    from casework.runs.store import read_results
+    from casework.runs.store import RESULTS, read_results
 
-    return [parse_result(line) for line in read_results(Path(run_dir))]
+    try:
+        return [parse_result(line) for line in read_results(Path(run_dir))]
+    except RecordError as exc:
+        raise RecordError(f"{Path(run_dir) / RESULTS}: {exc}") from None
 
 
 def schema_version(manifest: dict[str, Any] | None) -> int:

@@ -28,8 +28,8 @@ from casework.domains import Database, Domain, get_domain
 from casework.domains.registry import DEFAULT_DOMAIN
 from casework.runs.grading import NL_ASSERTION, ExpectedOutcome, components_for, fresh_state, grade
 from casework.runs.judge import CACHE_FILE, Judge, JudgeCache
-from casework.runs.records import SCHEMA_VERSION, parse_result
-from casework.runs.store import ResultsStore, RunDirError, read_manifest, read_results, write_manifest
+from casework.runs.records import SCHEMA_VERSION, parse_result, read_records
+from casework.runs.store import ResultsStore, RunDirError, read_manifest, write_manifest
 from casework.runs.summary import write_summary
 from casework.sim.agents import agent_class
 from casework.sim.orchestrator import Simulation, SimulationConfig, SimulationOutcome
@@ -323,7 +323,7 @@ class Runner:
             store.close()
             summary = write_summary(
                 self.config.out,
-                read_results(self.config.out),
+                read_records(self.config.out),
                 exclude_infrastructure=self.config.exclude_infrastructure,
                 seed=self.config.seed,
             )
