@@ -47,20 +47,23 @@ def test_data_generate_is_deterministic(tmp_path: Path):
             "generate",
             "--seed",
             "5",
-            "--users",
-            "30",
-            "--orders",
-            "60",
-            "--products",
-            "10",
+            "--size",
+            "users=30",
+            "--size",
+            "orders=60",
+            "--size",
+            "products=10",
             "--out",
             tmp_path / name,
         )
         assert result.exit_code == 0, result.output
+    from casework.domains.retail.generator import generate_retail, write_tau_layout
+
+    write_tau_layout(generate_retail(seed=5, users=30, orders=60, products=10), tmp_path / "direct")
     for table in ("users", "orders", "products"):
-        assert (tmp_path / "a" / f"{table}.json").read_bytes() == (
-            tmp_path / "b" / f"{table}.json"
-        ).read_bytes()
+        produced = (tmp_path / "a" / f"{table}.json").read_bytes()
+        assert produced == (tmp_path / "b" / f"{table}.json").read_bytes()
+        assert produced == (tmp_path / "direct" / f"{table}.json").read_bytes()  # same bytes as before
     # The generated directory loads back as --data and validates sampled tasks against it.
     tasks = tmp_path / "t.json"
     assert invoke("tasks", "sample", "-n", "4", "--data", tmp_path / "a", "--out", tasks).exit_code == 0

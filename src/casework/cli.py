@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from casework import __version__, aio
+from casework.domains.registry import DEFAULT_DOMAIN
 
 app = typer.Typer(
     help="Generate, validate and test multi-turn customer-service tasks for tool-calling LLM agents.",
@@ -21,7 +22,10 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Databases: generate synthetic data.", no_args_is_help=True)
 tasks_app = typer.Typer(help="Task files: replay, validate, convert, sample.", no_args_is_help=True)
-domain_app = typer.Typer(help="Inspect a domain: its tools and policy.", no_args_is_help=True)
+domain_app = typer.Typer(
+    help="Domains: list them, inspect tools and policy, check a domain, write a new one.",
+    no_args_is_help=True,
+)
 bench_app = typer.Typer(help="Benchmarks of the harness itself.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(tasks_app, name="tasks")
@@ -31,7 +35,14 @@ app.add_typer(bench_app, name="bench")
 console = Console()
 err_console = Console(stderr=True)
 
-DomainOpt = Annotated[str, typer.Option("--domain", help="Domain name.")]
+DomainOpt = Annotated[
+    str,
+    typer.Option(
+        "--domain",
+        help="Domain: a name from `casework domain list`, or package.module:OBJECT. "
+        "NAME@PROFILE picks a tool profile.",
+    ),
+]
 DataOpt = Annotated[
     Path | None,
     typer.Option(
@@ -90,33 +101,49 @@ def _main(
 # -- data ------------------------------------------------------------------------------------------
 @data_app.command("generate")
 def data_generate(
-    out: Annotated[Path, typer.Option("--out", help="Directory for users.json, orders.json, products.json.")],
-    domain: DomainOpt = "retail",
+    out: Annotated[Path, typer.Option("--out", help="Directory for the database, in the domain's layout.")],
+    domain: DomainOpt = DEFAULT_DOMAIN,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives identical bytes.")] = 0,
-    users: Annotated[int, typer.Option(min=1)] = 500,
-    orders: Annotated[int, typer.Option(min=0)] = 1000,
-    products: Annotated[int, typer.Option(min=1)] = 50,
+    size: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--size",
+            help="TABLE=N, repeatable (the domain's sizes: see `casework domain list`); default sizes otherwise.",
+        ),
+    ] = None,
 ) -> None:
-    """Write a synthetic, internally consistent database in tau-bench layout.
+    """Write a synthetic, internally consistent database in the domain's native layout.
 
-    Example: casework data generate --seed 7 --users 2000 --orders 4000 --out data/retail-7
+    Example: casework data generate --seed 7 --size users=2000 --size orders=4000 --out data/retail-7
     """
-    if domain != "retail":
-        raise _fail(f"data generation is available for the retail domain only, not {domain!r}")
-    from casework.domains.retail.generator import generate_retail, write_tau_layout
+    from casework.domains import get_domain
 
+    try:
+        dom = get_domain(domain)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if dom.generate_data is None or dom.write_data is None:
+        raise _fail(f"domain {dom.name!r} has no synthetic data generator")
+    sizes: dict[str, int] = {}
+    for item in size or []:
+        name, _, value = item.partition("=")
+        if name not in dom.data_sizes or not value.strip().isdigit():
+            known = ", ".join(f"{k}={v}" for k, v in dom.data_sizes.items())
+            raise _fail(f"--size {item!r}: expected TABLE=N with TABLE one of {known}")
+        sizes[name] = int(value)
     start = time.perf_counter()
-    tables = generate_retail(seed=seed, users=users, orders=orders, products=products)
-    write_tau_layout(tables, out)
+    database = dom.generate_data(seed, **sizes)
+    dom.write_data(database, out)
     elapsed = time.perf_counter() - start
-    counts = ", ".join(f"{len(tables[t])} {t}" for t in ("users", "orders", "products"))
+    tables = database.to_dict()
+    counts = ", ".join(f"{len(tables[t])} {t}" for t in dom.tables)
     console.print(f"wrote {counts} to {out} in {elapsed:.2f} s")
 
 
 # -- domain ----------------------------------------------------------------------------------------
 @domain_app.command("tools")
 def domain_tools(
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
     as_json: Annotated[bool, typer.Option("--json", help="Print the OpenAI function schemas.")] = False,
 ) -> None:
     """List a domain's tools with their kind and arguments.
@@ -125,7 +152,10 @@ def domain_tools(
     """
     from casework.domains import get_domain
 
-    toolbox = get_domain(domain).toolbox
+    try:
+        toolbox = get_domain(domain).toolbox
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     if as_json:
         print(json.dumps(toolbox.openai_schemas(), indent=2))
         return
@@ -138,11 +168,89 @@ def domain_tools(
 
 
 @domain_app.command("policy")
-def domain_policy(domain: DomainOpt = "retail") -> None:
-    """Print a domain's agent policy (replace it at run time with --policy FILE)."""
+def domain_policy(
+    domain: DomainOpt = DEFAULT_DOMAIN,
+    variant: Annotated[
+        str, typer.Option(help="Policy variant: default, or solo where the domain has one.")
+    ] = "default",
+) -> None:
+    """Print a domain's agent policy (replace it at run time with --policy FILE).
+
+    Example: casework domain policy --domain retail > policy.md
+    """
     from casework.domains import get_domain
 
-    print(get_domain(domain).policy)
+    try:
+        print(get_domain(domain).policy_text(variant))
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+@domain_app.command("list")
+def domain_list() -> None:
+    """List the domains casework can load: built-in, installed plugins (entry points), registered.
+
+    Example: casework domain list
+    """
+    from casework.domains import available, get_domain
+
+    table = Table("domain", "source", "tools", "profiles", "description", title="domains")
+    for name, source in available().items():
+        try:
+            dom = get_domain(name)
+        except ValueError as exc:
+            table.add_row(name, source, "", "", f"[red]cannot load: {exc}[/]")
+            continue
+        tools = str(len(dom.toolbox.tools))
+        if dom.user_toolbox is not None:
+            tools += f" + {len(dom.user_toolbox.tools)} user"
+        table.add_row(name, source, tools, ", ".join(dom.profile_names), dom.description)
+    console.print(table)
+
+
+@domain_app.command("check")
+def domain_check(
+    domain: Annotated[str, typer.Argument(help="A domain name or package.module:OBJECT.")],
+) -> None:
+    """Check a domain end to end: schemas, every tool, data, sample tasks, an oracle run, templated tasks.
+
+    Exits 1 when a check fails.
+
+    Example: casework domain check mock
+    """
+    from casework.domains import get_domain
+    from casework.runs.domain_check import check_domain
+
+    try:
+        dom = get_domain(domain)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    checks = check_domain(dom, domain)
+    table = Table("check", "result", "detail", title=f"domain {dom.name}")
+    for check in checks:
+        table.add_row(check.name, "[green]pass[/]" if check.passed else "[red]FAIL[/]", check.detail)
+    console.print(table)
+    if not all(c.passed for c in checks):
+        raise typer.Exit(1)
+
+
+@domain_app.command("new")
+def domain_new(
+    name: Annotated[str, typer.Argument(help="The new domain's name (lower case, digits, _).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the plugin package (new or empty).")],
+) -> None:
+    """Write a small, installable domain plugin (a copy of the built-in mock help desk) to edit.
+
+    Example: casework domain new helpdesk --out ./casework-helpdesk && pip install -e ./casework-helpdesk
+    """
+    from casework.domains.scaffold import write_plugin
+
+    try:
+        written = write_plugin(name, out)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {len(written)} files to {out}")
+    console.print(f"next: pip install -e {out} && casework domain check {name}")
 
 
 # -- tasks -----------------------------------------------------------------------------------------
@@ -152,7 +260,7 @@ def tasks_replay(
         Path, typer.Argument(help="Task file (casework JSON/JSONL, blueprint, tau-bench v1, tau2).")
     ],
     out: Annotated[Path, typer.Option("--out", help="JSONL file: one line per task.")],
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
     dump_states: Annotated[
         Path | None, typer.Option("--dump-states", help="Also write DIR/<n>.json with each final database.")
@@ -186,7 +294,7 @@ def tasks_replay(
 @tasks_app.command("validate")
 def tasks_validate(
     tasks: Annotated[Path, typer.Argument(help="Task file to check.")],
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the problems as JSONL.")] = None,
     no_user_id_validation: Annotated[bool, typer.Option("--no-user-id-validation")] = False,
@@ -224,7 +332,7 @@ def tasks_convert(
     to: Annotated[
         str, typer.Option("--to", help="casework (json/jsonl by extension) | blueprint | tau2")
     ] = "casework",
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
     split: SplitOpt = None,
 ) -> None:
     """Convert a task file between formats.
@@ -250,7 +358,7 @@ def tasks_sample(
     out: Annotated[Path, typer.Option("--out", help="Task file to write (.json or .jsonl).")],
     num_tasks: Annotated[int, typer.Option("--num-tasks", "-n", min=1)] = 8,
     seed: int = 0,
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
 ) -> None:
     """Write a small set of templated tasks sampled from the database (no LLM).
@@ -305,7 +413,7 @@ def run_command(
     ] = False,
     mode: Annotated[str, typer.Option(help="interactive | solo | oracle-plan.")] = "interactive",
     agent: Annotated[
-        str, typer.Option(help="tool-calling | text | oracle | package.module:ClassName.")
+        str, typer.Option(help="tool-calling | text | oracle | noop | package.module:ClassName.")
     ] = "tool-calling",
     trials: Annotated[int, typer.Option(min=1, help="Trials per task (for pass^k).")] = 1,
     concurrency: Annotated[int, typer.Option(min=1, help="Simulations in flight.")] = 4,
@@ -321,7 +429,7 @@ def run_command(
     ] = False,
     timeout: Annotated[float, typer.Option(help="Wall-clock seconds per simulation.")] = 900.0,
     policy: Annotated[Path | None, typer.Option(help="Replace the domain's policy with this file.")] = None,
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
     resume: Annotated[
         bool, typer.Option(help="Continue a run directory: skip finished (task, trial) pairs.")
@@ -372,7 +480,7 @@ def run_command(
             exclude_infrastructure=exclude_infrastructure,
             resume=resume,
         )
-        needs_agent = agent not in ("oracle",)
+        needs_agent = agent not in ("oracle", "noop")
         choice = choose_endpoints(
             models_file=models,
             agent_overrides={"model": model, "base_url": base_url, "api_key_env": api_key_env},
@@ -653,7 +761,7 @@ def generate(
         Path | None,
         typer.Option("--models", help="Models file: agent section = generator, reviewers = committee."),
     ] = None,
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
 ) -> None:
     """Generate a validated task set and its statistics report (OUT.stats.json); resumable.
@@ -710,7 +818,7 @@ def generate_compare(
     num_tasks: Annotated[int, typer.Option("--num-tasks", "-n", min=1)] = 200,
     seed: int = 0,
     seeds: Annotated[str | None, typer.Option(help="Or compare seeds of one method: '0,1'.")] = None,
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
 ) -> None:
     """Run methods (or seeds) on the same settings and print their statistics side by side.
@@ -733,7 +841,7 @@ def generate_compare(
 @tasks_app.command("stats")
 def tasks_stats(
     tasks: Annotated[Path, typer.Argument(help="Task file in any supported format.")],
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
     split: SplitOpt = None,
 ) -> None:
@@ -759,7 +867,7 @@ def bench_generate(
     num_tasks: Annotated[int, typer.Option("--num-tasks", "-n", min=1)] = 2000,
     seed: int = 0,
     data: DataOpt = None,
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
 ) -> None:
     """Templated generation throughput: generate and validate (stages 1-4 + de-duplication) on one core.
 
@@ -787,7 +895,7 @@ def bench_replay(
         Path | None, typer.Option("--tasks", help="Task file (default: 200 sampled tasks).")
     ] = None,
     data: DataOpt = None,
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
     repeats: Annotated[int, typer.Option(help="Time each task this many times; keep the best.")] = 3,
     naive_tasks: Annotated[
         int, typer.Option(help="Tasks to time with the naive reload-and-rehash reference.")
@@ -825,6 +933,89 @@ def bench_replay(
 
 
 # -- reports ---------------------------------------------------------------------------------------
+@app.command("perturb")
+def perturb(
+    tasks: Annotated[Path, typer.Argument(help="Task file (any supported format).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output task file: the base tasks, then their variants.")
+    ],
+    kinds: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: paraphrase,typos,shuffle,verbosity,politeness,distractor,id-format."
+        ),
+    ] = "typos,shuffle,verbosity,politeness,distractor,id-format",
+    variants: Annotated[int, typer.Option(min=1, help="Variants per base task and kind.")] = 3,
+    seed: int = 0,
+    typo_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of words misspelt.")] = 0.08,
+    domain: DomainOpt = DEFAULT_DOMAIN,
+    data: DataOpt = None,
+    model: Annotated[str | None, typer.Option(help="Paraphrasing model (default: embedded).")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Paraphrasing endpoint, OpenAI-compatible.")] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="NAME of the variable holding the API key.")] = None,
+    models: Annotated[
+        Path | None, typer.Option("--models", help="Models file: the 'user' role paraphrases.")
+    ] = None,
+) -> None:
+    """Write perturbed variants of tasks (same golden actions and outputs, another wording), linked to
+    their base tasks, to measure whether verdicts survive rephrasing (`casework run` on the output
+    adds `robustness` to summary.json).
+
+    Example: casework perturb tasks.json --kinds typos,shuffle,id-format --variants 3 --seed 1 --out variants.json
+    """
+    from casework.generate.perturb import KINDS, paraphrase_task, perturb_tasks
+    from casework.tasks import save_tasks
+
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()]
+    unknown = [k for k in chosen if k not in KINDS]
+    if unknown or not chosen:
+        raise _fail(
+            f"--kinds {kinds!r}: unknown {', '.join(unknown) or 'none given'}; expected some of {', '.join(KINDS)}"
+        )
+    dom, database, loaded = _load(domain, data, tasks)
+    paraphrases = None
+    if "paraphrase" in chosen:
+        from casework.runs.endpoints import choose_endpoints, open_clients
+
+        choice = choose_endpoints(
+            models_file=models,
+            agent_overrides={},
+            user_overrides={
+                k: v
+                for k, v in {"model": model, "base_url": base_url, "api_key_env": api_key_env}.items()
+                if v
+            },
+            needs_agent=False,
+            needs_user=True,
+        )
+
+        async def make(client) -> dict:
+            return {
+                t.id: await paraphrase_task(t, variants, client, domain=dom, database=database)
+                for t in loaded
+            }
+
+        with open_clients(choice) as (_, user_client):
+            paraphrases = aio.run(make(user_client), closing=[user_client])
+    result = perturb_tasks(
+        loaded,
+        chosen,
+        variants,
+        seed=seed,
+        domain=dom,
+        database=database,
+        paraphrases=paraphrases,
+        typo_rate=typo_rate,
+    )
+    save_tasks(result.tasks, out)
+    bases = len(result.tasks) - result.variants
+    console.print(f"wrote {bases} base tasks and {result.variants} variants to {out}")
+    for where, reason in list(result.skipped.items())[:10]:
+        console.print(f"  [yellow]fewer variants[/] {where}: {reason}")
+    if len(result.skipped) > 10:
+        console.print(f"  … and {len(result.skipped) - 10} more")
+
+
 @app.command("report")
 def report(
     run_dir: Annotated[Path, typer.Argument(help="Run directory written by `casework run`.")],
@@ -1072,7 +1263,7 @@ def bench_sim(
     ] = 50,
     seed: int = 0,
     data: DataOpt = None,
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers as JSON.")] = None,
 ) -> None:
     """Harness overhead per agent step (instant model) and throughput against a delayed local endpoint.
@@ -1117,7 +1308,7 @@ def demo(
     api_key_env: Annotated[str | None, typer.Option(help="NAME of the variable holding the API key.")] = None,
     seed: int = 0,
 ) -> None:
-    """The main job on the embedded defaults: build the retail database, write a small task file,
+    """The main job on the embedded defaults: build the default domain's database, write a small task file,
     replay and validate it, test the model on a few tasks with the scripted user (the embedded local
     model unless --model is given), and write the run's report.
 
@@ -1131,14 +1322,15 @@ def demo(
     from casework.tasks.validate import validate_tasks
 
     out.mkdir(parents=True, exist_ok=True)
-    dom = get_domain("retail")
+    dom = get_domain(DEFAULT_DOMAIN)
     start = time.perf_counter()
     database = dom.database()
     built = time.perf_counter() - start
     tables = database.to_dict()
+    counts = ", ".join(f"{len(tables[t])} {t}" for t in dom.tables)
     console.print(
-        f"embedded retail database: {len(tables['users'])} users, {len(tables['orders'])} orders, "
-        f"{len(tables['products'])} products (built in {built:.2f} s, sha256 {database.canonical_hash()[:12]}…)"
+        f"embedded {dom.name} database: {counts} "
+        f"(built in {built:.2f} s, sha256 {database.canonical_hash()[:12]}…)"
     )
     tasks = generate_templated(dom, database, num_tasks, seed=seed)
     task_file = out / "tasks.json"

@@ -16,7 +16,7 @@ from casework.llm.doctor import CHECKS, DoctorReport, diagnose
 
 from .fake_server import FakeServer, chat_json, sse_chunks
 
-ORDER = re.compile(r"#?W\d{7}")
+TICKET = re.compile(r"TK-\d{7}")
 
 
 def _last_user(body: dict) -> str:
@@ -36,18 +36,18 @@ def _answer(body: dict, *, content: str | None = None, calls: list[tuple[str, st
 
 
 def responder(*, auto_calls: bool = True, arguments=None, as_text: bool = False, parallel: bool = True):
-    """A model that looks up every order the user names (one call unless ``parallel``)."""
+    """A model that looks up every ticket the user names (one call unless ``parallel``)."""
 
     def respond(body: dict) -> dict:
         if not body.get("tools"):
             return _answer(body, content="Hello! How can I help you today?")
         if body.get("tool_choice") == "auto" and not auto_calls:
-            return _answer(body, content="I'm sure your order is on its way!")
-        ids = ORDER.findall(_last_user(body))
+            return _answer(body, content="I'm sure your ticket is being handled!")
+        ids = TICKET.findall(_last_user(body))
         if not (parallel and body.get("parallel_tool_calls")):
             ids = ids[:1]
         calls = [
-            ("get_order_details", arguments(oid) if arguments else json.dumps({"order_id": oid}))
+            ("get_ticket_status", arguments(oid) if arguments else json.dumps({"ticket_id": oid}))
             for oid in ids
         ]
         if as_text:
@@ -113,7 +113,7 @@ def test_unreachable_endpoint():
 
 
 def test_malformed_tool_arguments():
-    with FakeServer(responder=responder(arguments=lambda oid: '{"order_id": ' + oid)) as srv:
+    with FakeServer(responder=responder(arguments=lambda oid: '{"ticket_id": ' + oid)) as srv:
         report = diag(srv)
     args = report.check("json_arguments")
     assert args.status == "fail" and args.result.startswith("0/")
@@ -126,7 +126,7 @@ def test_missing_required_argument_is_invalid():
     with FakeServer(responder=responder(arguments=lambda oid: json.dumps({"id": oid}))) as srv:
         report = diag(srv)
     assert report.check("json_arguments").status == "fail"
-    assert "missing order_id" in report.check("json_arguments").detail
+    assert "missing ticket_id" in report.check("json_arguments").detail
     assert not report.usable
 
 

@@ -63,7 +63,7 @@ class ArgumentRules:
     given as strings, ...); these are the domain's own additions.
     """
 
-    #: field -> canonical prefix, e.g. ``{"order_id": "#"}``: ``W1`` and ``#W1`` compare equal.
+    #: field -> canonical prefix, e.g. ``{"ticket_id": "#"}``: ``T1`` and ``#T1`` compare equal.
     id_prefixes: Mapping[str, str] = field(default_factory=dict)
     #: fields compared case-insensitively (emails, names).
     case_insensitive: frozenset[str] = frozenset()
@@ -128,7 +128,7 @@ class UserModel:
     owner_field: str = "user_id"
     #: ``facts(state, user_id)`` -> :class:`UserFacts` for the scripted and LLM users
     facts: Callable[[State, str | None], UserFacts] | None = None
-    #: who the user is, for prompts: "a customer of an online shop"
+    #: who the user is, for prompts: "a customer of a software company's help desk"
     role: str = "a customer"
 
     def facts_for(self, state: State, user_id: str | None) -> UserFacts:
@@ -240,6 +240,8 @@ class Domain:
     env_assertions: Mapping[str, EnvAssertion] = field(default_factory=dict)
     #: ``apply_initial_state(state, initial_state)`` applies a task's initial data and actions
     apply_initial_state: Callable[[State, Mapping[str, Any]], None] | None = None
+    #: a task file of a few sample tasks that replay cleanly (``casework domain check`` runs them)
+    sample_tasks: Path | None = None
     # generation
     scenarios: ScenarioLibrary | None = None
     #: wording, prompts and context builders for the LLM generators (see ``casework.generate``)

@@ -26,6 +26,9 @@ DEFAULT_DOMAIN = "retail"
 #: name -> import path of the built-in domains
 BUILTIN: dict[str, str] = {
     "retail": "casework.domains.retail:RETAIL",
+    "airline": "casework.domains.airline:AIRLINE",
+    "mock": "casework.domains.mock:DOMAIN",
+    "telecom": "casework.domains.telecom:TELECOM",
 }
 
 _REGISTERED: dict[str, Domain] = {}

@@ -1,6 +1,6 @@
 """Database states: an immutable base, cheap copy-on-write forks, canonical hashes and diffs.
 
-A domain's data is a handful of *tables* (``{"orders": {id: record}, "users": {...}}``), each a JSON
+A domain's data is a handful of *tables* (``{"tickets": {id: record}, "customers": {...}}``), each a JSON
 object keyed by id. Every simulation or validation works on its own :class:`State`, a fork of a
 shared :class:`Database`. A fork stores only the records it changed (``overlay``); reading falls
 back to the base. Forking copies nothing but a small dict, and forks never see each other's writes.
@@ -272,7 +272,7 @@ class Change:
 
 
 class State:
-    """A copy-on-write fork of a :class:`Database`. Tables are reached as ``state["orders"]``."""
+    """A copy-on-write fork of a :class:`Database`. Tables are reached as ``state["tickets"]``."""
 
     __slots__ = ("base", "_overlay", "_owned", "_hash")
 

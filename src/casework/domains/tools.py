@@ -1,11 +1,11 @@
 """Tools declared once, as typed Python functions with Google-style docstrings.
 
     @tool(ToolKind.READ)
-    def get_order_details(db: State, order_id: str) -> str:
-        '''Get the status and details of an order.
+    def get_ticket(db: State, ticket_id: str) -> str:
+        '''Get the status and details of a support ticket.
 
         Args:
-            order_id: The order id, such as '#W0000000'.
+            ticket_id: The ticket id, such as 'TK-1001'.
         '''
 
 The first parameter receives the state the tool acts on. The OpenAI function schema (name,

@@ -6,7 +6,7 @@ Pure async checks against one OpenAI-compatible endpoint::
     report.usable, report.verdict, report.checks
 
 Checks, in order: ``models`` (GET /v1/models lists the model?), ``chat`` (a plain answer),
-``tools_auto`` / ``tools_required`` (does the model call a retail-like tool on its own with
+``tools_auto`` / ``tools_required`` (does the model call a lookup tool on its own with
 ``tool_choice="auto"``, and when forced with ``"required"``; rate over a few prompts),
 ``streaming`` (time to first token), ``parallel_calls`` (two lookups at once with
 ``parallel_tool_calls=true``), ``json_arguments`` (arguments are JSON objects with the schema's
@@ -50,43 +50,42 @@ CHECKS: dict[str, str] = {
 }
 """Check id -> label shown in the table."""
 
-TOOL_NAME = "get_order_details"
+TOOL_NAME = "get_ticket_status"
 TOOLS: list[dict[str, Any]] = [
     {
         "type": "function",
         "function": {
             "name": TOOL_NAME,
-            "description": "Get the status and details of an order (items, shipping, payment).",
+            "description": "Get the status and details of a support ticket (state, assignee, history).",
             "parameters": {
                 "type": "object",
                 "properties": {
-                    "order_id": {
+                    "ticket_id": {
                         "type": "string",
-                        "description": "The order id, such as '#W0000000'. Include the '#'.",
+                        "description": "The ticket id, such as 'TK-0000000'. Include the 'TK-'.",
                     }
                 },
-                "required": ["order_id"],
+                "required": ["ticket_id"],
             },
         },
     }
 ]
 SYSTEM = (
-    "You are a customer-service agent for an online retail store. You cannot see any order unless "
-    "you look it up with the get_order_details tool. Always look up an order before answering "
-    "questions about it."
+    "You are a customer-service agent. You cannot see any support ticket unless you look it up with "
+    "the get_ticket_status tool. Always look up a ticket before answering questions about it."
 )
 TOOL_PROMPTS = [
-    "Hi, can you check the status of my order #W2378156?",
-    "What items are in my order #W8732376? Please look it up.",
-    "My order #W5918442 still hasn't arrived. Where is it?",
-    "Has order #W4817420 shipped yet?",
-    "Please tell me the payment method used for order #W6304490.",
+    "Hi, can you check the status of my ticket TK-2378156?",
+    "What is the history of my ticket TK-8732376? Please look it up.",
+    "My ticket TK-5918442 still hasn't been answered. What is going on?",
+    "Has ticket TK-4817420 been resolved yet?",
+    "Please tell me who is assigned to ticket TK-6304490.",
 ]
 PARALLEL_PROMPT = (
-    "I have two orders, #W2378156 and #W8732376. Look up both of them at the same time, "
-    "please: call the tool once for each order."
+    "I have two tickets, TK-2378156 and TK-8732376. Look up both of them at the same time, "
+    "please: call the tool once for each ticket."
 )
-_ORDER_ID = re.compile(r"W\d{7}")
+_TICKET_ID = re.compile(r"TK-\d{7}")
 
 
 class CheckResult(BaseModel):
@@ -129,7 +128,7 @@ class _Call(BaseModel):
 
 
 def _args_problem(call: _Call) -> str | None:
-    """Why a call's arguments are unusable (None when they are a JSON object with ``order_id``)."""
+    """Why a call's arguments are unusable (None when they are a JSON object with ``ticket_id``)."""
     if call.name != TOOL_NAME:
         return f"unknown tool {call.name!r}"
     try:
@@ -141,8 +140,8 @@ def _args_problem(call: _Call) -> str | None:
     missing = [f for f in TOOLS[0]["function"]["parameters"]["required"] if f not in args]
     if missing:
         return f"missing {', '.join(missing)}: {call.arguments[:60]!r}"
-    if not isinstance(args["order_id"], str):
-        return f"order_id is not a string: {call.arguments[:60]!r}"
+    if not isinstance(args["ticket_id"], str):
+        return f"ticket_id is not a string: {call.arguments[:60]!r}"
     return None
 
 
@@ -342,12 +341,14 @@ class _Doctor:
             return
         dt = time.perf_counter() - t0
         calls = self.tool_calls(completion, True)
-        ids = {m for c in calls for m in _ORDER_ID.findall(c.arguments)}
+        ids = {m for c in calls for m in _TICKET_ID.findall(c.arguments)}
         got = f"{len(calls)} call{'s' if len(calls) != 1 else ''}"
         if len(calls) >= 2 and len(ids) >= 2:
-            self.add("parallel_calls", "pass", got, f"both orders in one turn ({', '.join(sorted(ids))})", dt)
+            self.add(
+                "parallel_calls", "pass", got, f"both tickets in one turn ({', '.join(sorted(ids))})", dt
+            )
         elif len(calls) >= 2:
-            self.add("parallel_calls", "warn", got, "several calls, but not one per order", dt)
+            self.add("parallel_calls", "warn", got, "several calls, but not one per ticket", dt)
         else:
             self.add("parallel_calls", "warn", got, "one call per turn: leave --parallel-tool-calls off", dt)
 
@@ -358,7 +359,7 @@ class _Doctor:
         problems = [p for p in (_args_problem(c) for c in self.calls) if p]
         ok = len(self.calls) - len(problems)
         status: Status = "pass" if not problems else "warn" if ok else "fail"
-        detail = "arguments are JSON objects with order_id" if not problems else problems[0]
+        detail = "arguments are JSON objects with ticket_id" if not problems else problems[0]
         self.add("json_arguments", status, f"{ok}/{len(self.calls)} valid", detail)
         return ok
 
@@ -458,7 +459,9 @@ class _Doctor:
         r.verdict = f"tool calling works with auto ({auto_hits}/{n} prompts)"
         advice = []
         if auto_hits < n:
-            advice.append("the model sometimes answers without looking the order up: expect lower pass rates")
+            advice.append(
+                "the model sometimes answers without looking the ticket up: expect lower pass rates"
+            )
         native = r.check("native_calls")
         if native and native.result == "text only":
             advice.append("tool calls arrive only as text: casework recovers them (or use --agent text)")

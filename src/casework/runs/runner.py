@@ -29,7 +29,7 @@ from casework.domains.registry import DEFAULT_DOMAIN
 from casework.runs.grading import NL_ASSERTION, ExpectedOutcome, components_for, fresh_state, grade
 from casework.runs.judge import CACHE_FILE, Judge, JudgeCache
 from casework.runs.records import SCHEMA_VERSION, parse_result, read_records
-from casework.runs.store import ResultsStore, RunDirError, read_manifest, write_manifest
+from casework.runs.store import ResultsStore, RunDirError, read_manifest, read_results, write_manifest
 from casework.runs.summary import write_summary
 from casework.sim.agents import agent_class
 from casework.sim.orchestrator import Simulation, SimulationConfig, SimulationOutcome
@@ -295,6 +295,14 @@ class Runner:
         return parse_result(line).to_line()
 
     # -- the whole run ---------------------------------------------------------------------------
+    def _add_studies(self, summary: dict[str, Any]) -> None:
+        """Summary sections that need the tasks and the domain (robustness to perturbations)."""
+        from casework.runs.studies import add_to_summary, robustness_section
+
+        results = read_results(self.config.out)
+        section = robustness_section(results, self.tasks, self.domain, self.database, self.config.seed)
+        add_to_summary(self.config.out, summary, "robustness", section)
+
     async def run(self) -> dict[str, Any]:
         store = self.prepare_directory()
         jobs = self.pending(store.finished())
@@ -327,6 +335,7 @@ class Runner:
                 exclude_infrastructure=self.config.exclude_infrastructure,
                 seed=self.config.seed,
             )
+            self._add_studies(summary)
         summary["wall_time_s"] = time.perf_counter() - started
         summary["simulations_this_session"] = len(jobs)
         return summary

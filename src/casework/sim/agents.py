@@ -215,10 +215,37 @@ class OracleAgent(Agent):
         return AgentReply(content="Your request is complete. Is there anything else I can help you with?")
 
 
+class NoopAgent(Agent):
+    """Answers politely and never calls a tool: the baseline a task must not pass by doing nothing.
+
+    A report can show how many tasks it passes; a task whose correct outcome is "no change" should
+    demand evidence of a refusal, or this agent passes it."""
+
+    name = "noop"
+
+    def __init__(self, llm: Any = None, **options: Any):
+        self.turns = 0
+
+    def reset(self, setup: AgentSetup) -> list[dict[str, Any]]:
+        self.turns = 0
+        return [{"role": "system", "content": system_prompt(setup)}]
+
+    async def step(self, messages: list[dict[str, Any]]) -> AgentReply:
+        self.turns += 1
+        if self.turns == 1:
+            return AgentReply(
+                content="Thank you for reaching out. I understand, and I'm sorry for the trouble."
+            )
+        return AgentReply(
+            content="I'm sorry, I'm not able to help with that. Is there anything else I can do for you?"
+        )
+
+
 BUILTIN_AGENTS: dict[str, type[Agent]] = {
     "tool-calling": ToolCallingAgent,
     "text": TextActionAgent,
     "oracle": OracleAgent,
+    "noop": NoopAgent,
 }
 
 

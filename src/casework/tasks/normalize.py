@@ -6,8 +6,8 @@ Rules 2, 3, 5 and 6 come from the domain (:class:`casework.domains.ArgumentRules
 ``rules``); without rules only the generic ones apply.
 
 1. **Whitespace**: surrounding whitespace is stripped from every string.
-2. **Id prefixes** (``rules.id_prefixes``): a field such as ``order_id`` gets its canonical prefix
-   (``#``) when it lacks one, so ``W5442520`` and ``#W5442520`` compare equal.
+2. **Id prefixes** (``rules.id_prefixes``): a field such as ``ticket_id`` gets its canonical
+   prefix (say ``#``) when it lacks one, so ``T5442520`` and ``#T5442520`` compare equal.
 3. **Case-insensitive fields** (``rules.case_insensitive``, e.g. emails and names) are lower-cased
    (``str.casefold``).
 4. **Numbers given as strings** become numbers (``"12.5"`` → ``12.5``, ``"3"`` → ``3``) unless the
@@ -19,7 +19,7 @@ Rules 2, 3, 5 and 6 come from the domain (:class:`casework.domains.ArgumentRules
    ``"12"`` all compare equal.
 5. **List order**, per tool (``rules.sorted_lists``): where a tool sorts a list argument itself,
    the order the caller gave does not matter. A group of several fields that the tool pairs
-   positionally (``item_ids[i]`` is exchanged for ``new_item_ids[i]``) is sorted *jointly* as
+   positionally (``old_ids[i]`` is swapped for ``new_ids[i]``) is sorted *jointly* as
    tuples, so the pairing is preserved; a group of one field is simply sorted. Groups whose lists
    differ in length are left as given (the pairing is broken, so any order is as good). Other lists
    keep their order.

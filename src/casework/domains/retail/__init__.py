@@ -113,6 +113,7 @@ RETAIL = Domain(
     generate_data=generate_data,
     data_sizes={"users": 500, "orders": 1000, "products": 50},
     write_data=write_data,
+    sample_tasks=Path(__file__).parent / "sample_tasks.json",
 )
 
 __all__ = ["CANCEL_REASONS", "IDENTIFICATION", "POLICY", "RETAIL", "TRANSFER_TOOL"]
