@@ -255,3 +255,45 @@ def test_env_assertions_run_the_domains_named_functions():
 def test_a_run_with_nl_assertions_and_no_judge_is_refused(tau3_retail_dir: Path, tmp_path: Path):
     with pytest.raises(ValueError, match="NL assertions .* no judge"):
         Runner(RunConfig(tasks=tau3_retail_dir / "tasks_train.json", out=tmp_path / "r", agent="oracle"))
+
+
+def test_telecom_golden_trajectories_pass_env_assertions_and_actions_and_doing_nothing_fails(tau3_dir: Path):
+    """τ³ telecom: initial state, user-side golden actions, ENV_ASSERTION (and ACTION) bases."""
+    from casework.runs.grading import call_tool, fresh_state
+
+    domain = get_domain("telecom")
+    database = domain.database(tau3_dir / "telecom")
+    tasks = load_tasks(tau3_dir / "telecom" / "tasks_train.json")
+    bases = set()
+    for task in tasks:
+        expected = ExpectedOutcome.of(domain, database, task)
+        state = fresh_state(domain, database, task)
+        calls = [
+            {
+                "name": a.name,
+                "arguments": a.arguments,
+                "requestor": a.requestor,
+                "observation": call_tool(domain, state, a.name, a.arguments, a.requestor),
+            }
+            for a in task.actions
+        ]
+        solved = grade_input(_input_on(domain, expected, state, calls))
+        assert solved["reward"] == 1.0, (task.id, solved["components"])
+        env = solved["components"]["ENV_ASSERTION"]
+        assert env["gates"] and len(env["checks"]) == len(task.env_assertions)
+        bases.add(tuple(solved["reward_basis"]))
+        idle = fresh_state(domain, database, task)
+        assert grade_input(_input_on(domain, expected, idle, []))["reward"] == 0.0, task.id
+    assert bases == {("ENV_ASSERTION",), ("ENV_ASSERTION", "ACTION")}
+
+
+def _input_on(domain, expected, state, calls) -> GradingInput:
+    return GradingInput(
+        domain=domain,
+        expected=expected,
+        termination_reason="user_stop",
+        messages=[],
+        tool_calls=calls,
+        final_hash=state.canonical_hash(),
+        final_state=state,
+    )
