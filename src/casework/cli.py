@@ -589,6 +589,9 @@ def _print_summary(summary: dict, out: Path) -> None:
         table.add_row(key.removeprefix("avg_").replace("_", " "), "-" if value is None else f"{value:.3f}")
     table.add_row("exact action matches", str(summary["exact_action_matches"]))
     table.add_row("infrastructure errors", str(summary["infrastructure_errors"]))
+    for name, c in (summary.get("components") or {}).items():  # τ³-graded runs
+        extra = "".join(f", {k.replace('_', ' ')} {c[k]}" for k in ("not_evaluated", "judge_error") if c[k])
+        table.add_row(f"{name} passed", f"{c['passed']}/{c['evaluated']}{extra}")
     table.add_row("terminations", ", ".join(f"{k}: {v}" for k, v in summary["termination_reasons"].items()))
     console.print(table)
 

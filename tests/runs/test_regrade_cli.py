@@ -68,3 +68,42 @@ def test_split_option(tau3_retail_dir: Path, tmp_path: Path):
     assert result.exit_code == 2 and "no split 'dev'" in result.output
     result = invoke("run", "--tasks", tasks, "--split", "test", "--agent", "oracle", "--out", tmp_path / "r")
     assert result.exit_code == 2 and "split 'test'" in " ".join(result.output.split())
+
+
+def test_run_with_a_judge_endpoint_then_regrade_with_the_runs_judge(tau3_retail_dir: Path, tmp_path: Path):
+    from llm.fake_server import FakeServer, chat_json, sse_chunks
+
+    verdict = json.dumps({"reasoning": "the agent did it", "met": True})
+
+    def answer(body: dict) -> dict:
+        assert (
+            body["messages"][0]["role"] == "system" and "Expected outcome:" in body["messages"][1]["content"]
+        )
+        return {"sse": sse_chunks([verdict])} if body.get("stream") else {"json": chat_json(verdict)}
+
+    records = json.loads((tau3_retail_dir / "tasks_train.json").read_text())
+    picked = [r for r in records if r["evaluation_criteria"]["nl_assertions"]][:2]
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps(picked))
+    out = tmp_path / "run"
+    with FakeServer(responder=answer) as server:
+        result = invoke(
+            "run", "--tasks", tasks, "--data", tau3_retail_dir / "db.json", "--agent", "oracle",
+            "--out", out, "--judge-model", "fake-model", "--judge-base-url", server.base_url,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        asked = len([r for r in server.requests if r["method"] == "POST"])
+    assert "embedded 0.5B" not in result.output  # the warning is for the embedded judge only
+    assertions = sum(len(r["evaluation_criteria"]["nl_assertions"]) for r in picked)
+    assert asked == assertions
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["judge_endpoint"]["model"] == "fake-model"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["components"]["NL_ASSERTION"] == {
+        "evaluated": 2, "passed": 2, "not_evaluated": 0, "judge_error": 0, "pass_rate": 1.0,
+    }  # fmt: skip
+    assert summary["tokens"]["judge_prompt_tokens"] > 0
+    # the server is gone: regrade defaults to the run's judge and finds every verdict in the cache
+    result = invoke("regrade", out)
+    assert result.exit_code == 0, result.output
+    assert "0 rewards and 0 of" in " ".join(result.output.split())

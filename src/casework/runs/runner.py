@@ -153,6 +153,7 @@ class Runner:
         on_result: Callable[[dict[str, Any]], None] | None = None,
         judge_llm: Any = None,
         judge_id: str | None = None,
+        require_judge: bool = True,
     ):
         self.config = config
         self.agent_llm = agent_llm
@@ -170,7 +171,7 @@ class Runner:
         if judge_llm is not None:
             model = getattr(getattr(judge_llm, "config", None), "model", None)
             self.judge = Judge(judge_llm, judge_id or model or "judge", JudgeCache(config.out / CACHE_FILE))
-        elif needs_judge(self.tasks):
+        elif require_judge and needs_judge(self.tasks):
             raise ValueError(
                 f"{config.tasks}: tasks have NL assertions (reward_basis NL_ASSERTION) but no judge is "
                 "configured: pass --judge-model (or let the embedded model judge)"
@@ -345,7 +346,7 @@ def dry_run_report(config: RunConfig) -> dict[str, Any]:
     """Check configuration and tasks without calling a model; render the prompts and estimate tokens."""
     from casework.sim.agents import AgentSetup, system_prompt
 
-    runner = Runner(config)
+    runner = Runner(config, require_judge=False)  # a dry run calls no model, the judge included
     problems = []
     for task in runner.tasks:
         expected = runner._expected(task)
