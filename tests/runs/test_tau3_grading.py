@@ -297,3 +297,27 @@ def _input_on(domain, expected, state, calls) -> GradingInput:
         final_hash=state.canonical_hash(),
         final_state=state,
     )
+
+
+def test_regrade_of_a_schema_1_run_changes_nothing(tmp_path: Path):
+    """A run written before typed records (no schema_version, no components) re-grades to the same verdicts."""
+    from casework.generate.templated import generate_templated
+    from casework.tasks import save_tasks
+
+    tasks = tmp_path / "tasks.json"
+    save_tasks(generate_templated(RETAIL, RETAIL.database(), 6, seed=4), tasks)
+    out = tmp_path / "run"
+    asyncio.run(Runner(RunConfig(tasks=tasks, out=out, agent="oracle", trials=2)).run())
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    for line in lines:  # as the runner wrote them before schema 2
+        del line["components"], line["reward_basis"]
+        for call in line["tool_calls"]:
+            del call["requestor"]
+    (out / "results.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["schema_version"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    report = asyncio.run(regrade(out, out=tmp_path / "again"))
+    assert report.simulations == 12 and report.changes == [] and report.verdicts_changed == 0
+    assert report.verdicts_compared >= 12 * 3
+    assert [r.reward for r in read_records(tmp_path / "again")] == [line["reward"] for line in lines]

@@ -23,6 +23,9 @@ from typing import Any
 
 from casework.domains import get_domain
 from casework.runs.grading import (
+    COMMUNICATE,
+    COMPONENT_SCORERS,
+    DB,
     NL_ASSERTION,
     ExpectedOutcome,
     GradingInput,
@@ -35,9 +38,11 @@ from casework.runs.judge import CACHE_FILE, Judge, JudgeCache
 from casework.runs.records import SCHEMA_VERSION, SimulationResult, parse_result, read_records
 from casework.runs.store import RunDirError, read_manifest, write_manifest
 from casework.runs.summary import summarize, write_summary
+from casework.scoring.tau3 import GRADED_TERMINATIONS
 from casework.tasks import load_tasks
 from casework.tasks.model import Task
 
+REWARD_COMPONENTS = frozenset(COMPONENT_SCORERS)
 REGRADED_RESULTS = "results.regraded.jsonl"
 REGRADED_SUMMARY = "summary.regraded.json"
 #: the fields a re-grade recomputes (everything else of a line is the saved trajectory)
@@ -81,16 +86,20 @@ class RegradeReport:
 
 
 def _verdicts(record: SimulationResult) -> dict[str, Any]:
-    """Each verdict of a line: the reward, and each gating component's (reward, status) and checks."""
+    """Each verdict of a line: the reward, each reward component's outcome (its reward, or its
+    status when it has none) and each of its checks. A schema-1 line has the tau-bench parts only
+    (DB and COMMUNICATE from ``db_match`` and ``outputs_found``), compared the same way."""
     out: dict[str, Any] = {"reward": record.reward}
-    if not record.components:  # schema 1: the tau-bench parts
-        out["DB"] = 1.0 if record.db_match else 0.0
-        out["COMMUNICATE"] = 1.0 if record.outputs_match else 0.0
+    if not record.components:
+        out[DB] = 1.0 if record.db_match else 0.0
+        out[COMMUNICATE] = 1.0 if record.outputs_match else 0.0
+        for i, found in enumerate(record.outputs_found):
+            out[f"{COMMUNICATE}[{i}]"] = bool(found)
         return out
     for name, component in record.components.items():
-        if component.reward is None and component.status == "ok" and not component.checks:
-            continue  # a diagnostic
-        out[name] = (component.reward, component.status)
+        if name not in REWARD_COMPONENTS:
+            continue  # diagnostics (action metrics, shaped reward, error taxonomy)
+        out[name] = component.reward if component.status == "ok" else component.status
         for i, check in enumerate(component.checks):
             out[f"{name}[{i}]"] = check.met
     return out
@@ -165,7 +174,9 @@ async def regrade(
         )
         judge_calls: list[dict[str, Any]] = []
         if task.nl_assertions and NL_ASSERTION in components_for(task):
-            if judge is None:
+            if g.termination_reason not in GRADED_TERMINATIONS:
+                g.nl_note = f"not judged: the simulation ended by {g.termination_reason}"
+            elif judge is None:
                 g.nl_note = "no judge given to regrade"
             else:
                 verdicts = await judge.judge(task.nl_assertions, messages)

@@ -31,6 +31,7 @@ from casework.runs.judge import CACHE_FILE, Judge, JudgeCache
 from casework.runs.records import SCHEMA_VERSION, parse_result, read_records
 from casework.runs.store import ResultsStore, RunDirError, read_manifest, read_results, write_manifest
 from casework.runs.summary import write_summary
+from casework.scoring.tau3 import GRADED_TERMINATIONS
 from casework.sim.agents import agent_class
 from casework.sim.orchestrator import Simulation, SimulationConfig, SimulationOutcome
 from casework.sim.personas import PERSONAS, resolve_persona
@@ -258,7 +259,8 @@ class Runner:
                 Termination.INFRASTRUCTURE_ERROR, error=f"{type(exc).__name__}: {exc}"
             )
         verdicts = None
-        if self.judge is not None and task.nl_assertions and NL_ASSERTION in components_for(task):
+        judged = outcome.termination_reason.value in GRADED_TERMINATIONS  # else it scores 0 anyway
+        if self.judge is not None and judged and task.nl_assertions and NL_ASSERTION in components_for(task):
             verdicts = await self.judge.judge(task.nl_assertions, outcome.messages)
         return self.result(task, trial, outcome, expected, verdicts)
 
