@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from casework.domains import Database, Domain, Tool, Toolbox, ToolError
 
 
@@ -41,17 +43,31 @@ def _placeholder(schema: dict[str, Any]) -> Any:
         return False
     if kind == "array":
         return [_placeholder(schema.get("items") or {"type": "string"})]
-    if kind == "object":
-        return {}
+    if kind == "object" or "properties" in schema:
+        return {name: _placeholder(prop) for name, prop in (schema.get("properties") or {}).items()}
     if "anyOf" in schema:
         return _placeholder(schema["anyOf"][0])
     return "x"
 
 
+def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Inline ``$ref``s to ``$defs`` so placeholders can be built for nested objects."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _resolve(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs)
+        return {k: _resolve(v, defs) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_resolve(v, defs) for v in schema]
+    return schema
+
+
 def _try_tool(tool: Tool, database: Database, arguments: dict[str, Any]) -> str | None:
     """None when the tool answered or refused cleanly; else what went wrong."""
     state = database.fork()
-    validated = tool.arguments_model.model_validate(arguments)
+    try:
+        validated = tool.arguments_model.model_validate(arguments)
+    except ValidationError as exc:
+        return f"{tool.name}: placeholder arguments {arguments} do not fit its own schema ({exc.error_count()} errors)"
     kwargs = {k: getattr(validated, k) for k in type(validated).model_fields}
     try:
         result = tool.function(state, **kwargs)
@@ -90,9 +106,8 @@ def check_tools(domain: Domain, database: Database, samples: list[Any]) -> Check
     count = 0
     for toolbox in _toolboxes(domain):
         for tool in toolbox.tools.values():
-            placeholder = {
-                name: _placeholder(prop) for name, prop in tool.parameters.get("properties", {}).items()
-            }
+            schema = _resolve(tool.parameters, tool.parameters.get("$defs", {}))
+            placeholder = {name: _placeholder(prop) for name, prop in schema.get("properties", {}).items()}
             for arguments in [placeholder, *seen.get(tool.name, [])]:
                 problem = _try_tool(tool, database, arguments)
                 if problem:
