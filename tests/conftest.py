@@ -12,6 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CASEWORK_SHARED", REPO.parent / "shared"))
 TAU_RETAIL = SHARED / "data" / "tau-bench-v1" / "retail"
+TAU3 = SHARED / "data" / "tau3"
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +21,14 @@ def tau_retail_dir() -> Path:
     if not (TAU_RETAIL / "orders.json").exists():
         pytest.skip(f"reference data not found at {TAU_RETAIL} (needs ../shared/data beside the repository)")
     return TAU_RETAIL
+
+
+@pytest.fixture(scope="session")
+def tau3_dir() -> Path:
+    """τ³'s reference data (``retail/``, ``airline/``, ``telecom/``); skips the test when absent."""
+    if not (TAU3 / "retail" / "tasks_train.json").exists():
+        pytest.skip(f"τ³ reference data not found at {TAU3} (needs ../shared/data beside the repository)")
+    return TAU3
 
 
 @pytest.fixture(scope="session")

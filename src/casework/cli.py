@@ -76,6 +76,16 @@ DataOpt = Annotated[
         "--data", help="Database: a tau-bench layout directory or a db.json file (default: embedded)."
     ),
 ]
+SplitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--split", help="τ³ split (train | test | base) from split_tasks.json beside the task file."
+    ),
+]
+JudgeModelOpt = Annotated[
+    str | None, typer.Option(help="Judge model for NL assertions (default: the embedded local model).")
+]
+JudgeUrlOpt = Annotated[str | None, typer.Option(help="Judge endpoint, OpenAI-compatible (…/v1).")]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -85,10 +95,11 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _load(domain_name: str, data: Path | None, tasks_path: Path | None = None):
+def _load(domain_name: str, data: Path | None, tasks_path: Path | None = None, split: str | None = None):
     """Domain, database and (optionally) tasks, turning input errors into clear CLI errors."""
     from casework.domains import DataError, get_domain
-    from casework.tasks import TaskFormatError, load_tasks
+    from casework.tasks import TaskFormatError
+    from casework.tasks.splits import SplitError, load_split_tasks
 
     try:
         domain = get_domain(domain_name)
@@ -101,8 +112,8 @@ def _load(domain_name: str, data: Path | None, tasks_path: Path | None = None):
     tasks = None
     if tasks_path is not None:
         try:
-            tasks = load_tasks(tasks_path, domain=domain_name)
-        except (TaskFormatError, OSError) as exc:
+            tasks = load_split_tasks(tasks_path, domain=domain_name, split=split)
+        except (TaskFormatError, SplitError, OSError) as exc:
             raise _fail(str(exc)) from None
     return domain, database, tasks
 
@@ -286,6 +297,7 @@ def tasks_replay(
     dump_states: Annotated[
         Path | None, typer.Option("--dump-states", help="Also write DIR/<n>.json with each final database.")
     ] = None,
+    split: SplitOpt = None,
 ) -> None:
     """Replay each task's ground-truth actions on a fresh fork; write observations, errors, hash and diff.
 
@@ -293,7 +305,7 @@ def tasks_replay(
     """
     from casework.tasks.replay import replay_task
 
-    dom, database, loaded = _load(domain, data, tasks)
+    dom, database, loaded = _load(domain, data, tasks, split)
     assert loaded is not None
     out.parent.mkdir(parents=True, exist_ok=True)
     if dump_states is not None:
@@ -318,6 +330,7 @@ def tasks_validate(
     data: DataOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the problems as JSONL.")] = None,
     no_user_id_validation: Annotated[bool, typer.Option("--no-user-id-validation")] = False,
+    split: SplitOpt = None,
 ) -> None:
     """Check tasks: unknown tools, schema violations, ids that do not exist or are not the user's,
     actions that error when replayed, write tasks that change nothing, policy violations. Exit code 1
@@ -327,7 +340,7 @@ def tasks_validate(
     """
     from casework.generate.stages import validate_all
 
-    dom, database, loaded = _load(domain, data, tasks)
+    dom, database, loaded = _load(domain, data, tasks, split)
     assert loaded is not None
     results = validate_all(dom, database, loaded, check_user_id=not no_user_id_validation)
     problems = [p for r in results for p in r.problems]
@@ -354,19 +367,21 @@ def tasks_convert(
         str, typer.Option("--to", help="casework (json/jsonl by extension) | blueprint | tau2")
     ] = "casework",
     domain: DomainOpt = DEFAULT_DOMAIN,
+    split: SplitOpt = None,
 ) -> None:
     """Convert a task file between formats.
 
     Example: casework tasks convert tasks_dev.json dev.tau2.json --to tau2
     """
-    from casework.tasks import TaskFormatError, export_tau2, load_tasks, save_blueprints, save_tasks
+    from casework.tasks import TaskFormatError, export_tau2, save_blueprints, save_tasks
+    from casework.tasks.splits import SplitError, load_split_tasks
 
     writers = {"casework": save_tasks, "blueprint": save_blueprints, "tau2": export_tau2}
     if to not in writers:
         raise _fail(f"--to must be one of {', '.join(writers)}, got {to!r}")
     try:
-        loaded = load_tasks(source, domain=domain)
-    except (TaskFormatError, OSError) as exc:
+        loaded = load_split_tasks(source, domain=domain, split=split)
+    except (TaskFormatError, SplitError, OSError) as exc:
         raise _fail(str(exc)) from None
     writers[to](loaded, target)
     console.print(f"wrote {len(loaded)} tasks to {target} ({to})")
@@ -440,6 +455,9 @@ def run_command(
     trials: Annotated[int, typer.Option(min=1, help="Trials per task (for pass^k).")] = 1,
     concurrency: Annotated[int, typer.Option(min=1, help="Simulations in flight.")] = 4,
     task_ids: Annotated[str | None, typer.Option(help="Comma-separated task ids to run.")] = None,
+    split: SplitOpt = None,
+    judge_model: JudgeModelOpt = None,
+    judge_base_url: JudgeUrlOpt = None,
     seed: int = 0,
     max_steps: Annotated[int, typer.Option(min=1, help="Agent model calls per simulation.")] = 30,
     max_errors: Annotated[int, typer.Option(min=0, help="Tool errors allowed before giving up.")] = 10,
@@ -489,10 +507,10 @@ def run_command(
     from casework.runs.endpoints import choose_endpoints
     from casework.runs.gates import parse_gates
     from casework.runs.preflight import make_run_config, preflight
-    from casework.runs.runner import dry_run_report
+    from casework.runs.runner import config_needs_judge, dry_run_report
 
     if validate_only:
-        tasks_validate(tasks, domain=domain or DEFAULT_DOMAIN, data=data, out=None)
+        tasks_validate(tasks, domain=domain or DEFAULT_DOMAIN, data=data, out=None, split=split)
         return
     gates = parse_gates(fail_under)
     try:
@@ -510,6 +528,7 @@ def run_command(
             trials=trials,
             concurrency=concurrency,
             task_ids=_split_ids(task_ids),
+            split=split,
             seed=seed,
             max_steps=max_steps,
             max_errors=max_errors,
@@ -530,12 +549,18 @@ def run_command(
             user_overrides={"model": user_model, "base_url": user_base_url},
             needs_agent=needs_agent,
             needs_user=user == "llm" and mode != "solo",
+            judge_overrides={"model": judge_model, "base_url": judge_base_url},
+            needs_judge=config_needs_judge(config),
         )
     except (ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
 
     config = config.model_copy(
-        update={"agent_endpoint": choice.record("agent"), "user_endpoint": choice.record("user")}
+        update={
+            "agent_endpoint": choice.record("agent"),
+            "user_endpoint": choice.record("user"),
+            "judge_endpoint": choice.record("judge"),
+        }
     )
     if dry_run:
         try:
@@ -573,7 +598,8 @@ def _execute_run(config, choice) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from casework.llm import ConfigError
-    from casework.runs.endpoints import open_clients
+    from casework.runs.endpoints import judge_id, open_clients
+    from casework.runs.judge import SMALL_JUDGE_WARNING
     from casework.runs.runner import Runner, RunStopped
     from casework.runs.signals import Interrupts, sigterm_as_interrupt
     from casework.runs.store import RunDirError, finished_pairs
@@ -587,9 +613,12 @@ def _execute_run(config, choice) -> dict:
                 choice,
                 parallel=min(config.concurrency, 4),
                 on_local_start=lambda url: err_console.print(f"embedded local model at {url}"),
-            ) as (agent_llm, user_llm),
+                with_judge=True,
+            ) as (agent_llm, user_llm, judge_llm),
             sigterm_as_interrupt(interrupts),  # again: the embedded server may have set its own
         ):
+            if "judge" in choice.local_roles:
+                err_console.print(f"[yellow]warning:[/] {SMALL_JUDGE_WARNING}")
             counts = {"done": 0, "passed": 0, "infra": 0, "tool_errors": 0}
             with Progress(
                 TextColumn("[bold]run"),
@@ -600,7 +629,13 @@ def _execute_run(config, choice) -> dict:
                 console=err_console,
                 transient=False,
             ) as progress:
-                runner = Runner(config, agent_llm=agent_llm, user_llm=user_llm)
+                runner = Runner(
+                    config,
+                    agent_llm=agent_llm,
+                    user_llm=user_llm,
+                    judge_llm=judge_llm,
+                    judge_id=judge_id(choice),
+                )
                 total = len(runner.tasks) * config.trials
                 already = total - len(runner.pending(finished_pairs(out))) if config.resume else 0
                 bar = progress.add_task("run", total=total, completed=already, stats="")
@@ -615,7 +650,7 @@ def _execute_run(config, choice) -> dict:
                     progress.update(bar, advance=1, stats=stats)
 
                 runner.on_result = update
-                return aio.run(runner.run(), closing=[agent_llm, user_llm])
+                return aio.run(runner.run(), closing=[agent_llm, user_llm, judge_llm])
     except (RunDirError, ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
     except RunStopped as exc:
@@ -639,6 +674,9 @@ def _print_summary(summary: dict, out: Path) -> None:
         table.add_row(key.removeprefix("avg_").replace("_", " "), "-" if value is None else f"{value:.3f}")
     table.add_row("exact action matches", str(summary["exact_action_matches"]))
     table.add_row("infrastructure errors", str(summary["infrastructure_errors"]))
+    for name, c in (summary.get("components") or {}).items():  # τ³-graded runs
+        extra = "".join(f", {k.replace('_', ' ')} {c[k]}" for k in ("not_evaluated", "judge_error") if c[k])
+        table.add_row(f"{name} passed", f"{c['passed']}/{c['evaluated']}{extra}")
     table.add_row("terminations", ", ".join(f"{k}: {v}" for k, v in summary["termination_reasons"].items()))
     console.print(table)
 
@@ -894,6 +932,7 @@ def tasks_stats(
     tasks: Annotated[Path, typer.Argument(help="Task file in any supported format.")],
     domain: DomainOpt = DEFAULT_DOMAIN,
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
+    split: SplitOpt = None,
 ) -> None:
     """Coverage and diversity of a task file: scenarios, action counts, read/write mixes, tool usage, entropy.
 
@@ -901,11 +940,12 @@ def tasks_stats(
     """
     from casework.domains import get_domain
     from casework.generate.stats import format_stats, task_stats
-    from casework.tasks import TaskFormatError, load_tasks
+    from casework.tasks import TaskFormatError
+    from casework.tasks.splits import SplitError, load_split_tasks
 
     try:
-        loaded = load_tasks(tasks, domain=domain)
-    except (TaskFormatError, OSError) as exc:
+        loaded = load_split_tasks(tasks, domain=domain, split=split)
+    except (TaskFormatError, SplitError, OSError) as exc:
         raise _fail(str(exc)) from None
     stats = task_stats(loaded, get_domain(domain))
     print(json.dumps(stats, indent=2) if as_json else format_stats(stats))
@@ -1096,6 +1136,86 @@ def report(
     if missed:
         err_console.print(f"[bold red]quality gate missed:[/] {'; '.join(missed)}", highlight=False)
         raise typer.Exit(GATE_EXIT_CODE)
+
+
+@app.command("regrade")
+def regrade_command(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `casework run`.")],
+    tasks: Annotated[
+        Path | None, typer.Option("--tasks", help="Task file to grade against (default: the run's own).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="New run directory (default: RUN_DIR/results.regraded.jsonl + summary)."),
+    ] = None,
+    judge_model: JudgeModelOpt = None,
+    judge_base_url: JudgeUrlOpt = None,
+    judge_api_key_env: Annotated[
+        str | None, typer.Option(help="NAME of the environment variable holding the judge's API key.")
+    ] = None,
+    models: Annotated[
+        Path | None, typer.Option("--models", help="Models file with a [judge] section.")
+    ] = None,
+) -> None:
+    """Recompute every score of a run from its saved trajectories; no agent or user model is called.
+
+    NL assertions are judged again only where the judge cache (RUN_DIR/judge_cache.jsonl) has no
+    verdict of the same judge for the same conversation. Prints how many verdicts changed.
+
+    Example: casework regrade runs/tau3 --tasks fixed_tasks.json --judge-model gpt-4.1 --out runs/tau3-fixed
+    """
+    from casework.llm import ConfigError
+    from casework.runs.endpoints import choose_endpoints, judge_id, open_judge
+    from casework.runs.judge import SMALL_JUDGE_WARNING
+    from casework.runs.regrade import regrade, run_needs_judge
+    from casework.runs.store import RunDirError, read_manifest
+
+    try:
+        needs = run_needs_judge(run_dir, tasks)
+        if judge_model is None and models is None:  # default: the judge the run used
+            used = ((read_manifest(run_dir) or {}).get("config") or {}).get("judge_endpoint") or {}
+            if used.get("model") not in (None, "embedded-local"):
+                judge_model, judge_base_url = used["model"], judge_base_url or used.get("base_url")
+                judge_api_key_env = judge_api_key_env or used.get("api_key_env")
+        choice = choose_endpoints(
+            models_file=models,
+            agent_overrides={},
+            user_overrides={},
+            needs_agent=False,
+            needs_user=False,
+            judge_overrides={
+                "model": judge_model,
+                "base_url": judge_base_url,
+                "api_key_env": judge_api_key_env,
+            },
+            needs_judge=needs,
+        )
+        with open_judge(choice) as judge_llm:
+            if "judge" in choice.local_roles:
+                err_console.print(f"[yellow]warning:[/] {SMALL_JUDGE_WARNING}")
+            report = aio.run(
+                regrade(run_dir, tasks_path=tasks, judge_llm=judge_llm, judge_id=judge_id(choice), out=out),
+                closing=[judge_llm],
+            )
+    except (RunDirError, ConfigError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    for change in report.changes:
+        before, after = change["reward"]
+        console.print(
+            f"task {change['task_id']} trial {change['trial']}: reward {before} -> {after}"
+            + (f" ({', '.join(change['changed'])})" if change["changed"] else "")
+        )
+    if report.state_mismatches:
+        err_console.print(
+            f"[yellow]warning:[/] {len(report.state_mismatches)} saved final state(s) did not rebuild to the "
+            f"saved hash (tools changed since the run?): {', '.join(report.state_mismatches[:5])}"
+        )
+    console.print(
+        f"regraded {report.simulations} simulations: {report.rewards_changed} rewards and "
+        f"{report.verdicts_changed} of {report.verdicts_compared} verdicts changed; judge calls "
+        f"{report.judge_calls} ({report.judge_cached} verdicts from the cache); "
+        f"success rate {report.summary.get('success_rate', 0.0):.1%} -> {report.results_path}"
+    )
 
 
 @app.command("compare")

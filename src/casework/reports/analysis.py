@@ -26,7 +26,8 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
-from casework.runs.store import read_manifest, scan_results
+from casework.runs.records import RecordError, SimulationResult, parse_result, schema_version
+from casework.runs.store import RESULTS, read_manifest, scan_results
 from casework.scoring import is_infrastructure_error, pass_k_table, successes_by_task, wilson_interval
 
 #: When a run's domain cannot be loaded, a tool named like these is taken for a read.
@@ -42,14 +43,24 @@ class ReportError(RuntimeError):
 
 @dataclass
 class RunData:
-    """A loaded run: its manifest, its result lines (sorted by task and trial) and optional tasks."""
+    """A loaded run: its manifest, its result lines (sorted by task and trial) and optional tasks.
+
+    ``records`` are the typed lines (:class:`casework.runs.records.SimulationResult`, validated on
+    load, any schema version); ``results`` are the same lines as plain dicts (fields the line never
+    had are absent), which the renderers index by name.
+    """
 
     run_dir: Path
     manifest: dict[str, Any]
     results: list[dict[str, Any]]
     tasks: list[Any] | None = None  # casework.tasks.Task objects, when a task file was given
     tool_kinds: dict[str, str] = field(default_factory=dict)
+    records: list[SimulationResult] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # "file: line N: what was wrong", one per bad line
+
+    @property
+    def schema_version(self) -> int:
+        return schema_version(self.manifest)
 
     @property
     def exclude_infrastructure(self) -> bool:
@@ -78,7 +89,11 @@ def load_run(run_dir: Path, tasks_path: Path | None = None) -> RunData:
     if not (run_dir / "results.jsonl").exists():
         raise ReportError(f"{run_dir} has no results.jsonl: pass the directory written by `casework run`")
     scan = scan_results(run_dir)
-    results = sorted(scan.results, key=lambda r: (str(r.get("task_id")), int(r.get("trial", 0))))
+    try:
+        records = sorted((parse_result(line) for line in scan.results), key=lambda r: (r.task_id, r.trial))
+    except RecordError as exc:
+        raise ReportError(f"{run_dir / RESULTS}: {exc}") from None
+    results = [r.as_row() for r in records]
     if not results:
         raise ReportError(f"{run_dir}/results.jsonl holds no finished simulation yet")
     manifest = read_manifest(run_dir) or {}
@@ -89,7 +104,7 @@ def load_run(run_dir: Path, tasks_path: Path | None = None) -> RunData:
 
         tasks = load_tasks(Path(tasks_path), domain=domain_name)
     unreadable = [bad.describe() for bad in scan.bad]
-    return RunData(run_dir, manifest, results, tasks, tool_kinds(domain_name), unreadable)
+    return RunData(run_dir, manifest, results, tasks, tool_kinds(domain_name), records, unreadable)
 
 
 def tool_kinds(domain_name: str | None) -> dict[str, str]:

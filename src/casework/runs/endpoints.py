@@ -20,10 +20,11 @@ class EndpointChoice:
     agent: EndpointConfig | None
     user: EndpointConfig | None
     local_roles: list[str]  # roles that need the embedded local model
+    judge: EndpointConfig | None = None
 
     def record(self, role: str) -> dict[str, Any] | None:
         """The endpoint of a role as manifest data (names the key's variable, never the key)."""
-        config = self.agent if role == "agent" else self.user
+        config = {"agent": self.agent, "user": self.user, "judge": self.judge}.get(role)
         if config is not None:
             return config.model_dump(mode="json")
         return {"model": "embedded-local"} if role in self.local_roles else None
@@ -51,6 +52,8 @@ def choose_endpoints(
     user_overrides: dict[str, Any],
     needs_agent: bool,
     needs_user: bool,
+    judge_overrides: dict[str, Any] | None = None,
+    needs_judge: bool = False,
 ) -> EndpointChoice:
     models = load_models_config(models_file) if models_file else ModelsConfig()
     agent = user = None
@@ -68,16 +71,40 @@ def choose_endpoints(
             user = agent  # the user simulator shares the agent's endpoint
         else:
             local.append("user")
-    return EndpointChoice(agent, user, local)
+    judge = None
+    if needs_judge:
+        # the judge never inherits the agent's endpoint: it is the embedded model unless named
+        if (judge_overrides or {}).get("model") or models.judge is not None:
+            judge = models.resolve("judge", judge_overrides or {})
+        else:
+            local.append("judge")
+    return EndpointChoice(agent, user, local, judge)  # type: ignore[arg-type]
+
+
+def judge_id(choice: EndpointChoice) -> str:
+    """The judge's name in the judge cache: its model (the embedded model's name when local)."""
+    if choice.judge is not None:
+        return choice.judge.model
+    from casework.llm.local import MODEL_NAME
+
+    return MODEL_NAME
+
+
+@contextmanager
+def open_judge(choice: EndpointChoice, *, on_local_start=None) -> Iterator[Any]:
+    """The judge's client alone (for ``casework regrade``); starts the local model when it judges."""
+    with open_clients(choice, parallel=1, on_local_start=on_local_start, with_judge=True) as (_, _, judge):
+        yield judge
 
 
 @contextmanager
 def open_clients(
-    choice: EndpointChoice, *, parallel: int = 2, on_local_start=None
-) -> Iterator[tuple[Any, Any]]:
-    """``(agent_client, user_client)`` for the run; starts the local model when a role needs it."""
+    choice: EndpointChoice, *, parallel: int = 2, on_local_start=None, with_judge: bool = False
+) -> Iterator[tuple[Any, ...]]:
+    """``(agent_client, user_client)`` for the run (``with_judge``: and the judge's client); starts
+    the local model when a role needs it."""
     with ExitStack() as stack:
-        agent_cfg, user_cfg = choice.agent, choice.user
+        agent_cfg, user_cfg, judge_cfg = choice.agent, choice.user, choice.judge
         if choice.local_roles:
             from casework.llm.local import LocalModelServer
 
@@ -89,7 +116,13 @@ def open_clients(
                 agent_cfg = cfg
             if "user" in choice.local_roles:
                 user_cfg = cfg
+            if "judge" in choice.local_roles:
+                judge_cfg = cfg
         # Each call's record travels with its simulation into results.jsonl; the clients keep none.
         agent = LLMClient(agent_cfg, role="agent", keep_records=False) if agent_cfg is not None else None
         user = LLMClient(user_cfg, role="user", keep_records=False) if user_cfg is not None else None
-        yield agent, user
+        if not with_judge:
+            yield agent, user
+            return
+        judge = LLMClient(judge_cfg, role="judge", keep_records=False) if judge_cfg is not None else None
+        yield agent, user, judge

@@ -216,6 +216,12 @@ def preflight(config, *, domain_given: bool = True, validate: bool = True) -> Ch
     check_options(config)
     check_run_directory(config)
     checked = resolve_domain(config, domain_given=domain_given)
+    from casework.tasks.splits import SplitError, select_split
+
+    try:
+        checked.tasks, _ = select_split(checked.tasks, Path(config.tasks), getattr(config, "split", None))
+    except SplitError as exc:
+        raise UserError(str(exc)) from None
     checked.tasks = select(checked.tasks, config.task_ids, config.tasks)
     check_ground_truth(checked.tasks, config.tasks)
     if validate:

@@ -33,8 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from casework import __version__
 from casework.domains import Database, Domain, get_domain
 from casework.domains.registry import DEFAULT_DOMAIN
-from casework.runs.grading import ExpectedOutcome, grade
+from casework.runs.grading import NL_ASSERTION, ExpectedOutcome, components_for, fresh_state, grade
+from casework.runs.judge import CACHE_FILE, Judge, JudgeCache
 from casework.runs.preflight import check_ground_truth, check_task_domains, select
+from casework.runs.records import SCHEMA_VERSION, parse_result, read_records
 from casework.runs.store import (
     ResultsStore,
     RunDirError,
@@ -45,6 +47,7 @@ from casework.runs.store import (
 )
 from casework.runs.summary import write_summary
 from casework.scoring import is_infrastructure_error
+from casework.scoring.tau3 import GRADED_TERMINATIONS
 from casework.sim.agents import agent_class
 from casework.sim.orchestrator import Simulation, SimulationConfig, SimulationOutcome
 from casework.sim.personas import PERSONAS, resolve_persona
@@ -52,6 +55,7 @@ from casework.sim.types import Termination
 from casework.sim.users import LLMUser, ScriptedUser, UserSimulator
 from casework.tasks import load_tasks
 from casework.tasks.model import Task
+from casework.tasks.splits import select_split
 
 # Settings that may change between a run and its --resume without changing the results' meaning.
 RESUME_FREE = {"concurrency", "out", "resume", "dry_run", "retry_infrastructure"}
@@ -93,6 +97,7 @@ class RunConfig(BaseModel):
     trials: int = Field(1, ge=1)
     concurrency: int = Field(8, ge=1)
     task_ids: list[str] | None = None
+    split: str | None = None  # a τ³ split (train | test | base) from split_tasks.json beside the tasks
     seed: int = 0
     max_steps: int = Field(30, ge=1)
     max_errors: int = Field(10, ge=0)
@@ -101,6 +106,7 @@ class RunConfig(BaseModel):
     exclude_infrastructure: bool = False
     agent_endpoint: dict[str, Any] | None = None  # EndpointConfig as data (api_key_env names a variable)
     user_endpoint: dict[str, Any] | None = None
+    judge_endpoint: dict[str, Any] | None = None
     resume: bool = False
     retry_infrastructure: bool = True  # --resume re-runs pairs that ended in infrastructure errors
 
@@ -141,6 +147,7 @@ def build_manifest(config: RunConfig) -> dict[str, Any]:
     if config.policy is not None:
         fingerprint_source["policy_sha256"] = file_sha256(config.policy)
     return {
+        "schema_version": SCHEMA_VERSION,
         "config": settings,
         "fingerprint": fingerprint_source,
         "tasks_sha256": fingerprint_source["tasks_sha256"],
@@ -213,6 +220,9 @@ class Runner:
         on_result: Callable[[dict[str, Any]], None] | None = None,
         on_note: Callable[[str], None] | None = None,
         stop_after: int | None = None,
+        judge_llm: Any = None,
+        judge_id: str | None = None,
+        require_judge: bool = True,
     ):
         self.config = config
         self.agent_llm = agent_llm
@@ -224,12 +234,22 @@ class Runner:
         self.domain: Domain = get_domain(config.domain)
         self.database: Database = self.domain.database(config.data)
         self.policy = config.policy.read_text(encoding="utf-8") if config.policy else self.domain.policy
-        tasks = load_tasks(config.tasks, domain=config.domain)
-        check_task_domains(tasks, config.domain, config.tasks)
-        self.tasks = select(tasks, config.task_ids, config.tasks)
+        loaded = load_tasks(config.tasks, domain=config.domain)
+        check_task_domains(loaded, config.domain, config.tasks)
+        loaded, self.split_missing = select_split(loaded, config.tasks, config.split)
+        self.tasks = select(loaded, config.task_ids, config.tasks)
         check_ground_truth(self.tasks, config.tasks)
         self.agent_cls = agent_class(config.agent)
         self.expected: dict[str, ExpectedOutcome] = {}
+        self.judge: Judge | None = None
+        if judge_llm is not None:
+            model = getattr(getattr(judge_llm, "config", None), "model", None)
+            self.judge = Judge(judge_llm, judge_id or model or "judge", JudgeCache(config.out / CACHE_FILE))
+        elif require_judge and needs_judge(self.tasks):
+            raise ValueError(
+                f"{config.tasks}: tasks have NL assertions (reward_basis NL_ASSERTION) but no judge is "
+                "configured: pass --judge-model (or let the embedded model judge)"
+            )
 
     # -- planning --------------------------------------------------------------------------------
     def pending(self, finished: set[tuple[str, int]]) -> list[tuple[int, Task, int]]:
@@ -291,7 +311,7 @@ class Runner:
         persona = persona_for(self.config, index, trial)
         simulation = Simulation(
             domain=self.domain,
-            state=self.database.fork(),
+            state=fresh_state(self.domain, self.database, task),
             task=task,
             agent=self.agent_cls(llm=self.agent_llm),
             user=self._user(),
@@ -315,13 +335,23 @@ class Runner:
             outcome = simulation.outcome(
                 Termination.INFRASTRUCTURE_ERROR, error=f"{type(exc).__name__}: {exc}"
             )
-        return self.result(task, trial, outcome, expected)
+        verdicts = None
+        judged = outcome.termination_reason.value in GRADED_TERMINATIONS  # else it scores 0 anyway
+        if self.judge is not None and judged and task.nl_assertions and NL_ASSERTION in components_for(task):
+            verdicts = await self.judge.judge(task.nl_assertions, outcome.messages)
+        return self.result(task, trial, outcome, expected, verdicts)
 
     def result(
-        self, task: Task, trial: int, outcome: SimulationOutcome, expected: ExpectedOutcome
+        self,
+        task: Task,
+        trial: int,
+        outcome: SimulationOutcome,
+        expected: ExpectedOutcome,
+        verdicts: Any = None,
     ) -> dict[str, Any]:
-        scores = grade(self.domain, expected, outcome)
-        return {
+        scores = grade(self.domain, expected, outcome, verdicts)
+        judge_calls = [{**c, "role": "judge"} for c in verdicts.calls] if verdicts is not None else []
+        line = {
             "task_id": task.id,
             "trial": trial,
             **scores,
@@ -336,11 +366,14 @@ class Runner:
             **outcome.timings,
             "expected_actions": [a.model_dump() for a in task.actions],
             "expected_outputs": task.outputs,
-            "tool_calls": [c.model_dump(mode="json") for c in outcome.tool_calls],
+            "tool_calls": [
+                {"requestor": "assistant", **c.model_dump(mode="json")} for c in outcome.tool_calls
+            ],
             "messages": outcome.messages,
             "message_times": outcome.message_times,
-            "model_calls": outcome.model_calls,
+            "model_calls": outcome.model_calls + judge_calls,
         }
+        return parse_result(line).to_line()
 
     # -- the whole run ---------------------------------------------------------------------------
     def _add_studies(self, summary: dict[str, Any]) -> None:
@@ -400,7 +433,7 @@ class Runner:
             store.close()
             summary = write_summary(
                 self.config.out,
-                read_results(self.config.out),
+                read_records(self.config.out),
                 exclude_infrastructure=self.config.exclude_infrastructure,
                 seed=self.config.seed,
             )
@@ -416,7 +449,7 @@ def dry_run_report(config: RunConfig) -> dict[str, Any]:
     """Check configuration and tasks without calling a model; render the prompts and estimate tokens."""
     from casework.sim.agents import AgentSetup, system_prompt
 
-    runner = Runner(config)
+    runner = Runner(config, require_judge=False)  # a dry run calls no model, the judge included
     problems = []
     for task in runner.tasks:
         expected = runner._expected(task)
@@ -440,3 +473,16 @@ def dry_run_report(config: RunConfig) -> dict[str, Any]:
         "estimated_prompt_tokens": prompt_tokens * simulations * 8,  # assumes ~8 agent calls per simulation
         "problems": problems,
     }
+
+
+def needs_judge(tasks: list[Task]) -> bool:
+    """Whether grading these tasks asks a judge model (some task has NL assertions in its basis)."""
+    return any(t.nl_assertions and NL_ASSERTION in components_for(t) for t in tasks)
+
+
+def config_needs_judge(config: RunConfig) -> bool:
+    """Whether the run's tasks (after ``--split`` and ``--task-ids``) need a judge model."""
+    tasks = select_split(load_tasks(config.tasks, domain=config.domain), config.tasks, config.split)[0]
+    if config.task_ids:
+        tasks = [t for t in tasks if t.id in set(config.task_ids)]
+    return needs_judge(tasks)

@@ -27,9 +27,22 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from casework.tasks.model import GROUND_TRUTH_KEY, MISSING, Action, Task, ValidationReport
+from casework.tasks.model import (
+    DEFAULT_REWARD_BASIS,
+    GROUND_TRUTH_KEY,
+    MISSING,
+    Action,
+    Description,
+    EnvAssertion,
+    InitialState,
+    RewardType,
+    StructuredInstructions,
+    Task,
+    UserScenario,
+    ValidationReport,
+)
 
 FORMATS = ("casework", "blueprint", "tau-bench-v1", "tau2")
 
@@ -350,12 +363,23 @@ def render_tau2_instructions(instructions: Mapping[str, Any]) -> str:
     return "\n\n".join(f"{label}:\n{text}" for label, text in parts)
 
 
+def _tau2_model(where: _Where, model: type[BaseModel], value: Any, field: str) -> Any:
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise _from_validation_error(where, exc, lambda f: f"{field}.{f}") from None
+
+
 def _read_tau2(where: _Where, record: Mapping[str, Any], domain: str) -> Task:
     task_id = _get_id(where, record, "id") or str(where.index)
     scenario = _get(where, record, "user_scenario", "object")
     persona = _get(where, scenario, "persona", "string", prefix="user_scenario.", required=False)
     raw = scenario.get("instructions")
     kept: dict[str, Any] = {}
+    user_scenario: UserScenario | None = None
+    extra_scenario = {
+        k: v for k, v in scenario.items() if k not in ("persona", "instructions") and v is not None
+    }
     if isinstance(raw, str):
         instruction = raw
         kept["instructions_format"] = "text"
@@ -367,17 +391,20 @@ def _read_tau2(where: _Where, record: Mapping[str, Any], domain: str) -> Task:
         if raw.get("domain"):
             domain = str(raw["domain"])
         instruction = render_tau2_instructions(raw)
-        if instruction != raw.get("task_instructions"):
-            kept["instructions"] = dict(raw)
+        if instruction != raw.get("task_instructions") or extra_scenario:
+            user_scenario = UserScenario(
+                instructions=_tau2_model(
+                    where, StructuredInstructions, dict(raw), "user_scenario.instructions"
+                ),
+                **extra_scenario,
+            )
+            extra_scenario = {}
     elif raw is None:
         raise where.missing("user_scenario.instructions", "an object or a string")
     else:
         raise where.expected("user_scenario.instructions", "an object or a string", raw)
-    extra_scenario = {
-        k: v for k, v in scenario.items() if k not in ("persona", "instructions") and v is not None
-    }
     if extra_scenario:
-        kept["user_scenario"] = extra_scenario
+        user_scenario = UserScenario(**extra_scenario)
 
     criteria = _get(where, record, "evaluation_criteria", "object", required=False, default={})
     prefix = "evaluation_criteria."
@@ -388,22 +415,61 @@ def _read_tau2(where: _Where, record: Mapping[str, Any], domain: str) -> Task:
         extra = {k: v for k, v in item.items() if k not in ("name", "arguments") and v is not None}
         if extra.get("action_id") == f"{task_id}_{i}":
             del extra["action_id"]
-        if extra.get("requestor") == "assistant":
-            del extra["requestor"]
+        typed = {k: extra.pop(k) for k in ("action_id", "requestor", "compare_args", "info") if k in extra}
+        if typed:
+            try:
+                actions[i] = Action(name=actions[i].name, arguments=actions[i].arguments, **typed)
+            except ValidationError as exc:
+                raise _from_validation_error(where, exc, lambda f, i=i: f"{prefix}actions[{i}].{f}") from None
         action_fields.append(extra)
     if any(action_fields):
         kept["action_fields"] = action_fields
+    fields: dict[str, Any] = {"domain": domain, "user_id": _user_id_from_actions(actions)}
+    nl_assertions = criteria.get("nl_assertions")
+    if nl_assertions is not None:
+        fields["nl_assertions"] = _string_list(where, criteria, "nl_assertions", prefix=prefix)
+    env_assertions = _get(where, criteria, "env_assertions", "list", prefix=prefix, required=False)
+    if env_assertions is not None:
+        fields["env_assertions"] = [
+            _tau2_model(where, EnvAssertion, item, f"{prefix}env_assertions[{i}]")
+            for i, item in enumerate(env_assertions)
+        ]
+    basis = _string_list(where, criteria, "reward_basis", prefix=prefix)
+    for i, name in enumerate(basis):
+        if name not in RewardType.__members__:
+            raise where.error(
+                f"{prefix}reward_basis[{i}]",
+                f"unknown component {name!r} (expected one of {', '.join(RewardType)})",
+            )
+    if basis and tuple(basis) != DEFAULT_REWARD_BASIS:
+        fields["reward_basis"] = basis
     extra_criteria = {
-        k: v for k, v in criteria.items() if k not in ("actions", "communicate_info") and v is not None
+        k: v
+        for k, v in criteria.items()
+        if k not in ("actions", "communicate_info", "nl_assertions", "env_assertions", "reward_basis")
+        and v is not None
     }
-    if extra_criteria.get("reward_basis") == TAU2_DEFAULT_REWARD_BASIS:
-        del extra_criteria["reward_basis"]
     if extra_criteria:
         kept["evaluation_criteria"] = extra_criteria
+    if record.get("initial_state") is not None:
+        fields["initial_state"] = _tau2_model(where, InitialState, record["initial_state"], "initial_state")
+    if record.get("description") is not None:
+        description = record["description"]
+        if isinstance(description, str):  # some τ³ files give a plain text
+            description = {"notes": description}
+            kept["description_format"] = "text"
+        fields["description"] = _tau2_model(where, Description, description, "description")
+    if record.get("ticket") is not None:
+        fields["ticket"] = _get(where, record, "ticket", "string")
+    if user_scenario is not None:
+        fields["user_scenario"] = user_scenario
     for key, value in record.items():
-        if key not in ("id", "user_scenario", "evaluation_criteria", "casework") and value is not None:
+        if (
+            key not in ("id", "user_scenario", "evaluation_criteria", "casework")
+            and key not in ("initial_state", "description", "ticket")
+            and value is not None
+        ):
             kept[key] = value
-    fields: dict[str, Any] = {"domain": domain, "user_id": _user_id_from_actions(actions)}
     ours = _get(where, record, "casework", "object", required=False, default={})
     for key in ours:
         if key not in _TAU2_CASEWORK_KEYS:
@@ -444,8 +510,8 @@ def _detect_record(record: Any) -> str | None:
     if not isinstance(record, Mapping):
         return None
     keys = set(record)
-    if "user_scenario" in keys or "evaluation_criteria" in keys:
-        return "tau2"
+    if "evaluation_criteria" in keys or ("user_scenario" in keys and "instruction" not in keys):
+        return "tau2"  # a casework task may carry a user_scenario too, beside its instruction
     if isinstance(record.get("task"), Mapping) or "success" in keys or {"q", "agt"} & keys:
         return "blueprint"
     actions = record.get("actions")
@@ -647,6 +713,7 @@ def task_to_blueprint(task: Task) -> dict[str, Any]:
         body["scenario"] = task.scenario
     report = task.validation_report
     dumped = task.model_dump(mode="json", include={"metadata", "validation_report"})
+    dumped.setdefault("validation_report", None)
     return {
         "success": report.valid if report is not None else True,
         "task": body,
@@ -661,9 +728,11 @@ def save_blueprints(tasks: Iterable[Task], path: str | Path) -> None:
 
 
 def task_to_tau2(task: Task) -> dict[str, Any]:
-    """The tau2-bench record of a task; parts kept in ``metadata["tau2"]`` are restored."""
+    """The tau2-bench record of a task; the τ³ fields and the parts kept in ``metadata["tau2"]``
+    are restored."""
     kept: Mapping[str, Any] = task.metadata.get("tau2") or {}
-    instructions: Any = kept.get("instructions")
+    structured = task.user_scenario.instructions if task.user_scenario is not None else None
+    instructions: Any = structured.model_dump(mode="json") if structured is not None else None
     if kept.get("instructions_format") == "text":
         instructions = task.instruction
     elif not (
@@ -676,42 +745,54 @@ def task_to_tau2(task: Task) -> dict[str, Any]:
             "unknown_info": None,
             "task_instructions": task.instruction,
         }
-    if isinstance(instructions, Mapping):
-        instructions = dict(instructions)
-    user_scenario = {
-        "persona": task.persona,
-        "instructions": instructions,
-        **(kept.get("user_scenario") or {}),
-    }
+    user_scenario = {"persona": task.persona, "instructions": instructions}
+    if task.user_scenario is not None:
+        user_scenario.update(task.user_scenario.model_dump(mode="json", exclude={"instructions"}))
     fields = kept.get("action_fields") or []
     actions = []
     for i, action in enumerate(task.actions):
         item = {
-            "action_id": f"{task.id}_{i}",
+            "action_id": action.action_id or f"{task.id}_{i}",
             "name": action.name,
             "arguments": action.arguments,
-            "requestor": "assistant",
+            "requestor": action.requestor,
         }
+        if action.compare_args is not None:
+            item["compare_args"] = action.compare_args
+        if action.info is not None:
+            item["info"] = action.info
         if i < len(fields) and isinstance(fields[i], Mapping):
             item.update(fields[i])
         actions.append(item)
     criteria = {
         "actions": actions,
         "communicate_info": list(task.outputs),
-        "nl_assertions": None,
-        "reward_basis": list(TAU2_DEFAULT_REWARD_BASIS),
+        "nl_assertions": task.nl_assertions,
+        "reward_basis": [str(b) for b in (task.reward_basis or TAU2_DEFAULT_REWARD_BASIS)],
         **(kept.get("evaluation_criteria") or {}),
     }
+    if task.env_assertions is not None:
+        criteria["env_assertions"] = [a.model_dump(mode="json") for a in task.env_assertions]
+    description: Any = None
+    if task.description is not None:
+        description = task.description.model_dump(mode="json")
+        if kept.get("description_format") == "text":
+            description = task.description.notes
     record: dict[str, Any] = {
         "id": task.id,
-        "description": None,
+        "description": description,
         "user_scenario": user_scenario,
-        "initial_state": None,
+        "initial_state": (
+            task.initial_state.model_dump(mode="json") if task.initial_state is not None else None
+        ),
     }
+    if task.ticket is not None:
+        record["ticket"] = task.ticket
     for key, value in kept.items():
         if key not in (
             "instructions",
             "instructions_format",
+            "description_format",
             "user_scenario",
             "action_fields",
             "evaluation_criteria",
@@ -729,7 +810,7 @@ def task_to_tau2(task: Task) -> dict[str, Any]:
     metadata = {k: v for k, v in dumped["metadata"].items() if k != "tau2"}
     if metadata:
         ours["metadata"] = metadata
-    if dumped["validation_report"] is not None:
+    if dumped.get("validation_report") is not None:
         ours["validation_report"] = dumped["validation_report"]
     if ours:
         record["casework"] = ours
