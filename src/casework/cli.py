@@ -486,14 +486,16 @@ def _generate_result(
     from contextlib import ExitStack
 
     from casework.generate.committee import required_criteria
+    from casework.generate.methods import check_method, method_weights
     from casework.generate.pipeline import Pipeline, PipelineConfig, TemplatedGenerator
-    from casework.generate.templated import parse_weights
 
-    if method not in ("templated", "direct", "agentflow"):
-        raise _fail(f"unknown --method {method!r}; use templated, direct or agentflow")
+    try:
+        check_method(method)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     dom, database, _ = _load(domain, data)
     try:
-        weights = parse_weights(scenarios)
+        weights = method_weights(dom, method, scenarios)
         required_criteria(committee_rule)
     except ValueError as exc:
         raise _fail(str(exc)) from None

@@ -112,7 +112,7 @@ def _reason_key(stage: str, message: str) -> str:
     """Group failure messages: drop ids and numbers so that the same reason counts together."""
     import re
 
-    text = re.sub(r"'[^']*'|#W\d+|\b\d[\d.]*\b|\b\w+_\d+\b", "…", message)
+    text = re.sub(r"'[^']*'|#\w+|\b\w*\d[\w.]*\b", "…", message)
     return f"{stage}: {text[:90]}"
 
 
@@ -275,10 +275,11 @@ class Pipeline:
 
     def recombine(self, tasks: list[Task]) -> list[Task]:
         """Merge pairs of validated single-intent tasks of the same user; keep the merges that validate."""
+        solo = self.domain.scenarios.solo_keys if self.domain.scenarios is not None else frozenset()
         by_user: dict[str, list[Task]] = {}
         for task in tasks:
             keys = [task.scenario] if isinstance(task.scenario, str) else (task.scenario or [])
-            if task.user_id and len(keys) == 1 and keys[0] != "human_transfer":
+            if task.user_id and len(keys) == 1 and keys[0] not in solo:
                 by_user.setdefault(task.user_id, []).append(task)
         merged: list[Task] = []
         for user_id in sorted(by_user):
@@ -286,7 +287,7 @@ class Pipeline:
             for first, second in zip(group[::2], group[1::2], strict=False):
                 if len(merged) >= self.config.recombine:
                     return merged
-                candidate = merge_tasks(first, second)
+                candidate = merge_tasks(first, second, self.domain)
                 validation = validate_stages(
                     self.domain, self.database, candidate, check_user_id=self.config.check_user_id
                 )
@@ -301,17 +302,16 @@ class Pipeline:
         return merged
 
 
-_IDENTIFY = ("find_user_id_by_email", "find_user_id_by_name_zip")
-
-
-def merge_tasks(first: Task, second: Task) -> Task:
-    """One conversation with both requests: the second task's identification and repeated
-    profile lookups are dropped, its instruction follows the first's."""
+def merge_tasks(first: Task, second: Task, domain: Domain) -> Task:
+    """One conversation with both requests: the second task's identification (the domain's
+    identification tools) and repeated profile lookups are dropped, its instruction follows the first's."""
     names = {a.name for a in first.actions}
+    identification = domain.users.identification
+    profile = domain.users.profile_tool
     tail = [
         a
         for a in second.actions
-        if a.name not in _IDENTIFY and not (a.name == "get_user_details" and a.name in names)
+        if a.name not in identification and not (a.name == profile and a.name in names)
     ]
     metadata = {
         "generation_method": "recombined",
@@ -319,9 +319,11 @@ def merge_tasks(first: Task, second: Task) -> Task:
         "multi_intent": True,
         "num_actions": len(first.actions) + len(tail),
     }
-    refused = list(first.metadata.get("refused_orders", [])) + list(second.metadata.get("refused_orders", []))
-    if refused:
-        metadata["refused_orders"] = refused
+    merged = domain.scenarios.merged_metadata if domain.scenarios is not None else ()
+    for key in merged:
+        values = list(first.metadata.get(key, [])) + list(second.metadata.get(key, []))
+        if values:
+            metadata[key] = values
     keys = [first.scenario, second.scenario]
     return Task(
         id=f"recombined-{first.id}+{second.id}",
