@@ -185,7 +185,7 @@ def tasks_validate(
 
     Example: casework tasks validate tasks.json --data ../data/retail
     """
-    from casework.generate.stages import validate_all
+    from casework.validation.stages import validate_all
 
     dom, database, loaded = _load(domain, data, tasks)
     assert loaded is not None
@@ -485,9 +485,9 @@ def _generate_result(
     --models (agent section; reviewers from its reviewers section), else the embedded local model."""
     from contextlib import ExitStack
 
-    from casework.generate.committee import required_criteria
     from casework.generate.methods import check_method, method_weights
     from casework.generate.pipeline import Pipeline, PipelineConfig, TemplatedGenerator
+    from casework.validation.committee import required_criteria
 
     try:
         check_method(method)
@@ -1013,7 +1013,7 @@ def demo(
     from casework.domains import get_domain
     from casework.generate.templated import generate_templated
     from casework.tasks import save_tasks
-    from casework.tasks.validate import validate_tasks
+    from casework.validation.replay import validate_tasks
 
     out.mkdir(parents=True, exist_ok=True)
     dom = get_domain("retail")

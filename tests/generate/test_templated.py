@@ -9,9 +9,9 @@ import pytest
 from casework.domains import get_domain
 from casework.domains.retail.scenarios import SCENARIO_KEYS
 from casework.generate.pipeline import PipelineConfig, TemplatedGenerator, run_pipeline, write_outputs
-from casework.generate.stages import validate_all
 from casework.generate.stats import task_stats
 from casework.generate.templated import generate_templated, parse_weights, task_json
+from casework.validation.stages import validate_all
 
 
 @pytest.fixture(scope="module")

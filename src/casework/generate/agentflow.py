@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from casework.domains import Database, Domain, LLMGeneration, NoTarget, State, Target
-from casework.generate.committee import ChatEndpoint
 from casework.generate.context import (
     generated_task,
     goal_reached,
@@ -46,11 +45,12 @@ from casework.generate.context import (
     tool_schemas,
 )
 from casework.generate.direct import call_model
-from casework.generate.jsontext import JSONTextError, extract_json
 from casework.generate.pipeline import GenerationError
+from casework.jsontext import JSONTextError, extract_json
 from casework.llm import parse_text_tool_calls
 from casework.tasks.model import Action, Task
 from casework.tasks.replay import is_error
+from casework.validation.committee import ChatEndpoint
 
 VERIFY = """Goal: {goal}
 Actions so far with their results:

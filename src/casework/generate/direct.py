@@ -6,7 +6,7 @@ context (:mod:`casework.generate.context`: the user, only their relevant records
 tools, one or two templated blueprints as examples), asks the model for a blueprint with the
 domain's system prompt and parses it:
 
-- near-valid JSON is repaired (:func:`casework.generate.jsontext.extract_json`: fences, prose,
+- near-valid JSON is repaired (:func:`casework.jsontext.extract_json`: fences, prose,
   trailing commas, Python literals, missing closers), as are near-valid shapes (``instruction`` /
   ``actions`` / ``outputs`` keys, ``{"tool": .., "args": ..}`` calls, arguments as a JSON string,
   near-miss tool names, an identification tool called with another one's fields, an id without
@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from casework.domains import Database, Domain, LLMGeneration, NoTarget, State, Target
-from casework.generate.committee import ChatEndpoint
 from casework.generate.context import (
     build_context,
     example_blueprints,
@@ -41,10 +40,11 @@ from casework.generate.context import (
     pick_scenario,
     repair_ids,
 )
-from casework.generate.jsontext import JSONTextError, extract_json
 from casework.generate.pipeline import GenerationError
+from casework.jsontext import JSONTextError, extract_json
 from casework.llm import LLMRequestError
 from casework.tasks.model import Action, Task
+from casework.validation.committee import ChatEndpoint
 
 _Q_KEYS = ("q", "instruction", "query", "task", "user_instruction")
 _AGT_KEYS = ("agt", "actions", "ground_truth_actions", "ground_truth", "tool_calls", "calls")

@@ -25,10 +25,10 @@ from typing import Any, Protocol
 
 from casework import aio
 from casework.domains import Database, Domain
-from casework.generate.committee import ChatEndpoint, review
-from casework.generate.stages import REPLAY_STAGES, attach_report, dedup_key, validate_stages
 from casework.generate.stats import task_stats
 from casework.tasks.model import Task
+from casework.validation.committee import ChatEndpoint, review
+from casework.validation.stages import REPLAY_STAGES, attach_report, dedup_key, validate_stages
 
 
 class GenerationError(Exception):
@@ -187,7 +187,7 @@ class Pipeline:
                     {"stage": "committee", "message": message, "reviews": [r for r in reasons if r]}
                 ]
             counters["passed"]["committee"] += 1
-        key = dedup_key(task)
+        key = dedup_key(task, self.domain.arguments)
         if key in self.seen:
             counters["failures"]["dedup: same user and actions as an earlier task"] += 1
             return None, [{"stage": "dedup", "message": "same user and actions as an earlier task"}]
@@ -221,7 +221,7 @@ class Pipeline:
             done = _read_progress(progress_path)
             for outcome in sorted(done.values(), key=lambda o: o.index):
                 if outcome.task is not None:
-                    self.seen.add(dedup_key(outcome.task))
+                    self.seen.add(dedup_key(outcome.task, self.domain.arguments))
             progress_path.parent.mkdir(parents=True, exist_ok=True)
             progress_file = progress_path.open("a", encoding="utf-8")
         todo = [i for i in range(self.config.num_tasks) if i not in done]
@@ -291,7 +291,7 @@ class Pipeline:
                 validation = validate_stages(
                     self.domain, self.database, candidate, check_user_id=self.config.check_user_id
                 )
-                key = dedup_key(candidate)
+                key = dedup_key(candidate, self.domain.arguments)
                 if validation.valid and key not in self.seen:
                     self.seen.add(key)
                     merged.append(

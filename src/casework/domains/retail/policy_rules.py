@@ -1,6 +1,6 @@
 """Retail's policy rules (validation stage ``policy``): does the ground truth follow the written policy?
 
-The checks run inside the validation replay (:func:`casework.tasks.validate.validate_task` with
+The checks run inside the validation replay (:func:`casework.validation.replay.validate_task` with
 ``policy=``), each action against the state just before it. Where a tool also refuses a call
 (cancelling a delivered order), both the ``execution`` and the ``policy`` stage report it: the
 policy stage says which rule, the execution stage what the tool answered. Some rules no tool
@@ -58,7 +58,7 @@ def _touches_account(name: str, arguments: dict[str, Any], is_write: bool) -> bo
 
 
 class RetailPolicy:
-    """The retail policy checks (a :class:`casework.tasks.validate.PolicyCheck`)."""
+    """The retail policy checks (a :class:`casework.validation.replay.PolicyCheck`)."""
 
     def __init__(self, domain: Domain):
         self.domain = domain

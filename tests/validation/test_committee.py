@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from casework.domains import get_domain
-from casework.generate.committee import CRITERIA, decide, parse_vote, required_criteria, review
-from casework.generate.jsontext import JSONTextError, extract_json
 from casework.generate.pipeline import GenerationError, PipelineConfig, TemplatedGenerator, run_pipeline
+from casework.jsontext import JSONTextError, extract_json
 from casework.tasks.model import Action, Task
+from casework.validation.committee import CRITERIA, decide, parse_vote, required_criteria, review
 
 YES = '{"correctness": 1, "completeness": 1, "satisfaction": 1, "creativity": 0, "reason": "fine"}'
 NO = '```json\n{"correctness": 0, "completeness": 1, "satisfaction": 1, "creativity": 1, "reason": "wrong order",}\n```'

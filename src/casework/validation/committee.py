@@ -25,7 +25,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from casework.generate.jsontext import JSONTextError, extract_json
+from casework.jsontext import JSONTextError, extract_json
 from casework.tasks.model import Task
 
 CRITERIA: tuple[str, ...] = ("correctness", "completeness", "satisfaction", "creativity")
