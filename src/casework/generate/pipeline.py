@@ -134,6 +134,7 @@ class Pipeline:
         self.reviewers = reviewers or []
         self.progress = progress
         self.seen: set[Any] = set()
+        self.rejected_file: Any = None
         self.counters: dict[str, Any] = {
             "generated": 0,
             "passed": Counter(),
@@ -143,6 +144,16 @@ class Pipeline:
 
     async def _attempt(
         self, index: int, iteration: int, feedback: str | None
+    ) -> tuple[Task | None, list[dict[str, Any]]]:
+        """(the accepted task, []) or (None, the failures); a rejected candidate is recorded."""
+        candidate: dict[str, Task] = {}
+        task, failures = await self._check(index, iteration, feedback, candidate)
+        if task is None:
+            self._reject(index, iteration, candidate.get("task"), failures)
+        return task, failures
+
+    async def _check(
+        self, index: int, iteration: int, feedback: str | None, candidate: dict[str, Task]
     ) -> tuple[Task | None, list[dict[str, Any]]]:
         counters = self.counters
         try:
@@ -154,6 +165,7 @@ class Pipeline:
                 failure["raw"] = exc.raw[:2000]
             return None, [failure]
         counters["generated"] += 1
+        candidate["task"] = task
         validation = validate_stages(
             self.domain, self.database, task, check_user_id=self.config.check_user_id
         )
@@ -196,6 +208,27 @@ class Pipeline:
         extra["dedup"] = {"passed": True}
         return attach_report(task, validation, extra, diff=self.config.store_diff), []
 
+    def _reject(
+        self, index: int, iteration: int, candidate: Task | None, failures: list[dict[str, Any]]
+    ) -> None:
+        """One line in ``OUT.rejected.jsonl``: the slot, the attempt, why, and the candidate (or the
+        raw model output when no candidate could be built)."""
+        if self.rejected_file is None:
+            return
+        record: dict[str, Any] = {
+            "index": index,
+            "iteration": iteration,
+            "method": getattr(self.generator, "name", "unknown"),
+            "failures": [{k: v for k, v in f.items() if k != "raw"} for f in failures],
+        }
+        raw = next((f["raw"] for f in failures if f.get("raw")), None)
+        if raw is not None:
+            record["raw"] = raw
+        if candidate is not None:
+            record["task"] = candidate.model_dump(mode="json", exclude_none=True)
+        self.rejected_file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.rejected_file.flush()
+
     async def run_slot(self, index: int) -> SlotOutcome:
         feedback: str | None = None
         all_failures: list[dict[str, Any]] = []
@@ -223,6 +256,8 @@ class Pipeline:
                 if outcome.task is not None:
                     self.seen.add(dedup_key(outcome.task, self.domain.arguments))
             progress_path.parent.mkdir(parents=True, exist_ok=True)
+            # a fresh run starts a fresh rejected file; a resumed one keeps adding to it
+            self.rejected_file = rejected_path(out).open("a" if done else "w", encoding="utf-8")
             progress_file = progress_path.open("a", encoding="utf-8")
         todo = [i for i in range(self.config.num_tasks) if i not in done]
         if self.progress and done:
@@ -250,6 +285,9 @@ class Pipeline:
         finally:
             if progress_file is not None:
                 progress_file.close()
+            if self.rejected_file is not None:
+                self.rejected_file.close()
+                self.rejected_file = None
         outcomes = [done[i] for i in sorted(done) if i < self.config.num_tasks]
         tasks = [o.task for o in outcomes if o.task is not None]
         recombined = self.recombine(tasks) if self.config.recombine else []
@@ -363,6 +401,26 @@ def _read_progress(path: Path) -> dict[int, SlotOutcome]:
         except (ValueError, KeyError, TypeError):
             continue  # a torn last line (killed mid-write): that slot is redone
     return done
+
+
+def rejected_path(out: Path) -> Path:
+    """``OUT.rejected.jsonl``: every rejected candidate with its reasons, one JSON line each."""
+    return Path(str(out) + ".rejected.jsonl")
+
+
+def shortfall(result: PipelineResult, asked: int, out: Path | None = None) -> str | None:
+    """None when every slot produced a task; else one line: how many, and why the rest failed."""
+    made = int(result.stats.get("pipeline", {}).get("accepted", len(result.tasks)))
+    if made >= asked:
+        return None
+    reasons = result.stats.get("pipeline", {}).get("failure_reasons", {})
+    top = "; ".join(f"{reason} ({count})" for reason, count in list(reasons.items())[:3])
+    where = f"; rejected candidates and their reasons are in {rejected_path(out)}" if out is not None else ""
+    return (
+        f"produced {made} of {asked} tasks: {len(result.rejected)} slots failed every attempt"
+        + (f"; most common reasons: {top}" if top else "")
+        + where
+    )
 
 
 def write_outputs(result: PipelineResult, out: Path, fmt: str = "blueprint") -> Path:
