@@ -73,7 +73,7 @@ def weighted_order(rng: random.Random, weights: Mapping[str, float]) -> list[str
 
 
 def rw_mix(domain: Domain, actions: Sequence[Action]) -> str:
-    """``r2_w1`` (reads, writes), with ``_g1`` appended when generic tools (calculate, transfer) are used."""
+    """``r2_w1`` (reads, writes), with ``_g1`` appended when generic tools (no state: a calculator, a hand-over) are used."""
     counts = {ToolKind.READ: 0, ToolKind.WRITE: 0, ToolKind.GENERIC: 0}
     for action in actions:
         found = domain.toolbox.tools.get(action.name)

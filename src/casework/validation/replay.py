@@ -137,7 +137,7 @@ def validate_task(
     """Check one task; the actions are replayed on a fresh fork of ``database``.
 
     ``check_user_id=False`` drops the checks that tie actions to the task's single user (ownership
-    of orders and payment methods by that user, one user id across all actions).
+    of the records actions name by that user, one user id across all actions).
     ``policy`` adds the ``policy`` stage.
     """
     problems: list[Problem] = []
