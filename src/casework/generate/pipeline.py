@@ -60,6 +60,11 @@ class TemplatedGenerator:
     max_actions: int | None = None
     name: str = "templated"
 
+    def __post_init__(self) -> None:
+        from casework.generate.templated import scenario_library
+
+        scenario_library(self.domain)  # a domain without scenarios is refused here, by name
+
     async def generate(self, index: int, iteration: int, feedback: str | None) -> Task:
         return self.build(index, iteration)
 
