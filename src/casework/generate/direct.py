@@ -150,7 +150,10 @@ def _id_prefixes(
         if table is None or table not in state.table_names or not isinstance(value, str):
             continue
         records = state[table]
-        fixed = prefix + value.removeprefix(prefix)
+        bare = value
+        while prefix and bare.startswith(prefix):
+            bare = bare[len(prefix) :]
+        fixed = prefix + bare
         if value not in records and fixed in records:
             arguments[argument] = fixed
             repairs.append(f"agt[{index}]: {argument.replace('_', ' ')} {value!r} without {prefix!r}")
