@@ -84,12 +84,14 @@ GOAL_TOOLS: dict[str, frozenset[str]] = {
 
 POLICY_DIGEST = """- First identify the user: find_user_id_by_email, or find_user_id_by_name_zip (first name, last name, zip).
 - Act only for that user, on their own orders and payment methods.
-- Cancel or modify only pending orders; cancel reason is "no longer needed" or "ordered by mistake".
+- Cancel or modify only pending orders; cancel reason is {reasons}.
 - Items of an order can be modified once; a new item must be an available variant of the same product.
 - Return or exchange only delivered orders; a refund goes to the original payment method or a gift card.
 - A payment change needs an order with a single payment and a different method; gift cards must cover the amount.
 - Transfer to a human agent only when the tools cannot handle the request; it ends the conversation.
-- Refuse what the policy forbids and change nothing."""
+- Refuse what the policy forbids and change nothing.""".format(
+    reasons=" or ".join(f'"{r}"' for r in CANCEL_REASONS)
+)
 
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
