@@ -338,7 +338,7 @@ def tasks_validate(
 
     Example: casework tasks validate tasks.json --data ../data/retail
     """
-    from casework.generate.stages import validate_all
+    from casework.validation.stages import validate_all
 
     dom, database, loaded = _load(domain, data, tasks, split)
     assert loaded is not None
@@ -682,11 +682,7 @@ def _print_summary(summary: dict, out: Path) -> None:
 
 
 # -- generate --------------------------------------------------------------------------------------
-generate_app = typer.Typer(
-    help="Generate validated task sets (templated; direct and AgentFlow need a model endpoint).\n\n"
-    "Example: casework generate -n 200 --seed 1 --out tasks.json",
-    invoke_without_command=True,
-)
+generate_app = typer.Typer(invoke_without_command=True)  # help: the generate callback's docstring
 app.add_typer(generate_app, name="generate")
 
 
@@ -717,15 +713,17 @@ def _generate_result(
     --models (agent section; reviewers from its reviewers section), else the embedded local model."""
     from contextlib import ExitStack
 
-    from casework.generate.committee import required_criteria
+    from casework.generate.methods import check_method, method_weights
     from casework.generate.pipeline import Pipeline, PipelineConfig, TemplatedGenerator
-    from casework.generate.templated import parse_weights
+    from casework.validation.committee import required_criteria
 
-    if method not in ("templated", "direct", "agentflow"):
-        raise _fail(f"unknown --method {method!r}; use templated, direct or agentflow")
+    try:
+        check_method(method)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     dom, database, _ = _load(domain, data)
     try:
-        weights = parse_weights(scenarios)
+        weights = method_weights(dom, method, scenarios)
         required_criteria(committee_rule)
     except ValueError as exc:
         raise _fail(str(exc)) from None
@@ -853,19 +851,22 @@ def generate(
     domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
 ) -> None:
-    """Generate a validated task set and its statistics report (OUT.stats.json); resumable.
+    """Generate a validated task set (templated; direct and AgentFlow use a model) with statistics.
 
+    Writes OUT, OUT.stats.json and OUT.rejected.jsonl (every rejected candidate with its reasons);
+    resumable from OUT.progress.jsonl. Exit code 1 when fewer tasks than asked were produced.
     --method direct and agentflow use a model (--model/--base-url or --models; with none, the
     embedded local model is started); reviewers of --committee-size come from the models file's
-    reviewers section or default to the generator's endpoint.
+    reviewers section or share the generator's endpoint (each member with its own lens,
+    temperature and seed).
 
-    Example: casework generate --num-tasks 1000 --method templated --seed 7 --out tasks.json
+    Example: casework generate -n 200 --seed 1 --out tasks.json
     """
     if ctx.invoked_subcommand is not None:
         return
     if out is None:
         raise _fail("--out is required")
-    from casework.generate.pipeline import write_outputs
+    from casework.generate.pipeline import shortfall, write_outputs
     from casework.generate.stats import format_stats
 
     start = time.perf_counter()
@@ -897,31 +898,66 @@ def generate(
         f"wrote {len(result.tasks)} tasks to {out} and statistics to {stats_path} "
         f"in {time.perf_counter() - start:.2f} s ({len(result.rejected)} slots rejected)"
     )
+    missing = shortfall(result, num_tasks, out)
+    if missing:
+        err_console.print(f"[red]{missing}[/]", highlight=False)
+        raise typer.Exit(1)
 
 
 @generate_app.command("compare")
 def generate_compare(
     methods: Annotated[
-        str, typer.Option(help="Two or more methods, comma-separated.")
-    ] = "templated,templated",
+        str | None,
+        typer.Option(help="Methods to compare, comma-separated (default: every method available)."),
+    ] = None,
     num_tasks: Annotated[int, typer.Option("--num-tasks", "-n", min=1)] = 200,
     seed: int = 0,
     seeds: Annotated[str | None, typer.Option(help="Or compare seeds of one method: '0,1'.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model for direct/agentflow.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Endpoint for direct/agentflow (…/v1).")] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="NAME of the API key's variable.")] = None,
+    models: Annotated[Path | None, typer.Option("--models", help="Models file (agent section).")] = None,
     domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
 ) -> None:
-    """Run methods (or seeds) on the same settings and print their statistics side by side.
+    """Run generation methods (or seeds) on the same settings and print their statistics side by side.
 
-    Example: casework generate compare --methods templated,templated --seeds 0,1 -n 300
+    By default every method the domain supports: templated, and direct and agentflow when a model
+    is given (--model/--base-url/--models); a single method is compared across two seeds.
+
+    Example: casework generate compare -n 200 --models models.toml
     """
+    from casework.domains import DomainError, get_domain
+    from casework.generate.methods import compare_plan
     from casework.generate.stats import format_comparison
 
-    names = [m.strip() for m in methods.split(",") if m.strip()]
-    runs = [(m, int(s)) for m in names[:1] for s in seeds.split(",")] if seeds else [(m, seed) for m in names]
+    try:
+        runs, note = compare_plan(
+            get_domain(domain), methods, seeds, seed, model_available=bool(model or base_url or models)
+        )
+    except (ValueError, DomainError) as exc:
+        raise _fail(str(exc)) from None
+    if note:
+        err_console.print(note)
     reports = {}
     for method, run_seed in runs:
         result = _generate_result(
-            domain, data, method, num_tasks, run_seed, None, 0.2, None, None, 3, 0, None
+            domain,
+            data,
+            method,
+            num_tasks,
+            run_seed,
+            None,
+            0.2,
+            None,
+            None,
+            3,
+            0,
+            None,
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            models=models,
         )
         reports[f"{method} (seed {run_seed})"] = result.stats
     print(format_comparison(reports))
@@ -1425,7 +1461,7 @@ def demo(
     from casework.domains import get_domain
     from casework.generate.templated import generate_templated
     from casework.tasks import save_tasks
-    from casework.tasks.validate import validate_tasks
+    from casework.validation.replay import validate_tasks
 
     out.mkdir(parents=True, exist_ok=True)
     dom = get_domain(DEFAULT_DOMAIN)

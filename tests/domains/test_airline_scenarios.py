@@ -8,6 +8,7 @@ import pytest
 
 from casework.domains import get_domain
 from casework.domains.airline.scenarios import KEYS
+from casework.generate.templated import build_templated_task, parse_weights
 from casework.tasks.validate import validate_task
 
 
@@ -16,7 +17,7 @@ def test_thousand_templated_tasks_validate_with_every_scenario(profile):
     domain = get_domain("airline", profile)
     database = domain.database()
     policy = domain.policy_rules()
-    tasks = [domain.scenarios.build_task(domain, database, seed=1, index=i) for i in range(1000)]
+    tasks = [build_templated_task(domain, database, i, 1, multi_intent=0.0) for i in range(1000)]
     invalid = {}
     for task in tasks:
         result = validate_task(domain, database, task, policy=policy)
@@ -32,13 +33,13 @@ def test_thousand_templated_tasks_validate_with_every_scenario(profile):
 def test_same_seed_same_tasks_and_weights():
     domain = get_domain("airline")
     database = domain.database()
-    first = [domain.scenarios.build_task(domain, database, seed=4, index=i).model_dump() for i in range(30)]
-    again = [domain.scenarios.build_task(domain, database, seed=4, index=i).model_dump() for i in range(30)]
+    first = [build_templated_task(domain, database, i, 4).model_dump() for i in range(30)]
+    again = [build_templated_task(domain, database, i, 4).model_dump() for i in range(30)]
     assert first == again
-    only = domain.scenarios.build_task(domain, database, seed=4, index=0, weights={"transfer": 1.0})
+    only = build_templated_task(domain, database, 0, 4, weights={"transfer": 1.0})
     assert only.scenario == "transfer" and only.actions[-1].name == "transfer_to_human_agents"
-    with pytest.raises(ValueError, match="unknown airline scenario"):
-        domain.scenarios.build_task(domain, database, seed=4, index=0, weights={"fly": 1.0})
+    with pytest.raises(ValueError, match="unknown scenario 'fly'"):
+        parse_weights("fly=1", domain.scenarios.keys)
 
 
 def test_scenarios_follow_the_policy():
@@ -46,7 +47,7 @@ def test_scenarios_follow_the_policy():
     database = domain.database()
 
     def build(key: str, index: int = 0):
-        return domain.scenarios.build_task(domain, database, seed=9, index=index, weights={key: 1.0})
+        return build_templated_task(domain, database, index, 9, weights={key: 1.0})
 
     refused = build("cancel_refused")
     assert refused.metadata["expected_behaviour"] == "refuse"
@@ -61,7 +62,7 @@ def test_scenarios_follow_the_policy():
     assert cancelled.outputs == [str(100 * len(reservation["passengers"]))]
     # with τ³'s tools, a status lookup asks get_flight_status and expects its answer
     tau3 = get_domain("airline", "tau3")
-    lookup = tau3.scenarios.build_task(tau3, database, seed=9, index=0, weights={"status_lookup": 1.0})
+    lookup = build_templated_task(tau3, database, 0, 9, weights={"status_lookup": 1.0})
     assert lookup.actions[-1].name == "get_flight_status" and lookup.outputs[0] in {
         "available", "on time", "delayed", "flying", "landed", "cancelled",
     }  # fmt: skip
@@ -70,7 +71,7 @@ def test_scenarios_follow_the_policy():
 def test_a_broken_refusal_is_caught_by_the_policy_stage():
     domain = get_domain("airline")
     database = domain.database()
-    task = domain.scenarios.build_task(domain, database, seed=9, index=0, weights={"cancel_refused": 1.0})
+    task = build_templated_task(domain, database, 0, 9, weights={"cancel_refused": 1.0})
     rid = task.metadata["refused_reservations"][0]
     broken = task.model_copy(
         update={
@@ -84,3 +85,17 @@ def test_a_broken_refusal_is_caught_by_the_policy_stage():
     messages = [p.message for p in result.problems if p.stage == "policy"]
     assert any(m.startswith("[cancel-not-allowed]") for m in messages)
     assert any(m.startswith("[refusal]") for m in messages)
+
+
+def test_multi_intent_airline_tasks_validate():
+    domain = get_domain("airline")
+    database = domain.database()
+    policy = domain.policy_rules()
+    tasks = [build_templated_task(domain, database, i, 3, multi_intent=0.5) for i in range(200)]
+    multi = [t for t in tasks if isinstance(t.scenario, list)]
+    assert len(multi) > 50
+    for task in multi:
+        assert "transfer" not in task.scenario[:-1]  # a transfer ends the conversation: it goes last
+        assert task.instruction.count("First,") == 1
+    problems = [p.line() for t in tasks for p in validate_task(domain, database, t, policy=policy).problems]
+    assert problems == []

@@ -25,6 +25,20 @@ def test_generate_stats_validate_and_bench(tmp_path):
     assert bench.exit_code == 0 and "validated tasks/s" in bench.output
     compare = runner.invoke(app, ["generate", "compare", "--seeds", "0,1", "-n", "30"])
     assert compare.exit_code == 0 and "seed 1" in compare.output
+    # without a model the default compares the one available method across two seeds, and says so
+    default = runner.invoke(app, ["generate", "compare", "-n", "10", "--seed", "4"])
+    assert default.exit_code == 0, default.output
+    assert (
+        "direct and agentflow need --model" in default.output and "comparing seeds 4 and 5" in default.output
+    )
+    assert "templated (seed 4)" in default.output and "templated (seed 5)" in default.output
+
+
+def test_generate_help_has_an_example():
+    result = CliRunner().invoke(app, ["generate", "--help"])
+    assert result.exit_code == 0
+    assert "Example: casework generate -n 200 --seed 1 --out tasks.json" in result.output
+    assert "rejected.jsonl" in result.output
 
 
 def _fake_openai_server(reply: str):
@@ -87,12 +101,31 @@ def test_generate_direct_and_agentflow_through_the_cli_record_rejections(tmp_pat
                 str(models),
             ]
             result = runner.invoke(app, [*args, "--agentflow-turns", "2", "--out", str(out)])
-            assert result.exit_code == 0, result.output
+            # fewer tasks than asked: exit 1, saying how many and why
+            assert result.exit_code == 1, result.output
+            assert "produced 0 of 2 tasks: 2 slots failed every attempt" in result.output
+            assert f"{out}.rejected.jsonl" in result.output.replace("\n", "")
             stats = json.loads((tmp_path / f"{method}.json.stats.json").read_text())
             assert stats["pipeline"]["method"] == method and stats["pipeline"]["rejected"] == 2
             reasons = " ".join(stats["pipeline"]["failure_reasons"])
             assert ("unusable model output" if method == "direct" else "agentflow") in reasons
             assert len(stats["rejected_slots"]) == 2 and json.loads(out.read_text()) == []
+            rejected = [
+                json.loads(x) for x in (tmp_path / f"{method}.json.rejected.jsonl").read_text().splitlines()
+            ]
+            assert [(r["index"], r["iteration"], r["method"]) for r in rejected] == [
+                (i, k, method) for i in range(2) for k in range(2)
+            ]
+            assert all(r["failures"] and r["failures"][0]["stage"] == "generation" for r in rejected)
+            if method == "direct":
+                assert all(r["raw"] == "I would rather not write JSON today." for r in rejected)
+        # compare by default runs every method the domain supports when a model is given
+        compare = runner.invoke(app, ["generate", "compare", "-n", "1", "--models", str(models)])
+        assert compare.exit_code == 0, compare.output
+        header = compare.output.splitlines()
+        assert any(
+            "templated (seed 0)" in h and "direct (seed 0)" in h and "agentflow (seed 0)" in h for h in header
+        )
     finally:
         server.shutdown()
 

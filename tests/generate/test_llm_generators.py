@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from casework.domains import get_domain
+from casework.domains.retail.scenarios import SCENARIO_KEYS
 from casework.generate.agentflow import AgentFlowGenerator
 from casework.generate.direct import DirectGenerator, parse_blueprint
 from casework.generate.pipeline import GenerationError, Pipeline, PipelineConfig
@@ -52,13 +53,13 @@ def retail():
     return domain, domain.database()
 
 
-CANCEL = parse_weights("order_cancellation=1")
+CANCEL = parse_weights("order_cancellation=1", SCENARIO_KEYS)
 
 
 def _cancel_facts(generator) -> tuple[str, str, str]:
     target = generator.target(0)
     user = generator.database.fork()["users"][target.user_id]
-    return target.user_id, user["email"], target.order_ids[0]
+    return target.user_id, user["email"], target.ids[0]
 
 
 def _good_blueprint(email: str, order_id: str, reason: str = "no longer needed") -> str:
@@ -184,7 +185,9 @@ def test_direct_refinement_feedback_reaches_the_next_attempt(retail):
 
 def test_direct_trims_context_to_the_budget(retail):
     domain, database = retail
-    generator = DirectGenerator(domain, database, Scripted(["{}"]), weights=parse_weights("item_exchange=1"))
+    generator = DirectGenerator(
+        domain, database, Scripted(["{}"]), weights=parse_weights("item_exchange=1", SCENARIO_KEYS)
+    )
     roomy, trimmed_roomy = generator.messages(0, None)
     generator.budget_tokens = 400
     tight, trimmed = generator.messages(0, None)
@@ -476,11 +479,11 @@ def test_direct_off_target_blueprint_is_rejected_and_foreign_emails_are_replaced
 def test_an_instruction_that_only_says_who_the_user_is_gets_the_request(retail):
     import random
 
-    from casework.generate.context import ensure_request, sample_target
+    from casework.domains.retail.llm_context import ensure_request, sample_target
 
     _, database = retail
     target = sample_target(random.Random(1), database, "order_cancellation")
-    bare = f"You are Mateo Singh and your email is m.s@example.com. The order id is {target.order_ids[0]}."
+    bare = f"You are Mateo Singh and your email is m.s@example.com. The order id is {target.ids[0]}."
     text, repairs = ensure_request(bare, target)
     assert text.startswith(bare) and "You want to cancel pending order" in text and repairs
     full = "You are Mateo and your email is m.s@example.com. You ordered it by mistake and want it cancelled."

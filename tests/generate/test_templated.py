@@ -7,10 +7,11 @@ import hashlib
 import pytest
 
 from casework.domains import get_domain
+from casework.domains.retail.scenarios import SCENARIO_KEYS
 from casework.generate.pipeline import PipelineConfig, TemplatedGenerator, run_pipeline, write_outputs
-from casework.generate.stages import validate_all
 from casework.generate.stats import task_stats
-from casework.generate.templated import SCENARIO_KEYS, generate_templated, parse_weights, task_json
+from casework.generate.templated import generate_templated, parse_weights, task_json
+from casework.validation.stages import validate_all
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +61,14 @@ def test_same_seed_same_bytes_other_seed_differs(retail, thousand):
 
 def test_weights_and_action_bounds(retail):
     domain, database = retail
-    weights = parse_weights("order_cancellation=1,item_return=1")
+    weights = parse_weights("order_cancellation=1,item_return=1", SCENARIO_KEYS)
     tasks = generate_templated(
         domain, database, 60, seed=4, weights=weights, multi_intent=0.0, min_actions=3, max_actions=4
     )
     assert {t.scenario for t in tasks} == {"order_cancellation", "item_return"}
     assert all(3 <= len(t.actions) <= 4 for t in tasks)
     with pytest.raises(ValueError, match="unknown scenario"):
-        parse_weights("teleport=1")
+        parse_weights("teleport=1", SCENARIO_KEYS)
 
 
 def test_policy_refusals_change_nothing_and_transfers_end(retail, thousand):

@@ -21,8 +21,10 @@ and ask it. A domain is plain data plus a few callables, grouped by who asks:
 - **the user's side** (dual control): ``user_toolbox`` (tools the *user* calls on their own device),
   ``user_tables`` (the tables those tools act on, left out of the agent-side database hash),
   ``env_assertions`` by name, ``apply_initial_state`` (a task's initial data and actions);
-- **generation**: ``scenarios`` (the templated generator's scenario library) and ``llm_generation``
-  (wording, prompts and context builders for the direct and AgentFlow generators).
+- **generation**: ``scenarios`` (:class:`ScenarioLibrary`, the templated generator's scenario
+  library) and ``llm_generation`` (:class:`LLMGeneration`: prompts, target sampling, context and
+  repairs for the direct and AgentFlow generators). A domain without them cannot be generated for
+  with that method; the generators say so, naming the domain.
 
 Domains register themselves (see :mod:`casework.domains.registry`).
 """
@@ -30,6 +32,7 @@ Domains register themselves (see :mod:`casework.domains.registry`).
 from __future__ import annotations
 
 import dataclasses
+import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -194,25 +197,135 @@ class PolicyCheck(Protocol):
         ...
 
 
+class ScenarioSkip(Exception):
+    """The sampled records do not fit the scenario (nothing eligible, an action errored): resample."""
+
+
+@dataclass
+class ScenarioDraft:
+    """One templated task under construction, as a :class:`ScenarioLibrary` hands it back.
+
+    The generic sampling loop (:mod:`casework.generate.templated`) checks the number of actions,
+    asks the library for the instruction, and builds the :class:`~casework.tasks.model.Task`.
+    """
+
+    user_id: str | None
+    #: ground-truth actions (:class:`casework.tasks.model.Action`), already run on the fork
+    actions: list[Any] = field(default_factory=list)
+    observations: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    #: what the user wants, one second-person sentence per request
+    wants: list[str] = field(default_factory=list)
+    #: variant labels of the scenarios (stored in ``metadata["variants"]``)
+    variants: list[str] = field(default_factory=list)
+    #: extra task metadata the domain's checks read (e.g. records the agent must leave alone)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: the library's own notes between :meth:`ScenarioLibrary.draft` and :meth:`ScenarioLibrary.instruction`
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 class ScenarioLibrary(Protocol):
-    """A domain's templated scenarios: builds one grounded task by running its actions on a fork."""
+    """A domain's templated scenarios (no LLM), driven by :func:`casework.generate.templated.build_templated_task`.
+
+    The generic loop owns the randomness: one ``random.Random`` per ``(seed, index, iteration)``,
+    the weighted draw of scenario keys and of multi-intent tasks, the user draw (from
+    :meth:`users_for`), resampling and the action-count bounds. The library turns a user and keys
+    into grounded actions by running them on the fork it is given.
+    """
 
     #: every scenario key, in a stable order
     keys: tuple[str, ...]
+    #: keys that end the conversation: never combined with another request, always placed last
+    solo_keys: frozenset[str]
+    #: task metadata keys holding lists that are concatenated when two tasks are merged into one
+    #: multi-intent task (recombination), e.g. records the agent must leave alone
+    merged_metadata: tuple[str, ...]
 
-    def build_task(
-        self,
-        domain: Domain,
-        database: Database,
-        *,
-        seed: int,
-        index: int,
-        iteration: int = 0,
-        weights: Mapping[str, float] | None = None,
-        multi_intent: float | None = None,
-    ) -> Task:
-        """Task number ``index`` for ``seed`` (``iteration`` > 0 draws a different sample)."""
+    def users_for(self, database: Database, key: str) -> Sequence[str]:
+        """The users that have what ``key`` needs (sorted, so that draws are reproducible)."""
         ...
+
+    def draft(
+        self, domain: Domain, state: State, rng: random.Random, user_id: str, keys: Sequence[str]
+    ) -> ScenarioDraft:
+        """Identify the user and build every scenario of ``keys`` on ``state`` (a fresh fork);
+        :class:`ScenarioSkip` when the records do not fit."""
+        ...
+
+    def instruction(self, draft: ScenarioDraft, rng: random.Random) -> tuple[str, str | None]:
+        """(the user's instruction, the persona label) for a finished draft."""
+        ...
+
+
+@dataclass
+class Target:
+    """One concrete, possible request of one user, sampled for an LLM generator."""
+
+    scenario: str
+    user_id: str
+    #: the request in the generator's words (shown to the model)
+    goal: str
+    #: ids of the user's records the request is about (they must reach the instruction)
+    ids: list[str] = field(default_factory=list)
+    #: task metadata the request implies (e.g. ``expected_behaviour``)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: the domain's own notes (other records to show, ...)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class NoTarget(Exception):
+    """No fitting request could be sampled."""
+
+
+@dataclass(frozen=True)
+class ContextSections:
+    """What an LLM generator shows about a target: the user in one line, then titled record lists.
+
+    A section is ``(title, what one entry is called, entries)``, e.g. ``("Their orders", "an
+    order", (...))``. When the prompt is over budget the generator drops entries from the end of
+    each section (keeping one), in section order, and notes ``dropped an order``.
+    """
+
+    user: str
+    sections: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class LLMGeneration:
+    """What the direct and AgentFlow generators (:mod:`casework.generate.direct`,
+    :mod:`casework.generate.agentflow`) ask a domain: prompts, targets, context and repairs.
+
+    Prompts are complete texts; ``planner_system`` holds ``{policy}``, filled with ``policy_digest``
+    (or the full policy when it fits).
+    """
+
+    #: scenario keys a target can be sampled for
+    keys: tuple[str, ...]
+    #: the direct generator's system prompt (the blueprint format ``{q, agt, ogt}``)
+    direct_system: str
+    #: the AgentFlow planner's system prompt, with a ``{policy}`` slot
+    planner_system: str
+    #: the AgentFlow writer's system prompt (turns the executed actions into ``{q, ogt}``)
+    writer_system: str
+    #: the policy in a few lines, for small context windows
+    policy_digest: str
+    #: ``sample_target(rng, database, scenario)`` -> a possible :class:`Target` (:class:`NoTarget`)
+    sample_target: Callable[[random.Random, Database, str], Target]
+    #: scenario -> the tools the model sees (the identification tools are always added first)
+    scenario_tools: Mapping[str, tuple[str, ...]]
+    #: scenario -> tools whose successful call reaches the goal (AgentFlow stops; direct requires one)
+    goal_tools: Mapping[str, frozenset[str]]
+    #: ``context(state, target, max_records)`` -> the user and their relevant records, rendered
+    context: Callable[[State, Target, int], ContextSections]
+    #: ``knowledge(state, target)`` -> the AgentFlow planner's facts about the target
+    knowledge: Callable[[State, Target], str]
+    #: ``identify(state, user_id)`` -> (tool, arguments): how the agent identifies this user
+    identify: Callable[[State, str], tuple[str, dict[str, Any]]]
+    #: ``opening(state, user_id)`` -> the first sentence of an instruction (who the user is)
+    opening: Callable[[State, str], str]
+    #: ``repair(instruction, actions, state, target)`` -> (instruction, actions, repairs): make the
+    #: ground truth reachable from the instruction (the request, identification, ids), each repair said
+    repair: Callable[[str, list[Any], State, Target], tuple[str, list[Any], list[str]]]
 
 
 #: an environment assertion: ``assertion(state, **arguments)`` -> passed, or (passed, reason)
@@ -266,8 +379,8 @@ class Domain:
     sample_tasks: Path | None = None
     # generation
     scenarios: ScenarioLibrary | None = None
-    #: wording, prompts and context builders for the LLM generators (see ``casework.generate``)
-    llm_generation: Any = None
+    #: wording, prompts, targets and repairs for the direct and AgentFlow generators
+    llm_generation: LLMGeneration | None = None
     _default_db: Database | None = field(default=None, repr=False, compare=False)
 
     # -- data --------------------------------------------------------------------------------

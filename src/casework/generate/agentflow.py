@@ -1,10 +1,12 @@
 """AgentFlow generation (``--method agentflow --agentflow-turns N``): ground truth from real tool results.
 
-For slot ``index`` a possible request is sampled (:mod:`casework.generate.context`) and a loop runs
-over a shared memory, at most ``max_turns`` planner turns:
+For slot ``index`` a possible request is sampled (the domain's
+:class:`~casework.domains.domain.LLMGeneration`) and a loop runs over a shared memory, at most
+``max_turns`` planner turns:
 
-1. **planner** (LLM): from the query (the request), the knowledge (the user, their relevant
-   orders, the products involved, a policy digest) and the memory (actions so far with their
+1. **planner** (LLM, the domain's ``planner_system`` prompt): from the query (the request), the
+   knowledge (the domain's ``knowledge``: the user and the records involved; the policy digest) and
+   the memory (actions so far with their
    observations, the verifier's last note) it proposes the next tool call -- native tool calling
    with the scenario's tool schemas and ``tool_choice="required"``; calls written as text are
    recovered with :func:`casework.llm.parse_text_tool_calls`;
@@ -13,14 +15,14 @@ over a shared memory, at most ``max_turns`` planner turns:
    executed and the reason goes back to the planner;
 3. **executor**: runs the call on a fork of the database (``domain.call``) and records the real
    observation; an error observation keeps the call out of the ground truth;
-4. **verifier, after**: stop when the scenario's goal tool succeeded, after repeated failures, or
+4. **verifier, after**: stop when the scenario's goal tool (the domain's ``goal_tools``) succeeded, after repeated failures, or
    at the turn limit; optionally (``llm_verify``) a model check of the memory may also stop it.
 
-At stop the **writer** (LLM) turns the memory into the instruction ``q`` and the outputs ``ogt``
+At stop the **writer** (LLM, ``writer_system``) turns the memory into the instruction ``q`` and the outputs ``ogt``
 (JSON; prose is taken as the instruction). The ground truth ``agt`` is the executed, successful
 actions, so it is grounded in real results; outputs that no observation supports are dropped and
-:func:`~casework.generate.context.repair_grounding` completes the instruction (both recorded in
-``metadata["repairs"]``). The user is identified by a rule-based first turn (policy: identify
+the domain's ``repair`` completes the instruction (both recorded in ``metadata["repairs"]``). The
+user is identified by a rule-based first turn (the domain's ``identify``; policies ask to identify
 first) unless ``auto_identify=False``. Every turn (plan, action, observation, verdict) is kept in
 ``metadata["agentflow_turns"]``.
 """
@@ -32,40 +34,23 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from casework.domains import Database, Domain, State
-from casework.generate.committee import ChatEndpoint
+from casework.domains import Database, Domain, LLMGeneration, NoTarget, State, Target
 from casework.generate.context import (
-    GOAL_TOOLS,
-    IDENTIFY,
-    POLICY_DIGEST,
-    NoTarget,
-    Target,
-    ensure_request,
     generated_task,
+    goal_reached,
     keep_derivable,
-    order_text,
+    llm_hooks,
     pick_scenario,
-    product_text,
-    repair_grounding,
-    sample_target,
     scenario_tools,
     tool_schemas,
-    user_text,
 )
 from casework.generate.direct import call_model
-from casework.generate.jsontext import JSONTextError, extract_json
 from casework.generate.pipeline import GenerationError
+from casework.jsontext import JSONTextError, extract_json
 from casework.llm import parse_text_tool_calls
 from casework.tasks.model import Action, Task
 from casework.tasks.replay import is_error
-
-PLANNER = """You are the planner of a retail customer-service agent. Choose the single next tool call that moves toward the customer's goal, following the policy. Use only ids from the knowledge and the memory. Do not repeat a call that is already in the memory.
-
-Policy:
-{policy}"""
-
-WRITER = """You write the instruction for a simulated customer who will chat with a support agent, from what the agent did. Write in the second person: who the customer is, how they identify, what they want (with the order id and details), and what to accept. Do not mention tools or the agent's steps.
-Answer with only a JSON object: {"q": "<instruction>", "ogt": ["<value the agent must tell the customer, copied from the results>", ...]} (ogt is often empty)."""
+from casework.validation.committee import ChatEndpoint
 
 VERIFY = """Goal: {goal}
 Actions so far with their results:
@@ -152,15 +137,15 @@ class AgentFlowGenerator:
     _targets: dict[int, Target] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        if self.domain.name != "retail":
-            raise ValueError(f"the AgentFlow generator knows retail scenarios only, not {self.domain.name!r}")
+        self.hooks: LLMGeneration = llm_hooks(self.domain, "AgentFlow")
         self.policy = self.domain.policy_rules() if self.domain.policy_rules else None
 
     def target(self, index: int) -> Target:
         if index not in self._targets:
             rng = random.Random(f"casework/agentflow/{self.seed}/{index}")
             try:
-                self._targets[index] = sample_target(rng, self.database, pick_scenario(rng, self.weights))
+                scenario = pick_scenario(rng, self.hooks, self.weights)
+                self._targets[index] = self.hooks.sample_target(rng, self.database, scenario)
             except NoTarget as exc:
                 raise GenerationError(f"no request could be sampled: {exc}") from None
         return self._targets[index]
@@ -172,10 +157,7 @@ class AgentFlowGenerator:
         return params
 
     def knowledge(self, target: Target, state: State) -> str:
-        lines = [f"Customer: {user_text(state, target.user_id)}"]
-        lines += [f"Order: {order_text(state['orders'][o])}" for o in target.order_ids]
-        lines += [f"Product: {product_text(state['products'][p])}" for p in target.product_ids]
-        return "\n".join(lines)
+        return self.hooks.knowledge(state, target)
 
     # -- verifier ----------------------------------------------------------------------------------
     def precheck(
@@ -212,15 +194,7 @@ class AgentFlowGenerator:
         return problems
 
     def goal_reached(self, target: Target, memory: Memory) -> bool:
-        goal = GOAL_TOOLS.get(target.scenario, frozenset())
-        for action in memory.actions:
-            if action.name in goal and (
-                not target.order_ids
-                or "order_id" not in action.arguments
-                or action.arguments["order_id"] in target.order_ids
-            ):
-                return True
-        return False
+        return goal_reached(self.domain, self.hooks, target, memory.actions)
 
     async def llm_check(self, target: Target, memory: Memory) -> tuple[bool, str]:
         messages = [
@@ -241,27 +215,26 @@ class AgentFlowGenerator:
     async def run_loop(self, target: Target, feedback: str | None) -> tuple[Memory, State, str]:
         state = self.database.fork()
         memory = Memory()
-        names = scenario_tools(self.domain, target.scenario)
+        names = scenario_tools(self.domain, self.hooks, target.scenario)
         tools = tool_schemas(self.domain, names)
-        user = state["users"][target.user_id]
         if self.auto_identify:
-            arguments = {"email": user["email"]}
-            observation = self.domain.call(state, "find_user_id_by_email", arguments)
+            tool, arguments = self.hooks.identify(state, target.user_id)
+            observation = self.domain.call(state, tool, arguments)
             ok = observation == target.user_id
             if ok:
-                memory.actions.append(Action(name="find_user_id_by_email", arguments=arguments))
+                memory.actions.append(Action(name=tool, arguments=arguments))
                 memory.observations.append(observation)
             memory.turns.append(
                 Turn(
                     0,
                     "identify the user first (policy)",
-                    {"name": "find_user_id_by_email", "arguments": arguments},
+                    {"name": tool, "arguments": arguments},
                     observation,
                     "ok" if ok else "error",
                     source="rule",
                 )
             )
-        system = PLANNER.format(policy=POLICY_DIGEST)
+        system = self.hooks.planner_system.format(policy=self.hooks.policy_digest)
         knowledge = self.knowledge(target, state)
         failures = 0
         stop_reason = "turn limit"
@@ -329,16 +302,17 @@ class AgentFlowGenerator:
         self, target: Target, memory: Memory, feedback: str | None
     ) -> tuple[str, list[str], str, list[str]]:
         """(q, ogt, raw answer, repairs) from the writer model."""
-        account = self.database.fork()["users"][target.user_id]
-        name = account["name"]
-        opening = f"You are {name['first_name']} {name['last_name']} and your email is {account['email']}."
+        opening = self.hooks.opening(self.database.fork(), target.user_id)
         user = (
             f"Customer's goal: {target.goal}\n\nWhat the agent did (with the real results):\n"
             f"{memory.text(400)}\n\nStart q with: {opening!r} Then say what you want."
         )
         if feedback:
             user += f"\n\nAn earlier version failed validation:\n{feedback[:600]}"
-        messages = [{"role": "system", "content": WRITER}, {"role": "user", "content": user}]
+        messages = [
+            {"role": "system", "content": self.hooks.writer_system},
+            {"role": "user", "content": user},
+        ]
         completion = await call_model(self.client, messages, **self._params(self.writer_max_tokens))
         raw = getattr(completion, "content", None) or ""
         repairs: list[str] = []
@@ -365,7 +339,8 @@ class AgentFlowGenerator:
         target = self.target(index)
         memory, state, stop_reason = await self.run_loop(target, feedback)
         turns = [t.to_dict() for t in memory.turns]
-        if not any(a.name not in IDENTIFY for a in memory.actions):
+        identification = self.domain.users.identification
+        if not any(a.name not in identification for a in memory.actions):
             summary = json.dumps(turns[-3:], ensure_ascii=False)[:2000]
             raise GenerationError(
                 f"agentflow: no successful action beyond identification ({stop_reason})", raw=summary
@@ -378,9 +353,7 @@ class AgentFlowGenerator:
         repairs += dropped
         actions = list(memory.actions)
         if self.repair:
-            q, asked = ensure_request(q, target)
-            repairs += asked
-            q, actions, grounding = repair_grounding(q, actions, self.database.fork(), target.user_id)
+            q, actions, grounding = self.hooks.repair(q, actions, self.database.fork(), target)
             repairs += grounding
         return generated_task(
             self.domain,

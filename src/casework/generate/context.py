@@ -1,82 +1,27 @@
-"""What the LLM generators (direct, AgentFlow) show a model: a sampled target and a compact context.
+"""What the LLM generators (direct, AgentFlow) show a model, and what they share afterwards.
 
-A :class:`Target` is one concrete request sampled from the database for a scenario key (a user,
-the order and items it is about, a new address, ...), checked to be possible. The context around
-it is rendered compactly, because the embedded model is a 0.5B model with an 8k window: only that
-user's orders (in the statuses the scenario needs), only the products involved (a few available
-variants each), the policy in full or as a digest, and tool schemas in full or as signatures
-(``name(required, args)``) -- whichever fits ``budget_tokens``.
+The domain's :class:`~casework.domains.domain.LLMGeneration` samples a
+:class:`~casework.domains.domain.Target` (one concrete, possible request of one user) and renders
+the user and their relevant records; here that context is fitted into ``budget_tokens`` (the
+embedded model is a 0.5B model with an 8k window): tool schemas in full or as signatures
+(``name(required, args)``), the policy in full or as the domain's digest, then examples and
+records dropped from the end.
 
-Also here: the few-shot examples (templated blueprints), and :func:`repair_grounding`, which
-adds what the instruction must say for the ground truth to be reachable (the identification the
-agent needs, order ids the agent cannot look up) and records what it changed.
+Also here: the few-shot examples (templated blueprints of the same scenario, when the domain has
+a scenario library), :func:`keep_derivable` and :func:`repair_ids` (generic repairs), and
+:func:`generated_task`, which both generators use to build their task.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
-import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from casework.domains import Database, Domain, State
-from casework.generate import phrasing as ph
+from casework.domains import Database, Domain, LLMGeneration, NoTarget, State, Target
 from casework.tasks.model import Action, Task
-
-IDENTIFY = ("find_user_id_by_email", "find_user_id_by_name_zip")
-
-#: tools the planner sees for each scenario (a subset keeps the prompt small for small models)
-SCENARIO_TOOLS: dict[str, tuple[str, ...]] = {
-    "order_cancellation": ("get_user_details", "get_order_details", "cancel_pending_order", "calculate"),
-    "order_modification": (
-        "get_user_details",
-        "get_order_details",
-        "get_product_details",
-        "modify_pending_order_items",
-        "modify_pending_order_address",
-    ),
-    "payment_update": ("get_user_details", "get_order_details", "modify_pending_order_payment"),
-    "item_return": ("get_user_details", "get_order_details", "return_delivered_order_items", "calculate"),
-    "item_exchange": (
-        "get_user_details",
-        "get_order_details",
-        "get_product_details",
-        "exchange_delivered_order_items",
-    ),
-    "address_change": ("get_user_details", "modify_user_address"),
-    "order_inquiry": ("get_user_details", "get_order_details"),
-    "product_inquiry": ("list_all_product_types", "get_product_details"),
-    "policy_refusal": ("get_user_details", "get_order_details"),  # the ground truth only reads
-    "human_transfer": ("get_user_details", "get_order_details", "transfer_to_human_agents"),
-}
-
-#: a successful call of one of these reaches the scenario's goal (the AgentFlow verifier stops)
-GOAL_TOOLS: dict[str, frozenset[str]] = {
-    "order_cancellation": frozenset({"cancel_pending_order"}),
-    "order_modification": frozenset({"modify_pending_order_items", "modify_pending_order_address"}),
-    "payment_update": frozenset({"modify_pending_order_payment"}),
-    "item_return": frozenset({"return_delivered_order_items"}),
-    "item_exchange": frozenset({"exchange_delivered_order_items"}),
-    "address_change": frozenset({"modify_user_address"}),
-    "order_inquiry": frozenset({"get_order_details"}),
-    "product_inquiry": frozenset({"get_product_details"}),
-    "policy_refusal": frozenset({"get_order_details"}),
-    "human_transfer": frozenset({"transfer_to_human_agents"}),
-}
-
-POLICY_DIGEST = """- First identify the user: find_user_id_by_email, or find_user_id_by_name_zip (first name, last name, zip).
-- Act only for that user, on their own orders and payment methods.
-- Cancel or modify only pending orders; cancel reason is "no longer needed" or "ordered by mistake".
-- Items of an order can be modified once; a new item must be an available variant of the same product.
-- Return or exchange only delivered orders; a refund goes to the original payment method or a gift card.
-- A payment change needs an order with a single payment and a different method; gift cards must cover the amount.
-- Transfer to a human agent only when the tools cannot handle the request; it ends the conversation.
-- Refuse what the policy forbids and change nothing."""
-
-
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def approx_tokens(text: str) -> int:
@@ -84,225 +29,26 @@ def approx_tokens(text: str) -> int:
     return int(len(text) / 3.5) + 1
 
 
-class NoTarget(Exception):
-    """No fitting request could be sampled."""
-
-
-@dataclass
-class Target:
-    """One concrete, possible request of one user."""
-
-    scenario: str
-    user_id: str
-    goal: str
-    order_ids: list[str] = field(default_factory=list)
-    product_ids: list[str] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-# -- sampling ------------------------------------------------------------------------------------
-
-
-def _orders(state: State, user: dict[str, Any], *statuses: str) -> list[dict[str, Any]]:
-    table = state["orders"]
-    return [
-        table[o] for o in user["orders"] if o in table and (not statuses or table[o]["status"] in statuses)
-    ]
-
-
-def _swap(rng: random.Random, state: State, order: dict[str, Any]) -> tuple[dict, dict] | None:
-    products = state["products"]
-    options = []
-    for item in order["items"]:
-        product = products.get(item["product_id"])
-        if product is None:
-            continue
-        new = [v for v in product["variants"].values() if v["available"] and v["item_id"] != item["item_id"]]
-        if new:
-            options.append((item, new))
-    if not options:
-        return None
-    item, new = rng.choice(options)
-    return item, rng.choice(new)
-
-
-def _method(
-    rng: random.Random, user: dict[str, Any], amount: float, exclude: str | None = None
-) -> dict | None:
-    usable = [
-        m
-        for m in user["payment_methods"].values()
-        if m["id"] != exclude and (m.get("source") != "gift_card" or m.get("balance", 0) >= amount)
-    ]
-    return rng.choice(usable) if usable else None
-
-
-def _target_for_user(rng: random.Random, state: State, scenario: str, user_id: str) -> Target | None:
-    user = state["users"][user_id]
-    t = Target(scenario, user_id, "")
-    if scenario in ("order_cancellation", "order_modification", "payment_update"):
-        pending = _orders(state, user, "pending")
-        if scenario == "payment_update":
-            pending = [o for o in pending if len(o["payment_history"]) == 1]
-        if not pending:
-            return None
-        order = rng.choice(pending)
-        oid = order["order_id"]
-        t.order_ids = [oid]
-        if scenario == "order_cancellation":
-            reason = rng.choice(("no longer needed", "ordered by mistake"))
-            t.goal = f'cancel pending order {oid} (reason: "{reason}")'
-        elif scenario == "payment_update":
-            paid = order["payment_history"][0]
-            method = _method(rng, user, paid["amount"], exclude=paid["payment_method_id"])
-            if method is None:
-                return None
-            t.goal = f"pay pending order {oid} with {method['id']} instead of {paid['payment_method_id']}"
-        elif rng.random() < 0.5 and (swap := _swap(rng, state, order)) is not None:
-            item, new = swap
-            method = _method(rng, user, max(new["price"] - item["price"], 0.0))
-            if method is None:
-                return None
-            t.product_ids = [item["product_id"]]
-            t.goal = (
-                f"in pending order {oid}, change item {item['item_id']} ({item['name']}, "
-                f"{ph.options_text(item['options'])}) to the available variant {new['item_id']} "
-                f"({ph.options_text(new['options'])}); pay any difference with {method['id']}"
-            )
-        else:
-            address = ph.new_address(rng)
-            t.goal = f"ship pending order {oid} to a new address: {json.dumps(address)}"
-    elif scenario in ("item_return", "item_exchange"):
-        delivered = _orders(state, user, "delivered")
-        if not delivered:
-            return None
-        order = rng.choice(delivered)
-        oid = order["order_id"]
-        t.order_ids = [oid]
-        original = order["payment_history"][0]["payment_method_id"] if order["payment_history"] else None
-        if scenario == "item_return":
-            if original not in user["payment_methods"]:
-                return None
-            item = rng.choice(order["items"])
-            t.goal = (
-                f"return item {item['item_id']} ({item['name']}) of delivered order {oid}, "
-                f"refund to the original payment method {original}"
-            )
-        else:
-            swap = _swap(rng, state, order)
-            if swap is None:
-                return None
-            item, new = swap
-            method = _method(rng, user, max(new["price"] - item["price"], 0.0))
-            if method is None:
-                return None
-            t.product_ids = [item["product_id"]]
-            t.goal = (
-                f"exchange item {item['item_id']} ({item['name']}, {ph.options_text(item['options'])}) of "
-                f"delivered order {oid} for the available variant {new['item_id']} "
-                f"({ph.options_text(new['options'])}); settle the difference with {method['id']}"
-            )
-    elif scenario == "address_change":
-        t.goal = f"change the default address of the account to {json.dumps(ph.new_address(rng))}"
-    elif scenario == "order_inquiry":
-        orders = _orders(state, user)
-        if not orders:
-            return None
-        order = rng.choice(orders)
-        t.order_ids = [order["order_id"]]
-        t.goal = f"ask for the status of order {order['order_id']} (the agent looks it up and tells it)"
-    elif scenario == "product_inquiry":
-        product_id = rng.choice(sorted(state["products"]))
-        name = state["products"][product_id]["name"]
-        t.product_ids = [product_id]
-        t.goal = (
-            f"ask how many {name} options the store lists (product id {product_id}); the agent looks it up"
+def llm_hooks(domain: Domain, method: str) -> LLMGeneration:
+    """The domain's LLM-generation hooks; a clear :class:`ValueError` naming the domain when it has none."""
+    if domain.llm_generation is None:
+        raise ValueError(
+            f"domain {domain.name!r} has no LLM-generation hooks (Domain.llm_generation), so the "
+            f"{method} generator cannot write tasks for it; use --method templated if it has scenarios"
         )
-    elif scenario == "policy_refusal":
-        orders = _orders(state, user, "processed", "delivered")
-        if not orders:
-            return None
-        order = rng.choice(orders)
-        oid = order["order_id"]
-        t.order_ids = [oid]
-        t.goal = (
-            f"ask to cancel order {oid}, which is already {order['status']}: the agent must look it up, "
-            "refuse and change nothing (no write action)"
-        )
-        t.metadata = {"refused_orders": [oid], "expected_behaviour": "refuse"}
-    elif scenario == "human_transfer":
-        orders = _orders(state, user, "delivered", "processed")
-        if not orders:
-            return None
-        order = rng.choice(orders)
-        t.order_ids = [order["order_id"]]
-        t.goal = (
-            f"an item of order {order['order_id']} arrived damaged and the user wants compensation without "
-            "a return, which no tool can do: the agent looks at the order and transfers to a human agent"
-        )
-    else:
-        raise NoTarget(f"unknown scenario {scenario!r}")
-    return t
+    return domain.llm_generation
 
 
-def pick_scenario(rng: random.Random, weights: dict[str, float] | None) -> str:
-    from casework.generate.templated import SCENARIO_KEYS, _weighted_order
+def pick_scenario(rng: random.Random, hooks: LLMGeneration, weights: Mapping[str, float] | None) -> str:
+    from casework.generate.templated import weighted_order
 
-    order = _weighted_order(rng, weights or dict.fromkeys(SCENARIO_KEYS, 1.0))
+    order = weighted_order(rng, weights or dict.fromkeys(hooks.keys, 1.0))
     if not order:
         raise NoTarget("no scenario has a positive weight")
     return order[0]
 
 
-def sample_target(rng: random.Random, database: Database, scenario: str, tries: int = 40) -> Target:
-    """A possible request for ``scenario`` (a user that has what it needs)."""
-    from casework.generate.templated import _users_for
-
-    users = _users_for(database, scenario)
-    if not users:
-        raise NoTarget(f"no user fits {scenario}")
-    state = database.fork()
-    for _ in range(tries):
-        found = _target_for_user(rng, state, scenario, rng.choice(users))
-        if found is not None:
-            return found
-    raise NoTarget(f"no possible {scenario} request found in {tries} users")
-
-
-# -- rendering -----------------------------------------------------------------------------------
-
-
-def user_text(state: State, user_id: str) -> str:
-    user = state["users"][user_id]
-    name = user["name"]
-    methods = ", ".join(
-        m["id"] + (f" (balance {m['balance']})" if m.get("source") == "gift_card" else "")
-        for m in user["payment_methods"].values()
-    )
-    return (
-        f"user_id {user_id}; name {name['first_name']} {name['last_name']}; email {user['email']}; "
-        f"zip {user['address']['zip']}; payment methods: {methods}"
-    )
-
-
-def order_text(order: dict[str, Any]) -> str:
-    items = "; ".join(
-        f"{i['item_id']} {i['name']} ({ph.options_text(i['options'])}) ${i['price']}" for i in order["items"]
-    )
-    paid = ", ".join(
-        f"{p['transaction_type']} {p['amount']} via {p['payment_method_id']}"
-        for p in order["payment_history"]
-    )
-    return f"{order['order_id']} [{order['status']}] items: {items}; paid: {paid}"
-
-
-def product_text(product: dict[str, Any], max_variants: int = 4) -> str:
-    variants = [v for v in product["variants"].values() if v["available"]][:max_variants]
-    listed = "; ".join(f"{v['item_id']} ({ph.options_text(v['options'])}) ${v['price']}" for v in variants)
-    return f"{product['name']} product_id {product['product_id']} ({len(product['variants'])} variants); available: {listed}"
-
-
-def tool_signatures(domain: Domain, names: list[str] | tuple[str, ...] | None = None) -> str:
+def tool_signatures(domain: Domain, names: Sequence[str] | None = None) -> str:
     lines = []
     for name in names or domain.toolbox.names():
         tool = domain.toolbox[name]
@@ -310,12 +56,13 @@ def tool_signatures(domain: Domain, names: list[str] | tuple[str, ...] | None = 
     return "\n".join(lines)
 
 
-def tool_schemas(domain: Domain, names: list[str] | tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+def tool_schemas(domain: Domain, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
     return [domain.toolbox[n].openai_schema() for n in (names or domain.toolbox.names())]
 
 
-def scenario_tools(domain: Domain, scenario: str) -> list[str]:
-    names = [*IDENTIFY, *SCENARIO_TOOLS.get(scenario, ())]
+def scenario_tools(domain: Domain, hooks: LLMGeneration, scenario: str) -> list[str]:
+    """The identification tools, then the scenario's tools (all tools when it names none)."""
+    names = [*domain.users.identification, *hooks.scenario_tools.get(scenario, ())]
     return [n for n in dict.fromkeys(names) if n in domain.toolbox] or domain.toolbox.names()
 
 
@@ -324,82 +71,59 @@ class Context:
     """The rendered sections; :meth:`render` fits them into a token budget."""
 
     user: str
-    orders: list[str]
-    products: list[str]
+    sections: list[tuple[str, str, list[str]]]
     policy_full: str
+    policy_digest: str
     tools_full: str
     tools_short: str
     examples: list[str]
     trimmed: list[str] = field(default_factory=list)
 
     def render(self, budget_tokens: int) -> tuple[str, str]:
-        """(static part: policy, tools, examples; task part: user, orders, products), trimmed to fit."""
+        """(static part: policy, tools, examples; task part: user and records), trimmed to fit."""
         policy, tools = self.policy_full, self.tools_full
-        examples, orders, products = list(self.examples), list(self.orders), list(self.products)
+        examples = list(self.examples)
+        sections = [(title, unit, list(entries)) for title, unit, entries in self.sections]
         self.trimmed = []
 
         def size() -> int:
-            return approx_tokens(policy + tools + "".join(examples + orders + products) + self.user)
+            records = "".join(e for _, _, entries in sections for e in entries)
+            return approx_tokens(policy + tools + "".join(examples) + records + self.user)
 
-        steps = [
-            ("tool schemas -> signatures", lambda: self.tools_short),
-            ("policy -> digest", lambda: POLICY_DIGEST),
-        ]
-        for label, apply in steps:
-            if size() <= budget_tokens:
-                break
-            if label.startswith("tool"):
-                tools = apply()
-            else:
-                policy = apply()
-            self.trimmed.append(label)
+        if size() > budget_tokens:
+            tools = self.tools_short
+            self.trimmed.append("tool schemas -> signatures")
+            if size() > budget_tokens:
+                policy = self.policy_digest
+                self.trimmed.append("policy -> digest")
         while size() > budget_tokens and len(examples) > 0:
             examples.pop()
             self.trimmed.append("dropped an example")
-        while size() > budget_tokens and len(orders) > 1:
-            orders.pop()
-            self.trimmed.append("dropped an order")
-        while size() > budget_tokens and len(products) > 1:
-            products.pop()
-            self.trimmed.append("dropped a product")
+        for _, unit, entries in sections:
+            while size() > budget_tokens and len(entries) > 1:
+                entries.pop()
+                self.trimmed.append(f"dropped {unit}")
         static = f"Policy:\n{policy}\n\nTools (name(required arguments)):\n{tools}"
         if examples:
             static += "\n\nExample of a good task (another user):\n" + "\n".join(examples)
         task = f"Customer: {self.user}"
-        if orders:
-            task += "\nTheir orders:\n" + "\n".join(orders)
-        if products:
-            task += "\nProducts:\n" + "\n".join(products)
+        for title, _, entries in sections:
+            if entries:
+                task += f"\n{title}:\n" + "\n".join(entries)
         return static, task
 
 
 def build_context(
-    domain: Domain,
-    database: Database,
-    target: Target,
-    examples: list[str],
-    *,
-    max_orders: int = 4,
+    domain: Domain, database: Database, target: Target, examples: list[str], *, max_records: int = 4
 ) -> Context:
-    state = database.fork()
-    user = state["users"][target.user_id]
-    orders = [state["orders"][o] for o in target.order_ids]
-    wanted = {
-        "item_return": ("delivered",),
-        "item_exchange": ("delivered",),
-        "order_cancellation": ("pending",),
-        "order_modification": ("pending",),
-        "payment_update": ("pending",),
-    }.get(target.scenario)
-    if target.scenario not in ("address_change", "product_inquiry"):
-        others = [o for o in _orders(state, user, *(wanted or ())) if o["order_id"] not in target.order_ids]
-        orders += others[: max(0, max_orders - len(orders))]
-    names = scenario_tools(domain, target.scenario)
+    hooks = llm_hooks(domain, "LLM")
+    rendered = hooks.context(database.fork(), target, max_records)
+    names = scenario_tools(domain, hooks, target.scenario)
     return Context(
-        user=user_text(state, target.user_id),
-        orders=[order_text(o) for o in orders],
-        products=[product_text(state["products"][p]) for p in target.product_ids if p in state["products"]],
+        user=rendered.user,
+        sections=[(title, unit, list(entries)) for title, unit, entries in rendered.sections],
         policy_full=domain.policy,
+        policy_digest=hooks.policy_digest,
         tools_full=json.dumps([s["function"] for s in tool_schemas(domain, names)], separators=(",", ":")),
         tools_short=tool_signatures(domain, names),
         examples=examples,
@@ -416,62 +140,38 @@ def blueprint_json(task: Task) -> str:
 def example_blueprints(
     domain: Domain, database: Database, scenario: str, seed: int, count: int, cache: dict
 ) -> list[str]:
-    """``count`` templated blueprints for ``scenario`` (another user each), cached per scenario."""
+    """``count`` templated blueprints for ``scenario`` (another user each), cached per scenario;
+    none when the domain has no scenario library or no such scenario."""
     from casework.generate.templated import build_templated_task
 
     key = (scenario, seed, count)
     if key not in cache:
         found = []
-        for k in range(count):
-            try:
-                found.append(
-                    blueprint_json(
-                        build_templated_task(domain, database, 10_000 + k, seed, scenario=scenario)
+        if domain.scenarios is not None and scenario in domain.scenarios.keys:
+            for k in range(count):
+                try:
+                    found.append(
+                        blueprint_json(
+                            build_templated_task(domain, database, 10_000 + k, seed, scenario=scenario)
+                        )
                     )
-                )
-            except (RuntimeError, ValueError):
-                break
+                except (RuntimeError, ValueError):
+                    break
         cache[key] = found
     return cache[key]
 
 
-# -- grounding repairs ---------------------------------------------------------------------------
-
-
-def want_text(target: Target) -> str:
-    """The request in the customer's words (second person), from the target's goal."""
-    goal = target.goal
-    found = re.search(r"\{.*\}", goal)
-    if found:
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            goal = goal.replace(found.group(0), ph.address_text(json.loads(found.group(0))))
-    if target.scenario == "human_transfer":
-        return (
-            f"An item of order {target.order_ids[0]} arrived damaged; you want compensation without "
-            "returning it, and you ask for a human agent."
-        )
-    for cut in (" (the agent", "; the agent", ": the agent", ", which no tool"):
-        goal = goal.split(cut)[0]
-    if goal.startswith("in "):
-        text = f"I{goal[1:].replace(', change', ', you want to change', 1)}."
-    else:
-        text = f"You want to {goal}."
-    if target.metadata.get("expected_behaviour") == "refuse":
-        text += " If the agent says it is not possible, accept it."
-    return text
-
-
-def ensure_request(instruction: str, target: Target, min_extra: int = 25) -> tuple[str, list[str]]:
-    """Add the request when the instruction says little beyond who the customer is."""
-    text = instruction
-    for needle in (target.user_id, *target.order_ids):
-        text = text.replace(needle, "")
-    without_identity = _EMAIL.sub("", re.sub(r"(?i)\byou are [^.]*\.|\byour email is[^.]*\.", "", text))
-    words = re.sub(r"(?i)the order id is\s*\.?|your (name|zip)[^.]*\.", "", without_identity).strip()
-    if len(words) >= min_extra:
-        return instruction, []
-    want = want_text(target)
-    return f"{instruction.strip()} {want}".strip(), [f"added the request to the instruction: {want}"]
+def goal_reached(domain: Domain, hooks: LLMGeneration, target: Target, actions: Sequence[Action]) -> bool:
+    """A goal tool of the scenario succeeded on the target's own records (when it names one)."""
+    goal = hooks.goal_tools.get(target.scenario, frozenset())
+    owned = list(domain.users.owned_ids)
+    for action in actions:
+        if action.name not in goal:
+            continue
+        named = [action.arguments[k] for k in owned if k in action.arguments]
+        if not target.ids or not named or all(value in target.ids for value in named):
+            return True
+    return False
 
 
 def keep_derivable(
@@ -494,62 +194,24 @@ def keep_derivable(
     return kept, repairs
 
 
-def repair_ids(actions: list[Action], state: State, user_id: str) -> tuple[list[Action], list[str]]:
-    """A ``user_id`` argument naming no user at all (a made-up id) becomes the task's user."""
+def repair_ids(
+    domain: Domain, actions: list[Action], state: State, user_id: str
+) -> tuple[list[Action], list[str]]:
+    """A user-id argument naming no user at all (a made-up id) becomes the task's user."""
+    users = domain.users
+    field_name = users.owner_field
+    if users.table is None or users.table not in state.table_names:
+        return actions, []
+    table = state[users.table]
     repairs: list[str] = []
     fixed = []
     for index, action in enumerate(actions):
-        given = action.arguments.get("user_id")
-        if isinstance(given, str) and given != user_id and given not in state["users"]:
-            action = Action(name=action.name, arguments={**action.arguments, "user_id": user_id})
-            repairs.append(f"agt[{index}]: unknown user_id {given!r} -> {user_id!r}")
+        given = action.arguments.get(field_name)
+        if isinstance(given, str) and given != user_id and given not in table:
+            action = Action(name=action.name, arguments={**action.arguments, field_name: user_id})
+            repairs.append(f"agt[{index}]: unknown {field_name} {given!r} -> {user_id!r}")
         fixed.append(action)
     return fixed, repairs
-
-
-def repair_grounding(
-    instruction: str, actions: list[Action], state: State, user_id: str
-) -> tuple[str, list[Action], list[str]]:
-    """Make the ground truth reachable from the instruction; returns (instruction, actions, repairs).
-
-    - no identification action: find_user_id_by_email is put first;
-    - the identification values (email, or name and zip) are added to the instruction if missing;
-    - order ids acted on before any get_user_details are added to the instruction if missing;
-    - an email in the instruction that is not the user's (copied from an example) becomes theirs.
-    """
-    user = state["users"].get(user_id)
-    repairs: list[str] = []
-    if user is None:
-        return instruction, actions, repairs
-    actions = list(actions)
-    if not any(a.name in IDENTIFY for a in actions):
-        actions.insert(0, Action(name="find_user_id_by_email", arguments={"email": user["email"]}))
-        repairs.append("added find_user_id_by_email as the first action")
-    text = instruction.strip()
-    for email in sorted(set(_EMAIL.findall(text))):
-        if email.lower() != user["email"].lower():
-            text = text.replace(email, user["email"])
-            repairs.append(f"replaced another user's email {email!r} in the instruction")
-    additions: list[str] = []
-    looked_up = False
-    for action in actions:
-        args = action.arguments
-        if action.name == "find_user_id_by_email" and str(args.get("email", "")).lower() not in text.lower():
-            additions.append(f"Your email is {args.get('email')}.")
-        if action.name == "find_user_id_by_name_zip":
-            values = [str(args.get(k, "")) for k in ("first_name", "last_name", "zip")]
-            if any(v.lower() not in text.lower() for v in values):
-                additions.append(f"Your name is {values[0]} {values[1]} and your zip code is {values[2]}.")
-        if action.name == "get_user_details":
-            looked_up = True
-        order_id = args.get("order_id")
-        if isinstance(order_id, str) and not looked_up and order_id.lstrip("#").lower() not in text.lower():
-            additions.append(f"The order id is {order_id}.")
-    additions = list(dict.fromkeys(additions))
-    if additions:
-        repairs.append("added to the instruction: " + " ".join(additions))
-        text = (text + " " + " ".join(additions)).strip()
-    return text, actions, repairs
 
 
 def generated_task(

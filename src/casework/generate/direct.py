@@ -1,17 +1,19 @@
 """Direct LLM generation (``--method direct``): one prompt, one JSON blueprint ``{q, agt, ogt}``.
 
-For slot ``index`` the generator samples a possible request (:mod:`casework.generate.context`: a
-scenario key, a user, the order or items it is about), renders a compact context (the user, only
-their relevant orders, only the products involved, the policy, the tools, one or two templated
-blueprints as examples), asks the model for a blueprint and parses it:
+For slot ``index`` the generator asks the domain's :class:`~casework.domains.domain.LLMGeneration`
+for a possible request (a scenario key, a user, the records it is about), renders a compact
+context (:mod:`casework.generate.context`: the user, only their relevant records, the policy, the
+tools, one or two templated blueprints as examples), asks the model for a blueprint with the
+domain's system prompt and parses it:
 
-- near-valid JSON is repaired (:func:`casework.generate.jsontext.extract_json`: fences, prose,
+- near-valid JSON is repaired (:func:`casework.jsontext.extract_json`: fences, prose,
   trailing commas, Python literals, missing closers), as are near-valid shapes (``instruction`` /
   ``actions`` / ``outputs`` keys, ``{"tool": .., "args": ..}`` calls, arguments as a JSON string,
-  near-miss tool names, an order id without its ``#``, a scalar where a list is expected);
-- optionally (default on) :func:`casework.generate.context.repair_grounding` adds what the
-  instruction must say (the identification, order ids) -- every repair is listed in
-  ``metadata["repairs"]``;
+  near-miss tool names, an identification tool called with another one's fields, an id without
+  the prefix the domain's argument rules give it, a scalar where a list is expected);
+- optionally (default on) made-up user ids become the task's user and the domain's ``repair``
+  adds what the instruction must say (the request, the identification, ids the agent cannot look
+  up) -- every repair is listed in ``metadata["repairs"]``;
 - output that yields no blueprint raises :class:`GenerationError` with the reason and the raw
   text, which the pipeline records as a rejected attempt (and feeds back into the next one).
 
@@ -28,33 +30,21 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from casework.domains import Database, Domain, State
-from casework.generate.committee import ChatEndpoint
+from casework.domains import Database, Domain, LLMGeneration, NoTarget, State, Target
 from casework.generate.context import (
-    GOAL_TOOLS,
-    NoTarget,
-    Target,
     build_context,
-    ensure_request,
     example_blueprints,
     generated_task,
     keep_derivable,
+    llm_hooks,
     pick_scenario,
-    repair_grounding,
     repair_ids,
-    sample_target,
 )
-from casework.generate.jsontext import JSONTextError, extract_json
 from casework.generate.pipeline import GenerationError
+from casework.jsontext import JSONTextError, extract_json
 from casework.llm import LLMRequestError
 from casework.tasks.model import Action, Task
-
-SYSTEM = """You write test tasks for a retail customer-service AI agent. A task is one JSON object:
-{"q": "<instruction for the simulated customer, second person: who you are, your email (or name and zip), what you want, the order id>",
- "agt": [{"name": "<tool>", "arguments": {...}}, ...],
- "ogt": ["<value the agent must tell the customer>", ...]}
-agt lists the agent's correct tool calls in order: first identify the user, then look up, then act, following the policy. Use only ids from the context. ogt is often empty.
-Answer with the JSON object only, compact, on one line."""
+from casework.validation.committee import ChatEndpoint
 
 _Q_KEYS = ("q", "instruction", "query", "task", "user_instruction")
 _AGT_KEYS = ("agt", "actions", "ground_truth_actions", "ground_truth", "tool_calls", "calls")
@@ -114,13 +104,7 @@ def _action(raw: Any, domain: Domain, state: State | None, repairs: list[str], i
         if close:
             repairs.append(f"agt[{index}]: tool {name!r} -> {close[0]!r}")
             name = close[0]
-    keys = set(arguments)
-    if name == "find_user_id_by_email" and "email" not in keys and {"first_name", "last_name", "zip"} <= keys:
-        repairs.append(f"agt[{index}]: find_user_id_by_email with name and zip -> find_user_id_by_name_zip")
-        name = "find_user_id_by_name_zip"
-    elif name == "find_user_id_by_name_zip" and "email" in keys and not {"first_name", "last_name"} & keys:
-        repairs.append(f"agt[{index}]: find_user_id_by_name_zip with an email -> find_user_id_by_email")
-        name = "find_user_id_by_email"
+    name = _identification_near_miss(domain, name, arguments, repairs, index)
     tool = tools.get(name)
     if tool is not None:
         properties = tool.parameters.get("properties", {})
@@ -137,16 +121,42 @@ def _action(raw: Any, domain: Domain, state: State | None, repairs: list[str], i
             elif kind == "string" and isinstance(value, int | float) and not isinstance(value, bool):
                 arguments[key] = str(value)
                 repairs.append(f"agt[{index}]: {key} given as a number")
-        order_id = arguments.get("order_id")
-        if (
-            state is not None
-            and isinstance(order_id, str)
-            and order_id not in state["orders"]
-            and "#" + order_id.lstrip("#") in state["orders"]
-        ):
-            arguments["order_id"] = "#" + order_id.lstrip("#")
-            repairs.append(f"agt[{index}]: order id {order_id!r} without '#'")
+        if state is not None:
+            _id_prefixes(domain, state, arguments, repairs, index)
     return Action(name=name, arguments=arguments)
+
+
+def _identification_near_miss(
+    domain: Domain, name: str, arguments: dict[str, Any], repairs: list[str], index: int
+) -> str:
+    """An identification tool called with all the fields of another one (and not its own) -> that one."""
+    ways = domain.users.identification
+    if name not in ways or set(ways[name]) <= set(arguments):
+        return name
+    for other, fields in ways.items():
+        if other != name and fields and set(fields) <= set(arguments):
+            repairs.append(f"agt[{index}]: {name} with {', '.join(fields)} -> {other}")
+            return other
+    return name
+
+
+def _id_prefixes(
+    domain: Domain, state: State, arguments: dict[str, Any], repairs: list[str], index: int
+) -> None:
+    """An id of the user's records given without the prefix the domain's argument rules require."""
+    for argument, prefix in domain.arguments.id_prefixes.items():
+        table = domain.users.owned_ids.get(argument)
+        value = arguments.get(argument)
+        if table is None or table not in state.table_names or not isinstance(value, str):
+            continue
+        records = state[table]
+        bare = value
+        while prefix and bare.startswith(prefix):
+            bare = bare[len(prefix) :]
+        fixed = prefix + bare
+        if value not in records and fixed in records:
+            arguments[argument] = fixed
+            repairs.append(f"agt[{index}]: {argument.replace('_', ' ')} {value!r} without {prefix!r}")
 
 
 def parse_blueprint(
@@ -233,15 +243,15 @@ class DirectGenerator:
     _examples: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        if self.domain.name != "retail":
-            raise ValueError(f"the direct generator knows retail scenarios only, not {self.domain.name!r}")
+        self.hooks: LLMGeneration = llm_hooks(self.domain, "direct")
 
     def target(self, index: int) -> Target:
         """The request of slot ``index`` (the same for every iteration of the slot)."""
         if index not in self._targets:
             rng = random.Random(f"casework/direct/{self.seed}/{index}")
             try:
-                self._targets[index] = sample_target(rng, self.database, pick_scenario(rng, self.weights))
+                scenario = pick_scenario(rng, self.hooks, self.weights)
+                self._targets[index] = self.hooks.sample_target(rng, self.database, scenario)
             except NoTarget as exc:
                 raise GenerationError(f"no request could be sampled: {exc}") from None
         return self._targets[index]
@@ -261,7 +271,7 @@ class DirectGenerator:
             user += f"\n\n{feedback}\nFix these problems."
         user += "\n\nWrite the task JSON."
         return [
-            {"role": "system", "content": f"{SYSTEM}\n\n{static}"},
+            {"role": "system", "content": f"{self.hooks.direct_system}\n\n{static}"},
             {"role": "user", "content": user},
         ], context.trimmed
 
@@ -279,17 +289,15 @@ class DirectGenerator:
             q, actions, outputs, repairs = parse_blueprint(raw, self.domain, state)
         except BlueprintError as exc:
             raise GenerationError(f"unusable model output: {exc}", raw=raw) from None
-        goal = GOAL_TOOLS.get(target.scenario, frozenset())
+        goal = self.hooks.goal_tools.get(target.scenario, frozenset())
         if goal and not any(a.name in goal for a in actions):
             raise GenerationError(
                 f"off-target blueprint: scenario {target.scenario} needs a {' or '.join(sorted(goal))} call",
                 raw=raw,
             )
         if self.repair:
-            q, asked = ensure_request(q, target)
-            repairs += asked
-            actions, fixed = repair_ids(actions, state, target.user_id)
-            q, actions, grounding = repair_grounding(q, actions, state, target.user_id)
+            actions, fixed = repair_ids(self.domain, actions, state, target.user_id)
+            q, actions, grounding = self.hooks.repair(q, actions, state, target)
             replay = self.database.fork()
             observations = [self.domain.call(replay, a.name, a.arguments) for a in actions]
             outputs, dropped = keep_derivable(outputs, observations)

@@ -202,7 +202,7 @@ def distractor(text: str, rng: random.Random) -> str:
 
 
 def id_format(text: str, domain: Domain, variant: int) -> str | None:
-    """Ids written without the domain's prefix (``#W1`` -> ``W1``), lower-cased, or as "number W1"."""
+    """Ids written without the domain's prefix (``#T1`` -> ``T1``), lower-cased, or as "number T1"."""
     prefixes = sorted(set(domain.arguments.id_prefixes.values()), key=len, reverse=True)
     changed = text
     for prefix in prefixes:

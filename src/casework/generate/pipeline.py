@@ -25,10 +25,10 @@ from typing import Any, Protocol
 
 from casework import aio
 from casework.domains import Database, Domain
-from casework.generate.committee import ChatEndpoint, review
-from casework.generate.stages import REPLAY_STAGES, attach_report, dedup_key, validate_stages
 from casework.generate.stats import task_stats
 from casework.tasks.model import Task
+from casework.validation.committee import ChatEndpoint, review
+from casework.validation.stages import REPLAY_STAGES, attach_report, dedup_key, validate_stages
 
 
 class GenerationError(Exception):
@@ -59,6 +59,11 @@ class TemplatedGenerator:
     min_actions: int | None = None
     max_actions: int | None = None
     name: str = "templated"
+
+    def __post_init__(self) -> None:
+        from casework.generate.templated import scenario_library
+
+        scenario_library(self.domain)  # a domain without scenarios is refused here, by name
 
     async def generate(self, index: int, iteration: int, feedback: str | None) -> Task:
         return self.build(index, iteration)
@@ -112,7 +117,7 @@ def _reason_key(stage: str, message: str) -> str:
     """Group failure messages: drop ids and numbers so that the same reason counts together."""
     import re
 
-    text = re.sub(r"'[^']*'|#W\d+|\b\d[\d.]*\b|\b\w+_\d+\b", "…", message)
+    text = re.sub(r"'[^']*'|#\w+|\b\w*\d[\w.]*\b", "…", message)
     return f"{stage}: {text[:90]}"
 
 
@@ -134,6 +139,7 @@ class Pipeline:
         self.reviewers = reviewers or []
         self.progress = progress
         self.seen: set[Any] = set()
+        self.rejected_file: Any = None
         self.counters: dict[str, Any] = {
             "generated": 0,
             "passed": Counter(),
@@ -143,6 +149,16 @@ class Pipeline:
 
     async def _attempt(
         self, index: int, iteration: int, feedback: str | None
+    ) -> tuple[Task | None, list[dict[str, Any]]]:
+        """(the accepted task, []) or (None, the failures); a rejected candidate is recorded."""
+        candidate: dict[str, Task] = {}
+        task, failures = await self._check(index, iteration, feedback, candidate)
+        if task is None:
+            self._reject(index, iteration, candidate.get("task"), failures)
+        return task, failures
+
+    async def _check(
+        self, index: int, iteration: int, feedback: str | None, candidate: dict[str, Task]
     ) -> tuple[Task | None, list[dict[str, Any]]]:
         counters = self.counters
         try:
@@ -154,6 +170,7 @@ class Pipeline:
                 failure["raw"] = exc.raw[:2000]
             return None, [failure]
         counters["generated"] += 1
+        candidate["task"] = task
         validation = validate_stages(
             self.domain, self.database, task, check_user_id=self.config.check_user_id
         )
@@ -187,7 +204,7 @@ class Pipeline:
                     {"stage": "committee", "message": message, "reviews": [r for r in reasons if r]}
                 ]
             counters["passed"]["committee"] += 1
-        key = dedup_key(task)
+        key = dedup_key(task, self.domain.arguments)
         if key in self.seen:
             counters["failures"]["dedup: same user and actions as an earlier task"] += 1
             return None, [{"stage": "dedup", "message": "same user and actions as an earlier task"}]
@@ -195,6 +212,27 @@ class Pipeline:
         counters["passed"]["dedup"] += 1
         extra["dedup"] = {"passed": True}
         return attach_report(task, validation, extra, diff=self.config.store_diff), []
+
+    def _reject(
+        self, index: int, iteration: int, candidate: Task | None, failures: list[dict[str, Any]]
+    ) -> None:
+        """One line in ``OUT.rejected.jsonl``: the slot, the attempt, why, and the candidate (or the
+        raw model output when no candidate could be built)."""
+        if self.rejected_file is None:
+            return
+        record: dict[str, Any] = {
+            "index": index,
+            "iteration": iteration,
+            "method": getattr(self.generator, "name", "unknown"),
+            "failures": [{k: v for k, v in f.items() if k != "raw"} for f in failures],
+        }
+        raw = next((f["raw"] for f in failures if f.get("raw")), None)
+        if raw is not None:
+            record["raw"] = raw
+        if candidate is not None:
+            record["task"] = candidate.model_dump(mode="json", exclude_none=True)
+        self.rejected_file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.rejected_file.flush()
 
     async def run_slot(self, index: int) -> SlotOutcome:
         feedback: str | None = None
@@ -221,8 +259,10 @@ class Pipeline:
             done = _read_progress(progress_path)
             for outcome in sorted(done.values(), key=lambda o: o.index):
                 if outcome.task is not None:
-                    self.seen.add(dedup_key(outcome.task))
+                    self.seen.add(dedup_key(outcome.task, self.domain.arguments))
             progress_path.parent.mkdir(parents=True, exist_ok=True)
+            # a fresh run starts a fresh rejected file; a resumed one keeps adding to it
+            self.rejected_file = rejected_path(out).open("a" if done else "w", encoding="utf-8")
             progress_file = progress_path.open("a", encoding="utf-8")
         todo = [i for i in range(self.config.num_tasks) if i not in done]
         if self.progress and done:
@@ -250,6 +290,9 @@ class Pipeline:
         finally:
             if progress_file is not None:
                 progress_file.close()
+            if self.rejected_file is not None:
+                self.rejected_file.close()
+                self.rejected_file = None
         outcomes = [done[i] for i in sorted(done) if i < self.config.num_tasks]
         tasks = [o.task for o in outcomes if o.task is not None]
         recombined = self.recombine(tasks) if self.config.recombine else []
@@ -275,10 +318,11 @@ class Pipeline:
 
     def recombine(self, tasks: list[Task]) -> list[Task]:
         """Merge pairs of validated single-intent tasks of the same user; keep the merges that validate."""
+        solo = self.domain.scenarios.solo_keys if self.domain.scenarios is not None else frozenset()
         by_user: dict[str, list[Task]] = {}
         for task in tasks:
             keys = [task.scenario] if isinstance(task.scenario, str) else (task.scenario or [])
-            if task.user_id and len(keys) == 1 and keys[0] != "human_transfer":
+            if task.user_id and len(keys) == 1 and keys[0] not in solo:
                 by_user.setdefault(task.user_id, []).append(task)
         merged: list[Task] = []
         for user_id in sorted(by_user):
@@ -286,11 +330,11 @@ class Pipeline:
             for first, second in zip(group[::2], group[1::2], strict=False):
                 if len(merged) >= self.config.recombine:
                     return merged
-                candidate = merge_tasks(first, second)
+                candidate = merge_tasks(first, second, self.domain)
                 validation = validate_stages(
                     self.domain, self.database, candidate, check_user_id=self.config.check_user_id
                 )
-                key = dedup_key(candidate)
+                key = dedup_key(candidate, self.domain.arguments)
                 if validation.valid and key not in self.seen:
                     self.seen.add(key)
                     merged.append(
@@ -301,17 +345,16 @@ class Pipeline:
         return merged
 
 
-_IDENTIFY = ("find_user_id_by_email", "find_user_id_by_name_zip")
-
-
-def merge_tasks(first: Task, second: Task) -> Task:
-    """One conversation with both requests: the second task's identification and repeated
-    profile lookups are dropped, its instruction follows the first's."""
+def merge_tasks(first: Task, second: Task, domain: Domain) -> Task:
+    """One conversation with both requests: the second task's identification (the domain's
+    identification tools) and repeated profile lookups are dropped, its instruction follows the first's."""
     names = {a.name for a in first.actions}
+    identification = domain.users.identification
+    profile = domain.users.profile_tool
     tail = [
         a
         for a in second.actions
-        if a.name not in _IDENTIFY and not (a.name == "get_user_details" and a.name in names)
+        if a.name not in identification and not (a.name == profile and a.name in names)
     ]
     metadata = {
         "generation_method": "recombined",
@@ -319,9 +362,11 @@ def merge_tasks(first: Task, second: Task) -> Task:
         "multi_intent": True,
         "num_actions": len(first.actions) + len(tail),
     }
-    refused = list(first.metadata.get("refused_orders", [])) + list(second.metadata.get("refused_orders", []))
-    if refused:
-        metadata["refused_orders"] = refused
+    merged = domain.scenarios.merged_metadata if domain.scenarios is not None else ()
+    for key in merged:
+        values = list(first.metadata.get(key, [])) + list(second.metadata.get(key, []))
+        if values:
+            metadata[key] = values
     keys = [first.scenario, second.scenario]
     return Task(
         id=f"recombined-{first.id}+{second.id}",
@@ -361,6 +406,26 @@ def _read_progress(path: Path) -> dict[int, SlotOutcome]:
         except (ValueError, KeyError, TypeError):
             continue  # a torn last line (killed mid-write): that slot is redone
     return done
+
+
+def rejected_path(out: Path) -> Path:
+    """``OUT.rejected.jsonl``: every rejected candidate with its reasons, one JSON line each."""
+    return Path(str(out) + ".rejected.jsonl")
+
+
+def shortfall(result: PipelineResult, asked: int, out: Path | None = None) -> str | None:
+    """None when every slot produced a task; else one line: how many, and why the rest failed."""
+    made = int(result.stats.get("pipeline", {}).get("accepted", len(result.tasks)))
+    if made >= asked:
+        return None
+    reasons = result.stats.get("pipeline", {}).get("failure_reasons", {})
+    top = "; ".join(f"{reason} ({count})" for reason, count in list(reasons.items())[:3])
+    where = f"; rejected candidates and their reasons are in {rejected_path(out)}" if out is not None else ""
+    return (
+        f"produced {made} of {asked} tasks: {len(result.rejected)} slots failed every attempt"
+        + (f"; most common reasons: {top}" if top else "")
+        + where
+    )
 
 
 def write_outputs(result: PipelineResult, out: Path, fmt: str = "blueprint") -> Path:

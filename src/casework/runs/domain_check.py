@@ -175,16 +175,20 @@ def check_oracle(domain_ref: str, samples: list[Any]) -> Check:
 def check_templated(domain: Domain, database: Database, n: int = 20) -> Check:
     if domain.scenarios is None:
         return Check("templated", True, "no scenario library (skipped)")
+    from casework.generate.templated import build_templated_task
+
     tasks = []
     try:
         for index in range(n):
-            tasks.append(domain.scenarios.build_task(domain, database, seed=0, index=index))
+            tasks.append(build_templated_task(domain, database, index, seed=0))
     except Exception as exc:
         return Check("templated", False, f"task {len(tasks)}: {type(exc).__name__}: {exc}")
     problems = _validate(domain, database, tasks)
     if problems:
         return Check("templated", False, f"{len(problems)} problems, e.g. {problems[0]}")
-    keys = sorted({str(t.scenario) for t in tasks})
+    keys = sorted(
+        {k for t in tasks for k in ([t.scenario] if isinstance(t.scenario, str) else t.scenario or [])}
+    )
     return Check("templated", True, f"{n} tasks validate; scenarios: {', '.join(keys)}")
 
 

@@ -104,7 +104,7 @@ class NLVerdicts:
 
 def parse_verdict(text: str | None) -> tuple[bool, str]:
     """``(met, reasoning)`` from a judge's answer; raises ValueError when it holds no verdict."""
-    from casework.generate.jsontext import JSONTextError, extract_json
+    from casework.jsontext import JSONTextError, extract_json
 
     try:
         data = extract_json(text)

@@ -26,9 +26,10 @@ grounded and replays cleanly. The ground truth follows the airline policy
 ``transfer``                cancel a reservation that has already started flying: the agent transfers
 ==========================  =============================================================================
 
-The same ``(seed, index, iteration)`` gives the same task. ``multi_intent`` is accepted for the
-protocol and ignored (airline tasks have one intent). A scenario with no suitable record in the
-database falls back to the next key in the weighted draw.
+The generic templated loop (:mod:`casework.generate.templated`) owns the randomness: it draws the
+keys (several for a multi-intent task; ``transfer`` is solo and goes last) and a user from
+:meth:`AirlineScenarios.users_for`; :meth:`AirlineScenarios.draft` builds every scenario for that
+user on one fork, each on a reservation of its own.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ from typing import Any
 
 from casework.domains.airline.generator import FIRST_NAMES, LAST_NAMES, free_bags
 from casework.domains.airline.tools import AIRPORTS
+from casework.domains.domain import ScenarioDraft, ScenarioSkip
 from casework.domains.state import Database, State
-from casework.tasks.model import Action, Task
+from casework.tasks.model import Action
 
 NOW = datetime(2024, 5, 15, 15, 0, 0)
 TODAY = NOW.date().isoformat()
@@ -186,24 +188,40 @@ class _Ctx:
     user_id: str | None = None
     wants: list[str] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+    observations: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+    identified: bool = False
+
+    def identify(self) -> None:
+        """Read the user's profile once per task (the agent needs it before anything else)."""
+        if not self.identified:
+            self.call("get_user_details", user_id=self.user_id)
+            self.identified = True
 
     def call(self, name: str, **arguments: Any) -> str:
         observation = self.domain.toolbox.call(self.state, name, arguments)
         if observation.startswith("Error"):
             raise _Skip(f"{name}: {observation}")
         self.actions.append(Action(name=name, arguments=arguments))
+        self.observations.append(observation)
         return observation
 
     def reservation(self, key: str) -> dict[str, Any]:
-        candidates = self.index.by_key[key]
+        reservations = self.state["reservations"]
+        candidates = [
+            rid
+            for rid in self.index.by_key[key]
+            if rid not in self.used and (self.user_id is None or reservations[rid]["user_id"] == self.user_id)
+        ]
         if not candidates:
             raise _Skip(f"no reservation suits {key}")
         rid = self.rng.choice(candidates)
-        reservation = self.state["reservations"][rid]
+        self.used.add(rid)
+        reservation = reservations[rid]
         self.user_id = reservation["user_id"]
-        self.call("get_user_details", user_id=self.user_id)
+        self.identify()
         self.call("get_reservation_details", reservation_id=rid)
         return reservation
 
@@ -235,7 +253,8 @@ def _card_words(card: Mapping[str, Any]) -> str:
 def _book(ctx: _Ctx) -> None:
     if not ctx.index.bookable or not ctx.index.users:
         raise _Skip("nothing to book")
-    ctx.user_id = ctx.rng.choice(ctx.index.users)
+    if ctx.user_id is None:
+        ctx.user_id = ctx.rng.choice(ctx.index.users)
     user = ctx.user()
     number, day = ctx.rng.choice(ctx.index.bookable)
     flight = ctx.state["flights"][number]
@@ -265,7 +284,7 @@ def _book(ctx: _Ctx) -> None:
         + 50 * nonfree
     )
     card = ctx.card()
-    ctx.call("get_user_details", user_id=ctx.user_id)
+    ctx.identify()
     ctx.call("search_direct_flight", origin=flight["origin"], destination=flight["destination"], date=day)
     ctx.call(
         "book_reservation",
@@ -480,59 +499,48 @@ SCENARIOS: dict[str, Callable[[_Ctx], None]] = {
 
 
 class AirlineScenarios:
-    """The airline scenario library (the contract's ``ScenarioLibrary``)."""
+    """The airline scenario library (the contract's :class:`~casework.domains.ScenarioLibrary`)."""
 
     keys: tuple[str, ...] = KEYS
+    #: a transfer ends the conversation: it is never combined and always goes last
+    solo_keys: frozenset[str] = frozenset({"transfer"})
+    #: reservations the agent must leave alone, concatenated when two tasks are merged
+    merged_metadata: tuple[str, ...] = ("refused_reservations",)
 
-    def build_task(
-        self,
-        domain: Any,
-        database: Database,
-        *,
-        seed: int,
-        index: int,
-        iteration: int = 0,
-        weights: Mapping[str, float] | None = None,
-        multi_intent: float | None = None,
-    ) -> Task:
-        weights = dict(weights) if weights else dict.fromkeys(KEYS, 1.0)
-        unknown = sorted(set(weights) - set(KEYS))
-        if unknown:
-            raise ValueError(f"unknown airline scenario(s) {unknown}; known: {', '.join(KEYS)}")
-        rng = random.Random(f"airline:{seed}:{index}:{iteration}")
+    def users_for(self, database: Database, key: str) -> list[str]:
         table = _index(database)
-        keys = [k for k in KEYS if weights.get(k, 0) > 0]
-        if not keys:
-            raise ValueError("at least one scenario needs a positive weight")
-        reasons = []
-        for _attempt in range(40):
-            key = rng.choices(keys, weights=[weights[k] for k in keys])[0]
-            ctx = _Ctx(domain=domain, state=database.fork(), rng=rng, index=table)
-            try:
+        if key == "book":
+            return sorted(table.users) if table.bookable else []
+        reservations = database.tables["reservations"]
+        return sorted({reservations[rid]["user_id"] for rid in table.by_key.get(key, [])})
+
+    def draft(self, domain: Any, state: State, rng: random.Random, user_id: str, keys: Any) -> ScenarioDraft:
+        ctx = _Ctx(domain=domain, state=state, rng=rng, index=_index(state.base), user_id=user_id)
+        try:
+            for key in keys:
                 SCENARIOS[key](ctx)
-            except _Skip as exc:
-                reasons.append(f"{key}: {exc}")
-                continue
-            user = ctx.user()
-            opening = f"You are {user['name']['first_name']} {user['name']['last_name']}; your user id is {ctx.user_id}."
-            return Task(
-                id=f"airline-templated-{seed}-{index}",
-                domain=domain.name,
-                user_id=ctx.user_id,
-                instruction=" ".join([opening, *ctx.wants]),
-                actions=ctx.actions,
-                outputs=ctx.outputs,
-                scenario=key,
-                metadata={
-                    "generation_method": "templated",
-                    "seed": seed,
-                    "index": index,
-                    "iteration": iteration,
-                    "num_actions": len(ctx.actions),
-                    **ctx.metadata,
-                },
-            )
-        raise RuntimeError(f"could not build airline task {index} (seed {seed}): {'; '.join(reasons[-3:])}")
+        except _Skip as exc:
+            raise ScenarioSkip(str(exc)) from None
+        if len(keys) > 1:  # "refuse" describes a whole task; here the other requests change things
+            ctx.metadata.pop("expected_behaviour", None)
+        user = ctx.user()
+        opening = f"You are {user['name']['first_name']} {user['name']['last_name']}; your user id is {ctx.user_id}."
+        return ScenarioDraft(
+            user_id=ctx.user_id,
+            actions=ctx.actions,
+            observations=ctx.observations,
+            outputs=ctx.outputs,
+            wants=ctx.wants,
+            metadata=ctx.metadata,
+            extra={"opening": opening},
+        )
+
+    def instruction(self, draft: ScenarioDraft, rng: random.Random) -> tuple[str, str | None]:
+        wants = draft.wants
+        if len(wants) > 1:
+            links = ["First,", "Then,", "Finally,"] if len(wants) > 2 else ["First,", "After that,"]
+            wants = [f"{link} {w[0].lower()}{w[1:]}" for link, w in zip(links, wants, strict=False)]
+        return " ".join([draft.extra["opening"], *wants]), None
 
 
 AIRLINE_SCENARIOS = AirlineScenarios()

@@ -12,18 +12,13 @@ from typing import Any
 from casework.domains.domain import ArgumentRules, Askable, Domain, Identity, UserFacts, UserModel
 from casework.domains.retail.data import default_retail_database, load_retail
 from casework.domains.retail.grounding import ground_action
-from casework.domains.retail.tools import CANCEL_REASONS, TOOLS
+from casework.domains.retail.llm_context import LLM_GENERATION
+from casework.domains.retail.scenarios import SCENARIOS_LIBRARY
+from casework.domains.retail.tools import CANCEL_REASONS, IDENTIFICATION, TOOLS, TRANSFER_TOOL
 from casework.domains.state import Database, State
 from casework.domains.tools import Toolbox
 
 POLICY = (Path(__file__).parent / "policy.md").read_text(encoding="utf-8")
-
-#: identification tool -> the fields the user states for it
-IDENTIFICATION = {
-    "find_user_id_by_email": ("email",),
-    "find_user_id_by_name_zip": ("first_name", "last_name", "zip"),
-}
-TRANSFER_TOOL = "transfer_to_human_agents"
 
 _ASKS_EMAIL = r"\be-?mail\b"
 _ASKS_NAME_ZIP = r"\b(zip|postal|full name|first name|last name|your name)\b"
@@ -134,6 +129,8 @@ RETAIL = Domain(
     data_sizes={"users": 500, "orders": 1000, "products": 50},
     write_data=write_data,
     sample_tasks=Path(__file__).parent / "sample_tasks.json",
+    scenarios=SCENARIOS_LIBRARY,
+    llm_generation=LLM_GENERATION,
 )
 
 __all__ = ["CANCEL_REASONS", "IDENTIFICATION", "POLICY", "RETAIL", "TRANSFER_TOOL"]

@@ -37,6 +37,8 @@ from json.encoder import c_make_encoder, encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
+from casework.domains.retail.tools import CANCEL_REASONS
+
 # -- catalogue -------------------------------------------------------------------------------------
 # (name, (low, high) base price in USD, {option: values}); variants are sampled option combinations.
 CATALOGUE: tuple[tuple[str, tuple[float, float], dict[str, tuple[str, ...]]], ...] = (
@@ -734,7 +736,6 @@ CITIES = (
 )
 CARD_BRANDS = ("visa", "mastercard", "amex", "discover")
 CARD_BRAND_CUM_WEIGHTS = tuple(accumulate((45, 40, 10, 5)))
-CANCEL_REASONS = ("no longer needed", "ordered by mistake")
 
 # Order statuses and their share (tau-bench has ~42% pending, 37% delivered, 10% processed, 10% cancelled).
 STATUS_WEIGHTS: tuple[tuple[str, float], ...] = (

@@ -1,6 +1,6 @@
 """Retail's policy rules (validation stage ``policy``): does the ground truth follow the written policy?
 
-The checks run inside the validation replay (:func:`casework.tasks.validate.validate_task` with
+The checks run inside the validation replay (:func:`casework.validation.replay.validate_task` with
 ``policy=``), each action against the state just before it. Where a tool also refuses a call
 (cancelling a delivered order), both the ``execution`` and the ``policy`` stage report it: the
 policy stage says which rule, the execution stage what the tool answered. Some rules no tool
@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from casework.domains.domain import Domain
+from casework.domains.retail.tools import CANCEL_REASONS, IDENTIFICATION
 from casework.domains.state import State
 from casework.tasks.replay import as_number as _as_number
 from casework.tasks.replay import numbers_and_text as _numbers_and_text
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from casework.tasks.model import Task
     from casework.tasks.replay import Replay
 
-IDENTIFY = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
+IDENTIFY = frozenset(IDENTIFICATION)
 _PENDING_WRITES = frozenset(
     {
         "cancel_pending_order",
@@ -46,7 +47,6 @@ _PENDING_WRITES = frozenset(
     }
 )
 _DELIVERED_WRITES = frozenset({"return_delivered_order_items", "exchange_delivered_order_items"})
-_CANCEL_REASONS = ("no longer needed", "ordered by mistake")
 
 
 def _touches_account(name: str, arguments: dict[str, Any], is_write: bool) -> bool:
@@ -58,7 +58,7 @@ def _touches_account(name: str, arguments: dict[str, Any], is_write: bool) -> bo
 
 
 class RetailPolicy:
-    """The retail policy checks (a :class:`casework.tasks.validate.PolicyCheck`)."""
+    """The retail policy checks (a :class:`casework.validation.replay.PolicyCheck`)."""
 
     def __init__(self, domain: Domain):
         self.domain = domain
@@ -101,10 +101,8 @@ class RetailPolicy:
         if name in _DELIVERED_WRITES and status != "delivered":
             verb = "returned" if name.startswith("return") else "exchanged"
             problems.append(f"only delivered orders can be {verb}; order {order_id} is {status!r}")
-        if name == "cancel_pending_order" and arguments.get("reason") not in _CANCEL_REASONS:
-            problems.append(
-                f"cancel reason {arguments.get('reason')!r} is not one of {list(_CANCEL_REASONS)}"
-            )
+        if name == "cancel_pending_order" and arguments.get("reason") not in CANCEL_REASONS:
+            problems.append(f"cancel reason {arguments.get('reason')!r} is not one of {list(CANCEL_REASONS)}")
         user = state["users"].get(order.get("user_id"))
         methods = user["payment_methods"] if user else {}
         method_id = arguments.get("payment_method_id")

@@ -21,6 +21,13 @@ from casework.domains.tools import ToolError, ToolKind, tool
 
 CANCEL_REASONS = ["no longer needed", "ordered by mistake"]
 
+#: identification tool -> the fields the user states for it (in the order the policy lists them)
+IDENTIFICATION: dict[str, tuple[str, ...]] = {
+    "find_user_id_by_email": ("email",),
+    "find_user_id_by_name_zip": ("first_name", "last_name", "zip"),
+}
+TRANSFER_TOOL = "transfer_to_human_agents"
+
 # The reason is a plain string for validation, so that a wrong one gives tau-bench's own
 # "Error: invalid reason"; the schema still lists the allowed values as an enum.
 CancelReason = Annotated[str, Field(json_schema_extra={"enum": CANCEL_REASONS})]

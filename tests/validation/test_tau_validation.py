@@ -7,8 +7,8 @@ import json
 import pytest
 
 from casework.domains import get_domain
-from casework.generate.stages import validate_all
 from casework.tasks import load_tasks
+from casework.validation.stages import validate_all
 
 pytestmark = pytest.mark.shared
 

@@ -1,9 +1,9 @@
-"""The validation stages in one place, in order, and how their results land on a task.
+"""The validation stages in order, and how their results land on a task.
 
-1. ``format``, 2. ``grounding``, 3. ``execution``: :mod:`casework.tasks.validate` (one replay);
+1. ``format``, 2. ``grounding``, 3. ``execution``: :mod:`casework.validation.replay` (one replay);
 4. ``policy``: the domain's ``policy_rules``, inside the same replay;
-5. ``committee``: :mod:`casework.generate.committee` (model reviewers; the pipeline only);
-6. ``dedup``: :func:`deduplicate` below (near-identical tasks: same user, same actions).
+5. ``committee``: :mod:`casework.validation.committee` (model reviewers; the generation pipeline);
+6. ``dedup``: :mod:`casework.validation.dedup` (near-identical tasks: same user, same actions).
 
 :func:`validate_stages` runs 1-4 on one task; :func:`attach_report` writes the outcome into
 ``task.validation_report`` (per stage: passed, reasons; the execution stage also stores the diff).
@@ -16,11 +16,22 @@ from typing import Any
 
 from casework.domains import Database, Domain
 from casework.tasks.model import Task, ValidationReport
-from casework.tasks.normalize import normalize_action
-from casework.tasks.validate import Problem, TaskValidation, validate_task
+from casework.validation.dedup import dedup_key, deduplicate
+from casework.validation.replay import Problem, TaskValidation, validate_task
 
 STAGES: tuple[str, ...] = ("format", "grounding", "execution", "policy", "committee", "dedup")
 REPLAY_STAGES: tuple[str, ...] = STAGES[:4]
+
+__all__ = [
+    "REPLAY_STAGES",
+    "STAGES",
+    "attach_report",
+    "dedup_key",
+    "deduplicate",
+    "stage_reasons",
+    "validate_all",
+    "validate_stages",
+]
 
 
 def validate_stages(
@@ -79,30 +90,3 @@ def attach_report(
         valid=valid, missing=missing, suggestions=[p.line() for p in validation.problems], stages=stages
     )
     return task.model_copy(update={"validation_report": report})
-
-
-def dedup_key(task: Task) -> tuple[Any, ...]:
-    """Same user, same actions (normalised; ``think`` ignored) means the same task."""
-    return (task.user_id, tuple(normalize_action(a) for a in task.actions if a.name != "think"))
-
-
-def deduplicate(
-    tasks: Iterable[Task], seen: set[tuple[Any, ...]] | None = None
-) -> tuple[list[Task], list[tuple[Task, str]]]:
-    """(kept, dropped): a task whose :func:`dedup_key` was seen before (earlier in ``tasks`` or in
-    ``seen``) is dropped, with the reason. ``seen`` is updated in place when given."""
-    seen = set() if seen is None else seen
-    first: dict[tuple[Any, ...], str] = {}
-    kept: list[Task] = []
-    dropped: list[tuple[Task, str]] = []
-    for task in tasks:
-        key = dedup_key(task)
-        if key in seen:
-            dropped.append(
-                (task, f"duplicate of {first.get(key, 'an earlier task')} (same user, same actions)")
-            )
-            continue
-        seen.add(key)
-        first[key] = task.id
-        kept.append(task)
-    return kept, dropped

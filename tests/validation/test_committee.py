@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 
 import pytest
 
 from casework.domains import get_domain
-from casework.generate.committee import CRITERIA, decide, parse_vote, required_criteria, review
-from casework.generate.jsontext import JSONTextError, extract_json
-from casework.generate.pipeline import GenerationError, PipelineConfig, TemplatedGenerator, run_pipeline
+from casework.generate.pipeline import (
+    GenerationError,
+    PipelineConfig,
+    TemplatedGenerator,
+    rejected_path,
+    run_pipeline,
+    shortfall,
+)
+from casework.jsontext import JSONTextError, extract_json
 from casework.tasks.model import Action, Task
+from casework.validation.committee import CRITERIA, LENSES, decide, parse_vote, required_criteria, review
 
 YES = '{"correctness": 1, "completeness": 1, "satisfaction": 1, "creativity": 0, "reason": "fine"}'
 NO = '```json\n{"correctness": 0, "completeness": 1, "satisfaction": 1, "creativity": 1, "reason": "wrong order",}\n```'
@@ -159,3 +167,81 @@ def test_extract_json_repairs():
     assert extract_json('{"a": {"b": [1, 2') == {"a": {"b": [1, 2]}}
     with pytest.raises(JSONTextError):
         extract_json("no json here")
+
+
+def test_rejected_candidates_are_saved_with_their_reasons(retail, tmp_path):
+    domain, database = retail
+
+    class Bad:
+        name = "bad"
+
+        async def generate(self, index, iteration, feedback):
+            if iteration == 0:
+                raise GenerationError("model answered with prose", raw="hello")
+            return Task(
+                id=f"bad-{index}",
+                user_id="nobody",
+                instruction="x",
+                actions=[Action(name="teleport", arguments={})],
+            )
+
+    out = tmp_path / "tasks.json"
+    result = run_pipeline(domain, database, Bad(), PipelineConfig(num_tasks=2, max_iterations=2), out=out)
+    lines = [json.loads(line) for line in rejected_path(out).read_text().splitlines()]
+    assert [(r["index"], r["iteration"]) for r in lines] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert lines[0]["raw"] == "hello" and "task" not in lines[0]
+    assert lines[0]["failures"] == [{"stage": "generation", "message": "model answered with prose"}]
+    assert lines[1]["task"]["actions"] == [{"name": "teleport", "arguments": {}}]
+    assert {f["stage"] for f in lines[1]["failures"]} == {"format", "grounding"}
+    message = shortfall(result, 2, out)
+    assert message.startswith("produced 0 of 2 tasks: 2 slots failed every attempt")
+    assert "generation: model answered with prose (2)" in message and str(rejected_path(out)) in message
+    # a fresh run starts a fresh file; a resumed run (all slots done) adds nothing
+    run_pipeline(domain, database, Bad(), PipelineConfig(num_tasks=2, max_iterations=2), out=out)
+    assert len(rejected_path(out).read_text().splitlines()) == 4
+
+
+def test_a_committee_rejection_saves_the_candidate_and_the_reviews(retail, tmp_path):
+    domain, database = retail
+    out = tmp_path / "tasks.json"
+    reviewers = [Scripted([NO]) for _ in range(3)]
+    result = run_pipeline(
+        domain,
+        database,
+        TemplatedGenerator(domain, database, seed=1),
+        PipelineConfig(num_tasks=1, max_iterations=1),
+        reviewers=reviewers,
+        out=out,
+    )
+    assert not result.tasks
+    (line,) = [json.loads(x) for x in rejected_path(out).read_text().splitlines()]
+    assert line["task"]["id"] == "templated-1-0" and line["failures"][0]["stage"] == "committee"
+    assert line["failures"][0]["reviews"] == ["wrong order"] * 3
+    assert shortfall(result, 1, out).startswith("produced 0 of 1 tasks")
+    assert shortfall(result, 0) is None
+
+
+def test_committee_members_differ_in_lens_temperature_and_seed_on_the_wire(task):
+    from casework.llm import EndpointConfig, LLMClient
+    from llm.fake_server import FakeServer, chat_json
+
+    async def go(url):
+        client = LLMClient(EndpointConfig(model="fake-model", base_url=url, stream=False, max_retries=0))
+        try:
+            return await review([client] * 3, task, "POLICY TEXT", temperature=0.0)
+        finally:
+            await client.aclose()
+
+    with FakeServer(responder=lambda body: {"json": chat_json(YES)}) as server:
+        result = asyncio.run(go(server.base_url))
+    bodies = sorted((r["body"] for r in server.requests), key=lambda b: b["seed"])
+    assert [b["seed"] for b in bodies] == [0, 1, 2]
+    assert [b["temperature"] for b in bodies] == [0.0, 0.4, 0.8]
+    systems = [b["messages"][0]["content"] for b in bodies]
+    assert len(set(systems)) == 3 and all("POLICY TEXT" in s for s in systems)
+    assert [b["messages"][1]["content"] for b in bodies].count(bodies[0]["messages"][1]["content"]) == 3
+    assert [v.lens for v in result.votes] == [name for name, _ in LENSES]
+    assert [v.params for v in result.votes] == [
+        {"seed": i, "temperature": t} for i, t in enumerate((0.0, 0.4, 0.8))
+    ]
+    assert result.passed

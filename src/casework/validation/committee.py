@@ -12,6 +12,11 @@ their real observations, expected outputs) and answers with a JSON object::
 - satisfaction: a user following the instruction would end up satisfied;
 - creativity: the task is more than a trivial template (varied, realistic).
 
+The members differ, so that one model asked three times is not a committee of one: member ``i``
+reviews through its own lens (:data:`LENSES`: a policy auditor, the customer, a test designer,
+cycled) and samples with its own temperature and seed (:func:`member_params`). Distinct models
+come from the models file's ``reviewers`` section.
+
 Per criterion the majority of the ``M`` reviewers decides (a reviewer whose answer cannot be
 parsed, or that errored, counts as a "no" for every criterion and its reason is kept). The pass
 rule says which criteria must hold: ``core`` (correctness, completeness, satisfaction; the
@@ -25,10 +30,33 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from casework.generate.jsontext import JSONTextError, extract_json
+from casework.jsontext import JSONTextError, extract_json
 from casework.tasks.model import Task
 
 CRITERIA: tuple[str, ...] = ("correctness", "completeness", "satisfaction", "creativity")
+
+#: (name, instruction) of each member's lens; member ``i`` gets ``LENSES[i % len(LENSES)]``. Every
+#: member scores all four criteria; the lens says what it looks at first.
+LENSES: tuple[tuple[str, str], ...] = (
+    (
+        "policy auditor",
+        "You are a strict policy auditor. Check first that every ground-truth action is allowed by the "
+        "policy, in the right order, and that nothing the policy forbids happens.",
+    ),
+    (
+        "customer",
+        "You read the task as the customer would. Check first that someone following the instruction "
+        "would ask for exactly what the actions do, and would be satisfied with the outcome.",
+    ),
+    (
+        "test designer",
+        "You are a test designer. Check first that the instruction is complete and unambiguous (the agent "
+        "can reach the ground truth only from what the user says and the tools), and whether the task is "
+        "more than a trivial template.",
+    ),
+)
+#: how much each further member's temperature rises above the first member's (capped at 1.0)
+TEMPERATURE_STEP = 0.4
 PASS_RULES: dict[str, tuple[str, ...]] = {"core": CRITERIA[:3], "all": CRITERIA}
 
 
@@ -58,6 +86,9 @@ class Vote:
     reason: str = ""
     error: str | None = None
     raw: str | None = None
+    #: the member's lens and sampling parameters (temperature, seed)
+    lens: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,8 +121,19 @@ class CommitteeResult:
         return out
 
 
-def review_messages(task: Task, policy: str, observations: list[str] | None = None) -> list[dict[str, Any]]:
-    """The prompt one reviewer gets."""
+def member_params(member: int, temperature: float | None = 0.0) -> dict[str, Any]:
+    """Sampling parameters of committee member ``member``: its own seed and, from the second member
+    on, a higher temperature (``temperature`` + ``TEMPERATURE_STEP`` per member, at most 1.0)."""
+    params: dict[str, Any] = {"seed": member}
+    if temperature is not None:
+        params["temperature"] = round(min(1.0, temperature + TEMPERATURE_STEP * member), 3)
+    return params
+
+
+def review_messages(
+    task: Task, policy: str, observations: list[str] | None = None, member: int = 0
+) -> list[dict[str, Any]]:
+    """The prompt committee member ``member`` gets (its lens first in the system prompt)."""
     steps = []
     for index, action in enumerate(task.actions):
         line = f"{index}. {action.name}({json.dumps(action.arguments, ensure_ascii=False)})"
@@ -110,9 +152,10 @@ def review_messages(task: Task, policy: str, observations: list[str] | None = No
         'Answer with only a JSON object: {"correctness": 0|1, "completeness": 0|1, "satisfaction": 0|1, '
         '"creativity": 0|1, "reason": "one sentence"}'
     )
+    _, lens = LENSES[member % len(LENSES)]
     system = (
-        "You review customer-service tasks used to test AI agents. The agent must follow this policy:\n\n"
-        + policy
+        f"You review customer-service tasks used to test AI agents. {lens} "
+        "The agent must follow this policy:\n\n" + policy
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -176,18 +219,20 @@ async def review(
     rule: str = "core",
     temperature: float | None = 0.0,
 ) -> CommitteeResult:
-    """Ask every reviewer (concurrently) and decide."""
-    messages = review_messages(task, policy, observations)
-    params: dict[str, Any] = {}
-    if temperature is not None:
-        params["temperature"] = temperature
+    """Ask every member (concurrently), each through its lens and with its own parameters, and decide."""
 
     async def one(index: int, reviewer: ChatEndpoint) -> Vote:
+        messages = review_messages(task, policy, observations, member=index)
+        params = member_params(index, temperature)
         try:
             completion = await reviewer.chat(messages, **params)
         except Exception as exc:  # an endpoint failure is a recorded "no", never a crash
-            return Vote(index, dict.fromkeys(CRITERIA, False), error=f"{type(exc).__name__}: {exc}")
-        return parse_vote(index, getattr(completion, "content", None))
+            vote = Vote(index, dict.fromkeys(CRITERIA, False), error=f"{type(exc).__name__}: {exc}")
+        else:
+            vote = parse_vote(index, getattr(completion, "content", None))
+        vote.lens = LENSES[index % len(LENSES)][0]
+        vote.params = params
+        return vote
 
     votes = await asyncio.gather(*(one(i, r) for i, r in enumerate(reviewers)))
     return decide(list(votes), len(reviewers), rule)
