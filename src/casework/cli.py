@@ -384,50 +384,48 @@ def run_command(
 
 
 def _execute_run(config, choice) -> dict:
-    """Open the model clients (starting the local model if needed), run with a live progress bar."""
+    """Open the model clients (starting the local model if needed) and run with live progress.
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    A resumed run with nothing left to do only rewrites its summary: no model is started."""
+    from casework.cli_live import RunDisplay
     from casework.llm import ConfigError
+    from casework.llm.local import LocalModelError
     from casework.runs.endpoints import open_clients
-    from casework.runs.runner import Runner
+    from casework.runs.runner import RunAborted, Runner
     from casework.runs.store import RunDirError, finished_pairs
 
     out = config.out
     try:
-        with open_clients(
-            choice,
-            parallel=min(config.concurrency, 4),
-            on_local_start=lambda url: err_console.print(f"embedded local model at {url}"),
-        ) as (agent_llm, user_llm):
-            counts = {"done": 0, "passed": 0, "infra": 0, "tool_errors": 0}
-            with Progress(
-                TextColumn("[bold]run"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=False,
-            ) as progress:
-                runner = Runner(config, agent_llm=agent_llm, user_llm=user_llm)
-                total = len(runner.tasks) * config.trials
-                already = total - len(runner.pending(finished_pairs(out))) if config.resume else 0
-                bar = progress.add_task("run", total=total, completed=already, stats="")
-
-                def update(result: dict) -> None:
-                    counts["done"] += 1
-                    counts["passed"] += bool(result.get("success"))
-                    counts["infra"] += result.get("termination_reason") == "infrastructure_error"
-                    counts["tool_errors"] += result.get("tool_errors", 0)
-                    rate = counts["passed"] / counts["done"]
-                    stats = f"pass {rate:.0%} · infra errors {counts['infra']} · tool errors {counts['tool_errors']}"
-                    progress.update(bar, advance=1, stats=stats)
-
-                runner.on_result = update
-                return aio.run(runner.run(), closing=[agent_llm, user_llm])
-    except (RunDirError, ConfigError, ValueError) as exc:
+        runner = Runner(config)
+        if runner.finished_already():
+            err_console.print(f"every simulation of {out} is finished; no model started")
+            return runner.summarize()
+        total = len(runner.tasks) * config.trials
+        already = total - len(runner.pending(finished_pairs(out))) if config.resume else 0
+        servers: list = []
+        with (
+            RunDisplay(err_console, total=total, done=already) as display,
+            open_clients(
+                choice,
+                parallel=min(config.concurrency, 4),
+                on_server=servers.append,
+                on_local_start=lambda url: display.note(
+                    f"embedded local model at {url} (log: {servers[-1].log_path})"
+                ),
+                prompt_prefix=runner.prompt_prefix() if "agent" in choice.local_roles else None,
+                on_status=display.note,
+            ) as (agent_llm, user_llm),
+        ):
+            runner.agent_llm, runner.user_llm = agent_llm, user_llm
+            runner.on_progress = display.on_progress
+            runner.endpoint_failure = servers[0].failure if servers else None
+            return aio.run(runner.run(), closing=[agent_llm, user_llm])
+    except (RunDirError, ConfigError, ValueError, LocalModelError) as exc:
         raise _fail(str(exc)) from None
+    except RunAborted as exc:
+        raise _fail(
+            f"{exc}; finished simulations are kept in {out / 'results.jsonl'}, continue with --resume", 3
+        ) from None
     except KeyboardInterrupt:
         err_console.print(
             f"interrupted: finished simulations are kept in {out / 'results.jsonl'}; continue with --resume"

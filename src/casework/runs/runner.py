@@ -26,11 +26,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from casework import __version__
 from casework.domains import Database, Domain, get_domain
 from casework.runs.grading import ExpectedOutcome, grade
-from casework.runs.store import ResultsStore, RunDirError, read_manifest, read_results, write_manifest
+from casework.runs.store import (
+    ResultsStore,
+    RunDirError,
+    finished_pairs,
+    read_manifest,
+    read_results,
+    write_manifest,
+)
 from casework.runs.summary import write_summary
-from casework.sim.agents import agent_class
+from casework.sim.agents import AgentSetup, agent_class
 from casework.sim.orchestrator import Simulation, SimulationConfig, SimulationOutcome
 from casework.sim.personas import PERSONAS, resolve_persona
+from casework.sim.progress import ProgressCallback, SimulationProgress
 from casework.sim.types import Termination
 from casework.sim.users import LLMUser, ScriptedUser, UserSimulator
 from casework.tasks import load_tasks
@@ -38,6 +46,13 @@ from casework.tasks.model import Task
 
 # Settings that may change between a run and its --resume without changing the results' meaning.
 RESUME_FREE = {"concurrency", "out", "resume", "dry_run"}
+# How often a run asks ``endpoint_failure`` whether its model endpoint is gone (seconds).
+ENDPOINT_CHECK_S = 0.5
+
+
+class RunAborted(RuntimeError):
+    """The run stopped because its model endpoint can no longer answer (e.g. the embedded model
+    server exited). Finished simulations are on disk; simulations in flight were not recorded."""
 
 
 class RunConfig(BaseModel):
@@ -144,11 +159,18 @@ class Runner:
         agent_llm: Any = None,
         user_llm: Any = None,
         on_result: Callable[[dict[str, Any]], None] | None = None,
+        on_progress: ProgressCallback | None = None,
+        endpoint_failure: Callable[[], str | None] | None = None,
     ):
+        """``on_progress`` receives live progress events of every simulation; ``endpoint_failure``
+        says why the model endpoint can no longer answer (None while it can): when it says so, the
+        run stops with :class:`RunAborted` instead of recording infrastructure errors."""
         self.config = config
         self.agent_llm = agent_llm
         self.user_llm = user_llm
         self.on_result = on_result
+        self.on_progress = on_progress
+        self.endpoint_failure = endpoint_failure
         self.domain: Domain = get_domain(config.domain)
         self.database: Database = self.domain.database(config.data)
         self.policy = config.policy.read_text(encoding="utf-8") if config.policy else self.domain.policy
@@ -192,6 +214,45 @@ class Runner:
         write_manifest(out, manifest)
         return ResultsStore(out)
 
+    def finished_already(self) -> bool:
+        """True when ``--resume`` of this configuration has nothing left to run (no model needed)."""
+        existing = read_manifest(self.config.out)
+        if not self.config.resume or existing is None:
+            return False
+        try:
+            check_resume(existing, build_manifest(self.config))
+        except RunDirError:
+            return False
+        return not self.pending(finished_pairs(self.config.out))
+
+    def summarize(self) -> dict[str, Any]:
+        """(Re)write summary.json/csv from the results on disk; the summary."""
+        return write_summary(
+            self.config.out,
+            read_results(self.config.out),
+            exclude_infrastructure=self.config.exclude_infrastructure,
+            seed=self.config.seed,
+        )
+
+    def prompt_prefix(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None] | None:
+        """The agent's fixed prompt prefix (opening messages, tools it sends) for prompt caching, or
+        None when the agent has none (see :meth:`casework.sim.agents.Agent.prompt_prefix`)."""
+        if not self.tasks:
+            return None
+        try:
+            agent = self.agent_cls(llm=self.agent_llm if self.agent_llm is not None else _NoModel())
+        except Exception:  # a plugin agent that cannot be built without its model has no known prefix
+            return None
+        setup = AgentSetup(
+            policy=self.policy,
+            tools=self.domain.toolbox.openai_schemas(),
+            task=self.tasks[0],
+            mode=self.config.mode,
+            parallel_tool_calls=self.config.parallel_tool_calls,
+        )
+        prefix = getattr(agent, "prompt_prefix", None)
+        return prefix(setup) if callable(prefix) else None
+
     # -- one simulation --------------------------------------------------------------------------
     def _user(self) -> UserSimulator | None:
         if self.config.mode == "solo":
@@ -208,6 +269,12 @@ class Runner:
     async def simulate(self, index: int, task: Task, trial: int) -> dict[str, Any]:
         expected = self._expected(task)
         persona = persona_for(self.config, index, trial)
+        forward = self.on_progress
+
+        def on_progress(event: SimulationProgress) -> None:
+            if forward is not None:
+                forward(event.model_copy(update={"trial": trial}))
+
         simulation = Simulation(
             domain=self.domain,
             state=self.database.fork(),
@@ -223,6 +290,7 @@ class Runner:
             policy=self.policy,
             persona=persona,
             goal_reached=expected.goal_reached,
+            on_progress=on_progress if forward is not None else None,
         )
         try:
             outcome = await asyncio.wait_for(simulation.run(), timeout=self.config.simulation_timeout_s)
@@ -234,7 +302,24 @@ class Runner:
             outcome = simulation.outcome(
                 Termination.INFRASTRUCTURE_ERROR, error=f"{type(exc).__name__}: {exc}"
             )
-        return self.result(task, trial, outcome, expected)
+        result = self.result(task, trial, outcome, expected)
+        if forward is not None:
+            forward(
+                SimulationProgress(
+                    kind="finish",
+                    task_id=task.id,
+                    trial=trial,
+                    turn=sum(m["role"] == "user" for m in outcome.messages),
+                    step=outcome.agent_steps,
+                    tool_calls=len(outcome.tool_calls),
+                    last_tool=outcome.tool_calls[-1].name if outcome.tool_calls else None,
+                    elapsed_s=outcome.timings.get("execution_time", 0.0),
+                    termination=outcome.termination_reason.value,
+                    success=bool(result.get("success")),
+                    reward=result.get("reward"),
+                )
+            )
+        return result
 
     def result(
         self, task: Task, trial: int, outcome: SimulationOutcome, expected: ExpectedOutcome
@@ -260,6 +345,27 @@ class Runner:
             "model_calls": outcome.model_calls,
         }
 
+    # -- the endpoint going away ------------------------------------------------------------------
+    _endpoint_gone: str | None = None
+
+    def _raise_if_endpoint_gone(self) -> None:
+        reason = self.endpoint_failure() if self.endpoint_failure is not None else None
+        if reason:
+            self._endpoint_gone = reason
+            raise RunAborted(reason)
+
+    async def _watch_endpoint(self, workers: list[asyncio.Task[None]]) -> None:
+        """Stop the simulations in flight as soon as the endpoint is gone (they would only fail)."""
+        assert self.endpoint_failure is not None
+        while True:
+            await asyncio.sleep(ENDPOINT_CHECK_S)
+            reason = self.endpoint_failure()
+            if reason:
+                self._endpoint_gone = reason
+                for worker in workers:
+                    worker.cancel()
+                return
+
     # -- the whole run ---------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         store = self.prepare_directory()
@@ -275,15 +381,25 @@ class Runner:
                 except asyncio.QueueEmpty:
                     return
                 result = await self.simulate(index, task, trial)
+                if result["termination_reason"] == Termination.INFRASTRUCTURE_ERROR.value:
+                    self._raise_if_endpoint_gone()  # an error caused by the dead endpoint is not a result
                 store.append(result)
                 if self.on_result is not None:
                     self.on_result(result)
 
         started = time.perf_counter()
         workers = [asyncio.create_task(worker()) for _ in range(min(self.config.concurrency, len(jobs)) or 1)]
+        watcher = asyncio.create_task(self._watch_endpoint(workers)) if self.endpoint_failure else None
         try:
-            await asyncio.gather(*workers)
+            try:
+                await asyncio.gather(*workers)
+            except asyncio.CancelledError:
+                if self._endpoint_gone is None:
+                    raise
+                raise RunAborted(self._endpoint_gone) from None
         finally:
+            if watcher is not None:
+                watcher.cancel()
             for w in workers:
                 w.cancel()
             store.close()
@@ -296,6 +412,10 @@ class Runner:
         summary["wall_time_s"] = time.perf_counter() - started
         summary["simulations_this_session"] = len(jobs)
         return summary
+
+
+class _NoModel:
+    """Stands in for a client when an agent is built only to read its prompt prefix."""
 
 
 def dry_run_report(config: RunConfig) -> dict[str, Any]:
