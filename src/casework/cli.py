@@ -833,28 +833,32 @@ def serve(
     parallel: Annotated[int, typer.Option(min=1, help="Requests decoded together (slots).")] = 1,
 ) -> None:
     """Serve the embedded local model (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M) behind an OpenAI-compatible
-    API on 127.0.0.1 and print its base URL; Ctrl-C stops it. Needs the 'local' extra of casework.
+    API on 127.0.0.1. Prints one line with its base URL and the log file (llama.cpp's own log goes
+    there, under the user cache directory); Ctrl-C or SIGTERM stops it. Needs the 'local' extra.
 
     Example: casework serve --port 8080  # then: casework run --base-url http://127.0.0.1:8080/v1 --model local …
     """
     import signal
-    import threading
 
-    from casework.llm.local import MODEL_NAME, LocalModelError, LocalModelServer
+    from casework.llm.local import MODEL_NAME, LocalModelError, LocalServerProcess
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    def _terminate(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    server = LocalServerProcess(port=port, threads=threads, ctx=ctx, parallel=parallel)
     try:
-        with LocalModelServer(port=port, threads=threads, ctx=ctx, parallel=parallel) as server:
-            print(server.base_url, flush=True)
-            err_console.print(f"serving {MODEL_NAME} at {server.base_url} (Ctrl-C to stop)")
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
+        server.start()
+        print(f"serving {MODEL_NAME} at {server.base_url} (log: {server.log_path}); Ctrl-C stops", flush=True)
+        while server.exit_code() is None:
+            time.sleep(0.5)
+        raise _fail(server.failure() or "the embedded model server stopped", 1)
     except LocalModelError as exc:
         raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 # -- doctor ----------------------------------------------------------------------------------------
@@ -980,6 +984,55 @@ def bench_sim(
     console.print_json(json.dumps(numbers))
     if json_out is not None:
         json_out.write_text(json.dumps(numbers, indent=2), encoding="utf-8")
+    print(result.line())
+
+
+# -- bench local -----------------------------------------------------------------------------------
+@bench_app.command("local")
+def bench_local(
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads of the server.")] = 2,
+    ctx: Annotated[int, typer.Option(min=1024, help="Context size per slot, in tokens.")] = 8192,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per call (decode speed).")] = 32,
+    policy: Annotated[Path | None, typer.Option(help="Replace the domain's policy with this file.")] = None,
+    domain: DomainOpt = "retail",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers as JSON.")] = None,
+) -> None:
+    """The embedded model's speed: prefill and decode tokens/s, the first call's latency cold and with
+    the prompt cache restored (what every run after the first gets), and a cached call's latency.
+    Starts the server twice; the cold call reads the whole policy + tools prompt (minutes on 2 cores).
+
+    Example: casework bench local --threads 2 --json bench-local.json
+    """
+    from casework.bench.local import agent_prefix, run_local_bench
+    from casework.domains import get_domain
+    from casework.llm.local import LocalModelError
+    from casework.llm.prompt_cache import PromptCacheError
+
+    try:
+        dom = get_domain(domain)
+        text = policy.read_text(encoding="utf-8") if policy else dom.policy
+        messages, tools = agent_prefix(text, dom.toolbox.openai_schemas())
+        result = run_local_bench(
+            messages, tools, threads=threads, ctx=ctx, max_tokens=max_tokens, say=err_console.print
+        )
+    except (LocalModelError, PromptCacheError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    table = Table("measure", "before (cold)", "after (restored cache)", title="embedded model: first call")
+    table.add_row(
+        "first-call latency", f"{result.cold.latency_s:.2f} s", f"{result.restored.latency_s:.2f} s"
+    )
+    table.add_row(
+        "prompt tokens read",
+        str(result.cold.prompt_tokens - result.cold.cached_tokens),
+        str(result.restored.prompt_tokens - result.restored.cached_tokens),
+    )
+    console.print(table)
+    console.print(
+        f"cached call {result.cached.latency_s:.2f} s; restore {result.restore_s * 1000:.0f} ms; "
+        f"server start {result.server_start_s:.1f} s"
+    )
+    if json_out is not None:
+        json_out.write_text(result.model_dump_json(indent=2), encoding="utf-8")
     print(result.line())
 
 

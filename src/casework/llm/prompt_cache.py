@@ -53,7 +53,8 @@ def prefix_key(
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def _post(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+def post_json(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """POST a JSON body; the JSON answer (HTTP errors become :class:`PromptCacheError`)."""
     request = urllib.request.Request(
         url, data=json.dumps(body).encode("utf-8"), headers={"Content-Type": "application/json"}
     )
@@ -72,13 +73,13 @@ def _root(base_url: str) -> str:
 
 def restore_slot(base_url: str, slot: int, filename: str, timeout: float = 120.0) -> int:
     """Load a saved KV cache file (a name inside the server's slot-save path) into a slot; tokens restored."""
-    out = _post(f"{_root(base_url)}/slots/{slot}?action=restore", {"filename": filename}, timeout)
+    out = post_json(f"{_root(base_url)}/slots/{slot}?action=restore", {"filename": filename}, timeout)
     return int(out.get("n_restored", 0))
 
 
 def save_slot(base_url: str, slot: int, filename: str, timeout: float = 120.0) -> int:
     """Save a slot's KV cache under the server's slot-save path; tokens saved."""
-    out = _post(f"{_root(base_url)}/slots/{slot}?action=save", {"filename": filename}, timeout)
+    out = post_json(f"{_root(base_url)}/slots/{slot}?action=save", {"filename": filename}, timeout)
     return int(out.get("n_saved", 0))
 
 
@@ -102,7 +103,7 @@ def warm_prefix(
     }
     if tools:
         body["tools"] = tools
-    return _post(f"{_root(base_url)}/v1/chat/completions", body, timeout)
+    return post_json(f"{_root(base_url)}/v1/chat/completions", body, timeout)
 
 
 def _prune(directory: Path, keep: int) -> None:

@@ -121,8 +121,8 @@ def _prepare_prompt_cache(server: Any, cfg: EndpointConfig, prefix: Any, slots: 
 
     messages, tools = prefix
     say = on_status or (lambda message: None)
-    identity = server_identity(server.model_path, ctx=server.ctx)
     try:
+        identity = server_identity(server.model_path, ctx=server.ctx)
         result = prepare_prompt_cache(
             server.base_url,
             server.slot_save_path,
