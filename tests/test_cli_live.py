@@ -152,6 +152,10 @@ def test_run_piped_prints_a_line_per_simulation_and_periodic_status(tmp_path: Pa
             str(tmp_path / "run"),
             "--agent",
             "slow_oracle:SlowOracle",
+            "--model",  # an endpoint the plugin never calls, so no embedded model is started
+            "fake",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
             "--concurrency",
             "1",
         ],

@@ -153,9 +153,7 @@ def prepare_prompt_cache(
             detail = f"saved prompt cache {path} not usable ({exc}); warming it again"
             say(detail)
             path.unlink(missing_ok=True)
-    say(
-        f"warming the prompt cache of the fixed prefix (policy and tools) once; later runs restore it from {path}"
-    )
+    say("warming the prompt cache for the policy and tools (first run only; later runs restore it)")
     warm_prefix(base_url, model, messages, tools, slot=0)
     temp = f"tmp-{os.getpid()}-{name}"  # renamed at once: a concurrent run never reads half a file
     tokens = save_slot(base_url, 0, temp)

@@ -94,6 +94,8 @@ def open_clients(
         if choice.local_roles:
             from casework.llm.local import LocalServerProcess, prompt_cache_dir
 
+            if on_status is not None:
+                on_status("starting the embedded local model…")
             server = stack.enter_context(
                 LocalServerProcess(parallel=parallel, slot_save_path=prompt_cache_dir())
             )
