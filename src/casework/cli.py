@@ -410,7 +410,7 @@ def _execute_run(config, choice) -> dict:
                 parallel=min(config.concurrency, 4),
                 on_server=servers.append,
                 on_local_start=lambda url: display.note(
-                    f"embedded local model at {url} (log: {servers[-1].log_path})"
+                    f"embedded local model at {url} ({servers[-1].threads} threads; log: {servers[-1].log_path})"
                 ),
                 prompt_prefix=runner.prompt_prefix() if "agent" in choice.local_roles else None,
                 on_status=display.note,
@@ -828,7 +828,9 @@ def compare(
 @app.command("serve")
 def serve(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: pick a free one).")] = 8080,
-    threads: Annotated[int, typer.Option(min=1, help="CPU threads.")] = 2,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads (default: the idle cores, 1 or 2).")
+    ] = None,
     ctx: Annotated[int, typer.Option(min=1024, help="Context size per slot, in tokens.")] = 8192,
     parallel: Annotated[int, typer.Option(min=1, help="Requests decoded together (slots).")] = 1,
 ) -> None:
@@ -990,7 +992,9 @@ def bench_sim(
 # -- bench local -----------------------------------------------------------------------------------
 @bench_app.command("local")
 def bench_local(
-    threads: Annotated[int, typer.Option(min=1, help="CPU threads of the server.")] = 2,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads (default: the idle cores, 1 or 2).")
+    ] = None,
     ctx: Annotated[int, typer.Option(min=1024, help="Context size per slot, in tokens.")] = 8192,
     max_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per call (decode speed).")] = 32,
     policy: Annotated[Path | None, typer.Option(help="Replace the domain's policy with this file.")] = None,

@@ -97,7 +97,7 @@ def run_local_bench(
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]] | None,
     *,
-    threads: int = 2,
+    threads: int | None = None,
     ctx: int = 8192,
     max_tokens: int = 32,
     say: Any = None,
@@ -114,6 +114,7 @@ def run_local_bench(
 
         started = time.perf_counter()
         with server("first") as first:
+            threads = first.threads
             start_s = time.perf_counter() - started
             note(f"server ready in {start_s:.1f} s; cold first call (reads the whole prefix)…")
             cold = _call(

@@ -418,6 +418,25 @@ def _new_log_path(keep: int = 20) -> Path:
     return directory / f"local-server-{stamp}-{os.getpid()}.log"
 
 
+def auto_threads(cap: int = 2) -> int:
+    """CPU threads for the embedded server: ``cap`` on an idle machine, 1 on a busy one.
+
+    llama.cpp's threads meet at a barrier after every operation, so a thread the OS deschedules
+    stalls the others: on a 2-core machine with a load average of ~10, 2 threads decoded at 0.5-0.9
+    tokens/s and 1 thread at 6.6-7.2 tokens/s (prefill 3-5 vs 13-16 tokens/s). So the server uses as
+    many threads as there are idle cores (at least 1, at most ``cap``). ``CASEWORK_LOCAL_THREADS``
+    overrides it.
+    """
+    forced = os.environ.get("CASEWORK_LOCAL_THREADS", "").strip()
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
+    try:
+        idle = (os.cpu_count() or 1) - os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average on this platform
+        return cap
+    return max(1, min(cap, int(idle + 0.5)))
+
+
 class LocalServerProcess:
     """The embedded model server in a child process (``python -m casework.llm.local``).
 
@@ -431,7 +450,7 @@ class LocalServerProcess:
     def __init__(
         self,
         *,
-        threads: int = 2,
+        threads: int | None = None,
         ctx: int = 8192,
         parallel: int = 1,
         port: int = 0,
@@ -442,7 +461,8 @@ class LocalServerProcess:
         start_timeout: float = 300.0,
         command: list[str] | None = None,
     ) -> None:
-        self.threads, self.ctx, self.parallel = threads, ctx, parallel
+        self.threads = threads if threads is not None else auto_threads()  # None: see auto_threads
+        self.ctx, self.parallel = ctx, parallel
         self.port, self.host, self.max_tokens = port, host, max_tokens
         self.slot_save_path = Path(slot_save_path) if slot_save_path else None
         self.log_path = Path(log_path) if log_path else None

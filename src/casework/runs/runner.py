@@ -302,24 +302,28 @@ class Runner:
             outcome = simulation.outcome(
                 Termination.INFRASTRUCTURE_ERROR, error=f"{type(exc).__name__}: {exc}"
             )
-        result = self.result(task, trial, outcome, expected)
-        if forward is not None:
-            forward(
-                SimulationProgress(
-                    kind="finish",
-                    task_id=task.id,
-                    trial=trial,
-                    turn=sum(m["role"] == "user" for m in outcome.messages),
-                    step=outcome.agent_steps,
-                    tool_calls=len(outcome.tool_calls),
-                    last_tool=outcome.tool_calls[-1].name if outcome.tool_calls else None,
-                    elapsed_s=outcome.timings.get("execution_time", 0.0),
-                    termination=outcome.termination_reason.value,
-                    success=bool(result.get("success")),
-                    reward=result.get("reward"),
-                )
+        return self.result(task, trial, outcome, expected)
+
+    def _report_finished(self, result: dict[str, Any]) -> None:
+        """The last progress event of a simulation, once its result is on disk."""
+        if self.on_progress is None:
+            return
+        calls = result.get("tool_calls") or []
+        self.on_progress(
+            SimulationProgress(
+                kind="finish",
+                task_id=result["task_id"],
+                trial=result["trial"],
+                turn=sum(m.get("role") == "user" for m in result.get("messages") or []),
+                step=result.get("agent_steps") or 0,
+                tool_calls=len(calls),
+                last_tool=calls[-1]["name"] if calls else None,
+                elapsed_s=result.get("execution_time") or 0.0,
+                termination=result["termination_reason"],
+                success=bool(result.get("success")),
+                reward=result.get("reward"),
             )
-        return result
+        )
 
     def result(
         self, task: Task, trial: int, outcome: SimulationOutcome, expected: ExpectedOutcome
@@ -384,6 +388,7 @@ class Runner:
                 if result["termination_reason"] == Termination.INFRASTRUCTURE_ERROR.value:
                     self._raise_if_endpoint_gone()  # an error caused by the dead endpoint is not a result
                 store.append(result)
+                self._report_finished(result)
                 if self.on_result is not None:
                     self.on_result(result)
 
