@@ -173,5 +173,6 @@ def test_run_piped_prints_a_line_per_simulation_and_periodic_status(tmp_path: Pa
     status = [line for line in err.splitlines() if line.startswith("status after")]
     assert status, err
     assert any(
-        re.search(rf"running 1: {tasks[0].id} trial 0: turn \d+, step \d+", line) for line in status
+        re.search(rf"running 1: ({tasks[0].id}|{tasks[1].id}) trial 0: turn \d+, step \d+", line)
+        for line in status
     ), status
