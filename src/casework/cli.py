@@ -593,68 +593,60 @@ def _exit_on_infrastructure_errors_or_gates(summary: dict, gates: dict[str, floa
 
 
 def _execute_run(config, choice) -> dict:
-    """Open the model clients (starting the local model if needed), run with a live progress bar."""
+    """Open the model clients (starting the local model if needed) and run with live progress.
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    A resumed run with nothing left to do only rewrites its summary: no model is started."""
+    from casework.cli_live import RunDisplay
     from casework.llm import ConfigError
+    from casework.llm.local import LocalModelError
     from casework.runs.endpoints import judge_id, open_clients
     from casework.runs.judge import SMALL_JUDGE_WARNING
-    from casework.runs.runner import Runner, RunStopped
+    from casework.runs.runner import RunAborted, Runner, RunStopped
     from casework.runs.signals import Interrupts, sigterm_as_interrupt
     from casework.runs.store import RunDirError, finished_pairs
 
     out = config.out
     interrupts = Interrupts()
     try:
+        runner = Runner(config, require_judge=False)  # the judge's client is attached below
+        if runner.finished_already():
+            err_console.print(f"every simulation of {out} is finished; no model started")
+            return runner.summarize()
+        total = len(runner.tasks) * config.trials
+        already = total - len(runner.pending(finished_pairs(out))) if config.resume else 0
+        servers: list = []
         with (
             sigterm_as_interrupt(interrupts),
+            RunDisplay(err_console, total=total, done=already) as display,
             open_clients(
                 choice,
                 parallel=min(config.concurrency, 4),
-                on_local_start=lambda url: err_console.print(f"embedded local model at {url}"),
+                on_server=servers.append,
+                on_local_start=lambda url: display.note(
+                    f"embedded local model at {url} ({servers[-1].threads} threads; log: {servers[-1].log_path})"
+                ),
+                prompt_prefix=runner.prompt_prefix() if "agent" in choice.local_roles else None,
+                on_status=display.note,
                 with_judge=True,
             ) as (agent_llm, user_llm, judge_llm),
             sigterm_as_interrupt(interrupts),  # again: the embedded server may have set its own
         ):
             if "judge" in choice.local_roles:
-                err_console.print(f"[yellow]warning:[/] {SMALL_JUDGE_WARNING}")
-            counts = {"done": 0, "passed": 0, "infra": 0, "tool_errors": 0}
-            with Progress(
-                TextColumn("[bold]run"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=False,
-            ) as progress:
-                runner = Runner(
-                    config,
-                    agent_llm=agent_llm,
-                    user_llm=user_llm,
-                    judge_llm=judge_llm,
-                    judge_id=judge_id(choice),
-                )
-                total = len(runner.tasks) * config.trials
-                already = total - len(runner.pending(finished_pairs(out))) if config.resume else 0
-                bar = progress.add_task("run", total=total, completed=already, stats="")
-
-                def update(result: dict) -> None:
-                    counts["done"] += 1
-                    counts["passed"] += bool(result.get("success"))
-                    counts["infra"] += result.get("termination_reason") == "infrastructure_error"
-                    counts["tool_errors"] += result.get("tool_errors", 0)
-                    rate = counts["passed"] / counts["done"]
-                    stats = f"pass {rate:.0%} · infra errors {counts['infra']} · tool errors {counts['tool_errors']}"
-                    progress.update(bar, advance=1, stats=stats)
-
-                runner.on_result = update
-                return aio.run(runner.run(), closing=[agent_llm, user_llm, judge_llm])
-    except (RunDirError, ConfigError, ValueError) as exc:
+                display.note(f"warning: {SMALL_JUDGE_WARNING}")
+            runner.agent_llm, runner.user_llm = agent_llm, user_llm
+            if judge_llm is not None:
+                runner.set_judge(judge_llm, judge_id(choice))
+            runner.on_progress = display.on_progress
+            runner.endpoint_failure = servers[0].failure if servers else None
+            return aio.run(runner.run(), closing=[agent_llm, user_llm, judge_llm])
+    except (RunDirError, ConfigError, ValueError, LocalModelError) as exc:
         raise _fail(str(exc)) from None
     except RunStopped as exc:
         raise _fail(str(exc), code=3) from None
+    except RunAborted as exc:
+        raise _fail(
+            f"{exc}; finished simulations are kept in {out / 'results.jsonl'}, continue with --resume", 3
+        ) from None
     except KeyboardInterrupt:
         what = "terminated (SIGTERM)" if interrupts.terminated else "interrupted"
         err_console.print(
@@ -1280,33 +1272,39 @@ def compare(
 @app.command("serve")
 def serve(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: pick a free one).")] = 8080,
-    threads: Annotated[int, typer.Option(min=1, help="CPU threads.")] = 2,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads (default: the idle cores, 1 or 2).")
+    ] = None,
     ctx: Annotated[int, typer.Option(min=1024, help="Context size per slot, in tokens.")] = 8192,
     parallel: Annotated[int, typer.Option(min=1, help="Requests decoded together (slots).")] = 1,
 ) -> None:
     """Serve the embedded local model (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M) behind an OpenAI-compatible
-    API on 127.0.0.1 and print its base URL; Ctrl-C stops it. Needs the 'local' extra of casework.
+    API on 127.0.0.1. Prints one line with its base URL and the log file (llama.cpp's own log goes
+    there, under the user cache directory); Ctrl-C or SIGTERM stops it. Needs the 'local' extra.
 
     Example: casework serve --port 8080  # then: casework run --base-url http://127.0.0.1:8080/v1 --model local …
     """
     import signal
-    import threading
 
-    from casework.llm.local import MODEL_NAME, LocalModelError, LocalModelServer
+    from casework.llm.local import MODEL_NAME, LocalModelError, LocalServerProcess
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    def _terminate(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    server = LocalServerProcess(port=port, threads=threads, ctx=ctx, parallel=parallel)
     try:
-        with LocalModelServer(port=port, threads=threads, ctx=ctx, parallel=parallel) as server:
-            print(server.base_url, flush=True)
-            err_console.print(f"serving {MODEL_NAME} at {server.base_url} (Ctrl-C to stop)")
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
+        server.start()
+        print(f"serving {MODEL_NAME} at {server.base_url} (log: {server.log_path}); Ctrl-C stops", flush=True)
+        while server.exit_code() is None:
+            time.sleep(0.5)
+        raise _fail(server.failure() or "the embedded model server stopped", 1)
     except LocalModelError as exc:
         raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 # -- doctor ----------------------------------------------------------------------------------------
@@ -1432,6 +1430,57 @@ def bench_sim(
     console.print_json(json.dumps(numbers))
     if json_out is not None:
         json_out.write_text(json.dumps(numbers, indent=2), encoding="utf-8")
+    print(result.line())
+
+
+# -- bench local -----------------------------------------------------------------------------------
+@bench_app.command("local")
+def bench_local(
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads (default: the idle cores, 1 or 2).")
+    ] = None,
+    ctx: Annotated[int, typer.Option(min=1024, help="Context size per slot, in tokens.")] = 8192,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per call (decode speed).")] = 32,
+    policy: Annotated[Path | None, typer.Option(help="Replace the domain's policy with this file.")] = None,
+    domain: DomainOpt = "retail",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers as JSON.")] = None,
+) -> None:
+    """The embedded model's speed: prefill and decode tokens/s, the first call's latency cold and with
+    the prompt cache restored (what every run after the first gets), and a cached call's latency.
+    Starts the server twice; the cold call reads the whole policy + tools prompt (minutes on 2 cores).
+
+    Example: casework bench local --threads 2 --json bench-local.json
+    """
+    from casework.bench.local import agent_prefix, run_local_bench
+    from casework.domains import get_domain
+    from casework.llm.local import LocalModelError
+    from casework.llm.prompt_cache import PromptCacheError
+
+    try:
+        dom = get_domain(domain)
+        text = policy.read_text(encoding="utf-8") if policy else dom.policy
+        messages, tools = agent_prefix(text, dom.toolbox.openai_schemas())
+        result = run_local_bench(
+            messages, tools, threads=threads, ctx=ctx, max_tokens=max_tokens, say=err_console.print
+        )
+    except (LocalModelError, PromptCacheError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    table = Table("measure", "before (cold)", "after (restored cache)", title="embedded model: first call")
+    table.add_row(
+        "first-call latency", f"{result.cold.latency_s:.2f} s", f"{result.restored.latency_s:.2f} s"
+    )
+    table.add_row(
+        "prompt tokens read",
+        str(result.cold.prompt_tokens - result.cold.cached_tokens),
+        str(result.restored.prompt_tokens - result.restored.cached_tokens),
+    )
+    console.print(table)
+    console.print(
+        f"cached call {result.cached.latency_s:.2f} s; restore {result.restore_s * 1000:.0f} ms; "
+        f"server start {result.server_start_s:.1f} s"
+    )
+    if json_out is not None:
+        json_out.write_text(result.model_dump_json(indent=2), encoding="utf-8")
     print(result.line())
 
 

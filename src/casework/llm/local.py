@@ -219,6 +219,7 @@ class LocalModelServer:
         cache_ram_mib: int = 1024,
         alias: str = MODEL_NAME,
         verbosity: int | None = None,
+        slot_save_path: str | Path | None = None,
     ) -> None:
         self.threads = threads
         self.ctx = ctx
@@ -231,6 +232,7 @@ class LocalModelServer:
         self.cache_ram_mib = cache_ram_mib
         self.alias = alias
         self.verbosity = verbosity
+        self.slot_save_path = Path(slot_save_path) if slot_save_path else None
         self._server: Any = None
         self._address: str | None = None
 
@@ -265,6 +267,10 @@ class LocalModelServer:
         p.webui = False
         if self.verbosity is not None:
             p.verbosity = self.verbosity
+        if self.slot_save_path is not None:  # POST /slots/{id}?action=save|restore (see prompt_cache.py)
+            self.slot_save_path.mkdir(parents=True, exist_ok=True)
+            p.slot_save_path = str(self.slot_save_path) + os.sep  # llama.cpp appends the file name as is
+            p.endpoint_slots = True
         return p
 
     def start(self) -> str:
@@ -374,6 +380,214 @@ def spawn_local_server(
     return proc, url
 
 
+def prompt_cache_dir() -> Path:
+    """Where saved prompt caches (slot KV files, see ``prompt_cache.py``) live."""
+    return cache_dir() / "prompt-cache"
+
+
+def server_identity(model_path: str | Path, *, ctx: int) -> dict[str, Any]:
+    """What, besides the prompt, shapes a saved KV cache: model file, runtime version, template, ctx."""
+    path = Path(model_path)
+    if path.name == MODEL_FILENAME and _verified_cached_model(path.parent) is not None:
+        model = MODEL_SHA256
+    else:  # a model of the user's (CASEWORK_LOCAL_MODEL): hashing GBs per start is too slow
+        stat = path.stat()
+        model = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    try:
+        from importlib.metadata import version
+
+        runtime = version("xllamacpp")
+    except Exception:  # pragma: no cover - not installed
+        runtime = "unknown"
+    template = hashlib.sha256(tool_chat_template().encode("utf-8")).hexdigest()
+    return {"model": model, "runtime": runtime, "template": template, "ctx": ctx}
+
+
+def server_logs_dir() -> Path:
+    """Where the embedded server's llama.cpp logs go (one file per server process)."""
+    return cache_dir() / "logs"
+
+
+def _new_log_path(keep: int = 20) -> Path:
+    directory = server_logs_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    old = sorted(directory.glob("local-server-*.log"), key=lambda p: p.stat().st_mtime)
+    for stale in old[: max(0, len(old) - keep + 1)]:
+        stale.unlink(missing_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return directory / f"local-server-{stamp}-{os.getpid()}.log"
+
+
+def auto_threads(cap: int = 2) -> int:
+    """CPU threads for the embedded server: ``cap`` on an idle machine, 1 on a busy one.
+
+    llama.cpp's threads meet at a barrier after every operation, so a thread the OS deschedules
+    stalls the others: on a 2-core machine with a load average of ~10, 2 threads decoded at 0.5-0.9
+    tokens/s and 1 thread at 6.6-7.2 tokens/s (prefill 3-5 vs 13-16 tokens/s). So the server uses as
+    many threads as there are idle cores (at least 1, at most ``cap``). ``CASEWORK_LOCAL_THREADS``
+    overrides it.
+    """
+    forced = os.environ.get("CASEWORK_LOCAL_THREADS", "").strip()
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
+    try:
+        idle = (os.cpu_count() or 1) - os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average on this platform
+        return cap
+    return max(1, min(cap, int(idle + 0.5)))
+
+
+class LocalServerProcess:
+    """The embedded model server in a child process (``python -m casework.llm.local``).
+
+    Its llama.cpp log goes to :attr:`log_path` (under :func:`server_logs_dir`) instead of the
+    terminal; :meth:`failure` says when the process has exited, so a run can stop with a clear
+    message instead of recording errors. The child runs in its own session: a Ctrl-C in the
+    terminal reaches only the parent, which stops the child (``stop``) once. If the parent dies
+    without stopping it, the child notices and exits.
+    """
+
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        ctx: int = 8192,
+        parallel: int = 1,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        max_tokens: int = 1024,
+        slot_save_path: str | Path | None = None,
+        log_path: str | Path | None = None,
+        start_timeout: float = 300.0,
+        command: list[str] | None = None,
+    ) -> None:
+        self.threads = threads if threads is not None else auto_threads()  # None: see auto_threads
+        self.ctx, self.parallel = ctx, parallel
+        self.port, self.host, self.max_tokens = port, host, max_tokens
+        self.slot_save_path = Path(slot_save_path) if slot_save_path else None
+        self.log_path = Path(log_path) if log_path else None
+        self.start_timeout = start_timeout
+        self.command = command  # tests: any command that prints a JSON line with "base_url"
+        self.proc: Any = None
+        self._base_url: str | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalServerProcess(base_url={self._base_url!r}, log={str(self.log_path)!r})"
+
+    @property
+    def base_url(self) -> str:
+        if self._base_url is None:
+            raise LocalModelError("server not started")
+        return self._base_url
+
+    @property
+    def model_path(self) -> str:
+        return os.environ.get("CASEWORK_LOCAL_MODEL") or str(_models_dir() / MODEL_FILENAME)
+
+    def _command(self) -> list[str]:
+        if self.command is not None:
+            return list(self.command)
+        cmd = [sys.executable, "-m", "casework.llm.local", "--json", "--exit-with-parent"]
+        cmd += ["--port", str(self.port), "--host", self.host, "--threads", str(self.threads)]
+        cmd += [
+            "--ctx",
+            str(self.ctx),
+            "--parallel",
+            str(self.parallel),
+            "--max-tokens",
+            str(self.max_tokens),
+        ]
+        if self.slot_save_path is not None:
+            cmd += ["--slot-save-path", str(self.slot_save_path)]
+        return cmd
+
+    def start(self) -> str:
+        """Start the child and wait for its URL; returns the OpenAI base URL."""
+        import subprocess
+
+        if self.proc is not None:
+            return self.base_url
+        if self.command is None:
+            _import_xllamacpp()  # a clear error here rather than a dead child
+            ensure_local_model()  # assembles the weights once, with errors in this process
+        if self.log_path is None:
+            self.log_path = _new_log_path()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self._command(),
+                stdout=subprocess.PIPE,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                start_new_session=True,
+            )
+        line: dict[str, str] = {}
+
+        def read() -> None:
+            assert self.proc.stdout is not None
+            line["text"] = self.proc.stdout.readline().strip()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(self.start_timeout)
+        text = line.get("text", "")
+        try:
+            url = json.loads(text)["base_url"] if text.startswith("{") else text
+        except (ValueError, KeyError, TypeError):
+            url = ""
+        if not url.startswith("http"):
+            self.stop()
+            raise LocalModelError(
+                f"the embedded model server did not start (exit code {self.proc.returncode}); "
+                f"log: {self.log_path}{self._log_tail()}"
+            )
+        self._base_url = url
+        return url
+
+    def _log_tail(self, lines: int = 3) -> str:
+        try:
+            tail = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        except (OSError, AttributeError):
+            return ""
+        return ("; last lines: " + " | ".join(tail[-lines:])) if tail else ""
+
+    def exit_code(self) -> int | None:
+        """The child's exit code once it has exited, else None."""
+        return None if self.proc is None else self.proc.poll()
+
+    def failure(self) -> str | None:
+        """Why the server can no longer answer (it exited), or None while it runs."""
+        code = self.exit_code()
+        if code is None:
+            return None
+        return f"the embedded model server exited (code {code}); log: {self.log_path}"
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the child (SIGTERM, then SIGKILL after ``timeout`` seconds) and wait for it."""
+        import subprocess
+
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def __enter__(self) -> LocalServerProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m casework.llm.local",
@@ -388,7 +602,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="GGUF path (default: the bundled Qwen2.5-Coder-0.5B)")
     ap.add_argument("--print-template", action="store_true", help="print the chat template and exit")
     ap.add_argument("--json", action="store_true", help="print a JSON line instead of the bare URL")
+    ap.add_argument("--slot-save-path", default=None, help="directory for saved slot KV caches")
+    ap.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process is gone")
     args = ap.parse_args(argv)
+    parent = os.getppid()
 
     if args.print_template:
         print(tool_chat_template())
@@ -402,6 +619,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             model_path=args.model,
             max_tokens=args.max_tokens,
+            slot_save_path=args.slot_save_path,
         )
         url = srv.start()
     except LocalModelError as e:
@@ -421,7 +639,8 @@ def main(argv: list[str] | None = None) -> int:
         print(url, flush=True)
     try:
         while not stop.wait(0.5):
-            pass
+            if args.exit_with_parent and os.getppid() != parent:
+                break  # the parent was killed without stopping us: do not serve forever as an orphan
     finally:
         srv.stop()
     return 0

@@ -6,7 +6,7 @@ is started on 127.0.0.1 for the length of the run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,19 +99,41 @@ def open_judge(choice: EndpointChoice, *, on_local_start=None) -> Iterator[Any]:
 
 @contextmanager
 def open_clients(
-    choice: EndpointChoice, *, parallel: int = 2, on_local_start=None, with_judge: bool = False
+    choice: EndpointChoice,
+    *,
+    parallel: int = 2,
+    on_local_start=None,
+    with_judge: bool = False,
+    on_server: Callable[[Any], None] | None = None,
+    prompt_prefix: tuple[list[dict[str, Any]], list[dict[str, Any]] | None] | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """``(agent_client, user_client)`` for the run (``with_judge``: and the judge's client); starts
-    the local model when a role needs it."""
+    the local model when a role needs it.
+
+    The embedded model runs in a child process (:class:`~casework.llm.local.LocalServerProcess`,
+    its llama.cpp log in a file): ``on_local_start(base_url)`` and ``on_server(server)`` are called
+    once it answers (the server's ``failure()`` says when it has exited). With ``prompt_prefix``
+    (opening messages, tools) of a local agent, the prefix's KV cache is restored from the user cache
+    directory, or warmed once and saved there (``on_status`` hears what happens).
+    """
     with ExitStack() as stack:
         agent_cfg, user_cfg, judge_cfg = choice.agent, choice.user, choice.judge
         if choice.local_roles:
-            from casework.llm.local import LocalModelServer
+            from casework.llm.local import LocalServerProcess, prompt_cache_dir
 
-            server = stack.enter_context(LocalModelServer(parallel=parallel, verbosity=-1))  # quiet logs
+            if on_status is not None:
+                on_status("starting the embedded local model…")
+            server = stack.enter_context(
+                LocalServerProcess(parallel=parallel, slot_save_path=prompt_cache_dir())
+            )
             cfg = local_endpoint(server.base_url)
+            if on_server is not None:
+                on_server(server)
             if on_local_start is not None:
                 on_local_start(server.base_url)
+            if prompt_prefix is not None and "agent" in choice.local_roles:
+                _prepare_prompt_cache(server, cfg, prompt_prefix, parallel, on_status)
             if "agent" in choice.local_roles:
                 agent_cfg = cfg
             if "user" in choice.local_roles:
@@ -126,3 +148,31 @@ def open_clients(
             return
         judge = LLMClient(judge_cfg, role="judge", keep_records=False) if judge_cfg is not None else None
         yield agent, user, judge
+
+
+def _prepare_prompt_cache(server: Any, cfg: EndpointConfig, prefix: Any, slots: int, on_status: Any) -> None:
+    """Restore (or warm and save) the agent prefix's prompt cache; a failure only costs speed."""
+    from casework.llm.local import LocalModelError, server_identity
+    from casework.llm.prompt_cache import PromptCacheError, prefix_key, prepare_prompt_cache
+
+    messages, tools = prefix
+    say = on_status or (lambda message: None)
+    try:
+        identity = server_identity(server.model_path, ctx=server.ctx)
+        result = prepare_prompt_cache(
+            server.base_url,
+            server.slot_save_path,
+            prefix_key(messages, tools, identity=identity),
+            messages,
+            tools,
+            model=cfg.model,
+            slots=slots,
+            on_status=say,
+        )
+    except (PromptCacheError, OSError, ValueError) as exc:
+        if server.failure():
+            raise LocalModelError(server.failure()) from None
+        say(f"prompt cache not used ({exc}); the first call reads the whole prompt")
+        return
+    verb = "restored" if result.action == "restored" else "warmed and saved"
+    say(f"prompt cache {verb}: {result.tokens} tokens in {result.seconds:.1f} s ({result.path})")

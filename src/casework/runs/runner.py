@@ -40,6 +40,7 @@ from casework.runs.records import SCHEMA_VERSION, parse_result, read_records
 from casework.runs.store import (
     ResultsStore,
     RunDirError,
+    finished_pairs,
     read_manifest,
     read_results,
     rewrite_results,
@@ -48,9 +49,10 @@ from casework.runs.store import (
 from casework.runs.summary import write_summary
 from casework.scoring import is_infrastructure_error
 from casework.scoring.tau3 import GRADED_TERMINATIONS
-from casework.sim.agents import agent_class
+from casework.sim.agents import AgentSetup, agent_class
 from casework.sim.orchestrator import Simulation, SimulationConfig, SimulationOutcome
 from casework.sim.personas import PERSONAS, resolve_persona
+from casework.sim.progress import ProgressCallback, SimulationProgress
 from casework.sim.types import Termination
 from casework.sim.users import LLMUser, ScriptedUser, UserSimulator
 from casework.tasks import load_tasks
@@ -59,6 +61,8 @@ from casework.tasks.splits import select_split
 
 # Settings that may change between a run and its --resume without changing the results' meaning.
 RESUME_FREE = {"concurrency", "out", "resume", "dry_run", "retry_infrastructure"}
+# How often a run asks ``endpoint_failure`` whether its model endpoint is gone (seconds).
+ENDPOINT_CHECK_S = 0.5
 # Settings that are paths: the same file named relatively or absolutely is the same setting.
 PATH_SETTINGS = ("tasks", "data", "policy")
 # Endpoint fields that say how to reach a model, not which model answers: a --resume may change
@@ -77,6 +81,11 @@ ENDPOINT_SETTINGS = ("agent_endpoint", "user_endpoint")
 
 class RunStopped(RuntimeError):
     """The run stopped early because its endpoint is down; finished results are kept."""
+
+
+class RunAborted(RuntimeError):
+    """The run stopped because its model endpoint can no longer answer (e.g. the embedded model
+    server exited). Finished simulations are on disk; simulations in flight were not recorded."""
 
 
 class RunConfig(BaseModel):
@@ -223,7 +232,12 @@ class Runner:
         judge_llm: Any = None,
         judge_id: str | None = None,
         require_judge: bool = True,
+        on_progress: ProgressCallback | None = None,
+        endpoint_failure: Callable[[], str | None] | None = None,
     ):
+        """``on_progress`` receives live progress events of every simulation; ``endpoint_failure``
+        says why the model endpoint can no longer answer (None while it can): when it says so, the
+        run stops with :class:`RunAborted` instead of recording infrastructure errors."""
         self.config = config
         self.agent_llm = agent_llm
         self.user_llm = user_llm
@@ -231,6 +245,8 @@ class Runner:
         self.on_note = on_note or (lambda text: print(text, file=sys.stderr, flush=True))
         # Consecutive infrastructure errors that stop the run (the endpoint is down).
         self.stop_after = stop_after if stop_after is not None else max(3, config.concurrency + 2)
+        self.on_progress = on_progress
+        self.endpoint_failure = endpoint_failure
         self.domain: Domain = get_domain(config.domain)
         self.database: Database = self.domain.database(config.data)
         self.policy = config.policy.read_text(encoding="utf-8") if config.policy else self.domain.policy
@@ -243,13 +259,17 @@ class Runner:
         self.expected: dict[str, ExpectedOutcome] = {}
         self.judge: Judge | None = None
         if judge_llm is not None:
-            model = getattr(getattr(judge_llm, "config", None), "model", None)
-            self.judge = Judge(judge_llm, judge_id or model or "judge", JudgeCache(config.out / CACHE_FILE))
+            self.set_judge(judge_llm, judge_id)
         elif require_judge and needs_judge(self.tasks):
             raise ValueError(
                 f"{config.tasks}: tasks have NL assertions (reward_basis NL_ASSERTION) but no judge is "
                 "configured: pass --judge-model (or let the embedded model judge)"
             )
+
+    def set_judge(self, judge_llm: Any, judge_id: str | None = None) -> None:
+        """Judge NL assertions with ``judge_llm`` (verdicts cached in the run directory)."""
+        model = getattr(getattr(judge_llm, "config", None), "model", None)
+        self.judge = Judge(judge_llm, judge_id or model or "judge", JudgeCache(self.config.out / CACHE_FILE))
 
     # -- planning --------------------------------------------------------------------------------
     def pending(self, finished: set[tuple[str, int]]) -> list[tuple[int, Task, int]]:
@@ -291,6 +311,51 @@ class Runner:
         write_manifest(out, manifest)
         return ResultsStore(out)
 
+    def finished_already(self) -> bool:
+        """True when ``--resume`` of this configuration has nothing left to run (no model needed)."""
+        existing = read_manifest(self.config.out)
+        if not self.config.resume or existing is None:
+            return False
+        try:
+            check_resume(existing, build_manifest(self.config))
+        except RunDirError:
+            return False
+        if self.config.retry_infrastructure and any(
+            is_infrastructure_error(r.get("termination_reason")) for r in read_results(self.config.out)
+        ):
+            return False  # those are re-run
+        return not self.pending(finished_pairs(self.config.out))
+
+    def summarize(self) -> dict[str, Any]:
+        """(Re)write summary.json/csv from the results on disk; the summary."""
+        summary = write_summary(
+            self.config.out,
+            read_records(self.config.out),
+            exclude_infrastructure=self.config.exclude_infrastructure,
+            seed=self.config.seed,
+        )
+        self._add_studies(summary)
+        return summary
+
+    def prompt_prefix(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None] | None:
+        """The agent's fixed prompt prefix (opening messages, tools it sends) for prompt caching, or
+        None when the agent has none (see :meth:`casework.sim.agents.Agent.prompt_prefix`)."""
+        if not self.tasks:
+            return None
+        try:
+            agent = self.agent_cls(llm=self.agent_llm if self.agent_llm is not None else _NoModel())
+        except Exception:  # a plugin agent that cannot be built without its model has no known prefix
+            return None
+        setup = AgentSetup(
+            policy=self.policy,
+            tools=self.domain.toolbox.openai_schemas(),
+            task=self.tasks[0],
+            mode=self.config.mode,
+            parallel_tool_calls=self.config.parallel_tool_calls,
+        )
+        prefix = getattr(agent, "prompt_prefix", None)
+        return prefix(setup) if callable(prefix) else None
+
     # -- one simulation --------------------------------------------------------------------------
     def _user(self) -> UserSimulator | None:
         if self.config.mode == "solo":
@@ -309,6 +374,12 @@ class Runner:
     async def simulate(self, index: int, task: Task, trial: int) -> dict[str, Any]:
         expected = self._expected(task)
         persona = persona_for(self.config, index, trial)
+        forward = self.on_progress
+
+        def on_progress(event: SimulationProgress) -> None:
+            if forward is not None:
+                forward(event.model_copy(update={"trial": trial}))
+
         simulation = Simulation(
             domain=self.domain,
             state=fresh_state(self.domain, self.database, task),
@@ -324,6 +395,7 @@ class Runner:
             policy=self.policy,
             persona=persona,
             goal_reached=expected.goal_reached,
+            on_progress=on_progress if forward is not None else None,
         )
         try:
             outcome = await asyncio.wait_for(simulation.run(), timeout=self.config.simulation_timeout_s)
@@ -340,6 +412,27 @@ class Runner:
         if self.judge is not None and judged and task.nl_assertions and NL_ASSERTION in components_for(task):
             verdicts = await self.judge.judge(task.nl_assertions, outcome.messages)
         return self.result(task, trial, outcome, expected, verdicts)
+
+    def _report_finished(self, result: dict[str, Any]) -> None:
+        """The last progress event of a simulation, once its result is on disk."""
+        if self.on_progress is None:
+            return
+        calls = result.get("tool_calls") or []
+        self.on_progress(
+            SimulationProgress(
+                kind="finish",
+                task_id=result["task_id"],
+                trial=result["trial"],
+                turn=sum(m.get("role") == "user" for m in result.get("messages") or []),
+                step=result.get("agent_steps") or 0,
+                tool_calls=len(calls),
+                last_tool=calls[-1]["name"] if calls else None,
+                elapsed_s=result.get("execution_time") or 0.0,
+                termination=result["termination_reason"],
+                success=bool(result.get("success")),
+                reward=result.get("reward"),
+            )
+        )
 
     def result(
         self,
@@ -375,6 +468,27 @@ class Runner:
         }
         return parse_result(line).to_line()
 
+    # -- the endpoint going away ------------------------------------------------------------------
+    _endpoint_gone: str | None = None
+
+    def _raise_if_endpoint_gone(self) -> None:
+        reason = self.endpoint_failure() if self.endpoint_failure is not None else None
+        if reason:
+            self._endpoint_gone = reason
+            raise RunAborted(reason)
+
+    async def _watch_endpoint(self, workers: list[asyncio.Task[None]]) -> None:
+        """Stop the simulations in flight as soon as the endpoint is gone (they would only fail)."""
+        assert self.endpoint_failure is not None
+        while True:
+            await asyncio.sleep(ENDPOINT_CHECK_S)
+            reason = self.endpoint_failure()
+            if reason:
+                self._endpoint_gone = reason
+                for worker in workers:
+                    worker.cancel()
+                return
+
     # -- the whole run ---------------------------------------------------------------------------
     def _add_studies(self, summary: dict[str, Any]) -> None:
         """Summary sections that need the tasks and the domain (robustness to perturbations)."""
@@ -401,7 +515,10 @@ class Runner:
                 except asyncio.QueueEmpty:
                     return
                 result = await self.simulate(index, task, trial)
+                if result["termination_reason"] == Termination.INFRASTRUCTURE_ERROR.value:
+                    self._raise_if_endpoint_gone()  # an error caused by the dead endpoint is not a result
                 store.append(result)
+                self._report_finished(result)
                 if self.on_result is not None:
                     self.on_result(result)
                 if is_infrastructure_error(result.get("termination_reason")):
@@ -421,13 +538,18 @@ class Runner:
 
         started = time.perf_counter()
         workers = [asyncio.create_task(worker()) for _ in range(min(self.config.concurrency, len(jobs)) or 1)]
+        watcher = asyncio.create_task(self._watch_endpoint(workers)) if self.endpoint_failure else None
         try:
             # A worker cancelled by a stop ends with CancelledError; any other exception is raised.
             outcomes = await asyncio.gather(*workers, return_exceptions=True)
+            if self._endpoint_gone is not None:
+                raise RunAborted(self._endpoint_gone)
             for outcome in outcomes:
                 if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
                     raise outcome
         finally:
+            if watcher is not None:
+                watcher.cancel()
             for w in workers:
                 w.cancel()
             store.close()
@@ -443,6 +565,10 @@ class Runner:
         if stopped:
             raise RunStopped(stopped[0])
         return summary
+
+
+class _NoModel:
+    """Stands in for a client when an agent is built only to read its prompt prefix."""
 
 
 def dry_run_report(config: RunConfig) -> dict[str, Any]:

@@ -70,6 +70,13 @@ class Agent(ABC):
     @abstractmethod
     async def step(self, messages: list[dict[str, Any]]) -> AgentReply: ...
 
+    def prompt_prefix(
+        self, setup: AgentSetup
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None] | None:
+        """What every model call of this agent starts with: (opening messages, tools sent), or None
+        when it calls no model. A local server keeps this prefix's prompt cache between runs."""
+        return None
+
 
 def system_prompt(setup: AgentSetup) -> str:
     prompt = AGENT_INSTRUCTIONS.format(policy=setup.policy.strip())
@@ -96,6 +103,13 @@ class ToolCallingAgent(Agent):
     def reset(self, setup: AgentSetup) -> list[dict[str, Any]]:
         self.setup = setup
         return [{"role": "system", "content": system_prompt(setup)}]
+
+    def prompt_prefix(
+        self, setup: AgentSetup
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None] | None:
+        if setup.mode == "oracle-plan":
+            return None  # the system message holds each task's own plan
+        return self.reset(setup), setup.tools
 
     async def step(self, messages: list[dict[str, Any]]) -> AgentReply:
         from casework.llm import parse_text_tool_calls
@@ -146,6 +160,13 @@ class TextActionAgent(ToolCallingAgent):
         self.setup = setup
         prompt = system_prompt(setup) + TEXT_PROTOCOL.format(tools=_describe_tools(setup.tools))
         return [{"role": "system", "content": prompt}]
+
+    def prompt_prefix(
+        self, setup: AgentSetup
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None] | None:
+        if setup.mode == "oracle-plan":
+            return None
+        return self.reset(setup), None  # the tools are described in the system message
 
     @staticmethod
     def to_text_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

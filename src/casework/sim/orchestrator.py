@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from casework.domains import Domain, State
 from casework.sim.agents import Agent, AgentSetup
+from casework.sim.progress import ProgressCallback, ProgressKind, SimulationProgress
 from casework.sim.types import ExecutedCall, Termination
 from casework.sim.users import UserSimulator, first_person
 from casework.tasks.model import Task
@@ -81,6 +82,7 @@ class Simulation:
         policy: str | None = None,
         persona: tuple[str, str] | None = None,
         goal_reached: Callable[[State, list[str]], bool] | None = None,
+        on_progress: ProgressCallback | None = None,
     ):
         if user is None and config.mode != "solo":
             raise ValueError("a user simulator is needed unless mode is 'solo'")
@@ -99,11 +101,34 @@ class Simulation:
         self.started = time.perf_counter()
         self.tool_time = 0.0
         self.user_abnormal_end: str | None = None
+        self._on_progress = on_progress
+        self._turns = 0
+        self._last_tool: str | None = None
+        self._tokens_per_s: float | None = None
+
+    def _progress(self, kind: ProgressKind) -> None:
+        if self._on_progress is None:
+            return
+        self._on_progress(
+            SimulationProgress(
+                kind=kind,
+                task_id=self.task.id,
+                turn=self._turns,
+                step=self.steps,
+                tool_calls=len(self.executed),
+                last_tool=self._last_tool,
+                tokens_per_s=self._tokens_per_s,
+                elapsed_s=time.perf_counter() - self.started,
+            )
+        )
 
     # -- recording -------------------------------------------------------------------------------
     def _add(self, message: dict[str, Any]) -> None:
         self.messages.append(message)
         self.times.append(round(time.perf_counter() - self.started, 6))
+        if message["role"] == "user":
+            self._turns += 1
+            self._progress("user")
 
     def _agent_texts(self) -> list[str]:
         return [m["content"] for m in self.messages if m["role"] == "assistant" and m.get("content")]
@@ -161,6 +186,7 @@ class Simulation:
             parallel_tool_calls=self.config.parallel_tool_calls,
             ending_tools=frozenset(n for n, t in self.domain.toolbox.tools.items() if t.ends_conversation),
         )
+        self._progress("start")
         for message in self.agent.reset(setup):
             self._add(message)
         if self.user is None:
@@ -203,9 +229,13 @@ class Simulation:
         while True:
             if self.steps >= self.config.max_steps:
                 return "", Termination.MAX_STEPS
+            self._progress("model_call")
             reply = await self.agent.step(self.messages)
             self.steps += 1
             self._record_calls(reply.calls, "agent")
+            rates = [c["decode_tokens_per_s"] for c in reply.calls if c.get("decode_tokens_per_s")]
+            self._tokens_per_s = rates[-1] if rates else self._tokens_per_s
+            self._progress("model_reply")
             calls = reply.tool_calls
             if len(calls) > 1 and not self.config.parallel_tool_calls:
                 self.dropped += len(calls) - 1
@@ -243,6 +273,8 @@ class Simulation:
                 self._add(
                     {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": observation}
                 )
+                self._last_tool = call.name
+                self._progress("tool")
                 tool = self.domain.toolbox.tools.get(call.name)
                 if tool is not None and tool.ends_conversation and not failed:
                     return "", Termination.TRANSFER
