@@ -153,3 +153,20 @@ def test_api_keys_travel_as_names_and_limits_hold_cluster_wide(
     stats = runner.limiter_stats["agent"]
     calls = sum(len(r["model_calls"]) for r in results)
     assert stats["limit"] == 3 and 1 <= stats["peak"] <= 3 and stats["granted"] == calls > 0
+
+
+def test_cli_run_on_ray_writes_the_same_run_directory(ray_instance, tasks_file: Path, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from casework.cli import app
+
+    cli = CliRunner()
+    args = ["run", "--tasks", str(tasks_file), "--agent", "oracle", "--task-ids", "templated-3-0,templated-3-1"]
+    result = cli.invoke(app, [*args, "--backend", "ray", "--workers", "2", "--out", str(tmp_path / "ray")])
+    assert result.exit_code == 0, result.output
+    assert sorted(r["task_id"] for r in read_results(tmp_path / "ray")) == ["templated-3-0", "templated-3-1"]
+    assert (tmp_path / "ray" / "summary.json").exists()
+    bad = cli.invoke(app, [*args, "--backend", "spark", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "--backend 'spark': expected one of local, ray" in bad.output
+    bad = cli.invoke(app, [*args, "--workers", "2", "--out", str(tmp_path / "y")])
+    assert bad.exit_code == 2 and "--address and --workers need --backend ray" in bad.output
