@@ -161,7 +161,15 @@ def test_cli_run_on_ray_writes_the_same_run_directory(ray_instance, tasks_file: 
     from casework.cli import app
 
     cli = CliRunner()
-    args = ["run", "--tasks", str(tasks_file), "--agent", "oracle", "--task-ids", "templated-3-0,templated-3-1"]
+    args = [
+        "run",
+        "--tasks",
+        str(tasks_file),
+        "--agent",
+        "oracle",
+        "--task-ids",
+        "templated-3-0,templated-3-1",
+    ]
     result = cli.invoke(app, [*args, "--backend", "ray", "--workers", "2", "--out", str(tmp_path / "ray")])
     assert result.exit_code == 0, result.output
     assert sorted(r["task_id"] for r in read_results(tmp_path / "ray")) == ["templated-3-0", "templated-3-1"]
