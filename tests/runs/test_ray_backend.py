@@ -178,3 +178,22 @@ def test_cli_run_on_ray_writes_the_same_run_directory(ray_instance, tasks_file: 
     assert bad.exit_code == 2 and "--backend 'spark': expected one of local, ray" in bad.output
     bad = cli.invoke(app, [*args, "--workers", "2", "--out", str(tmp_path / "y")])
     assert bad.exit_code == 2 and "--address and --workers need --backend ray" in bad.output
+
+
+def test_bench_sim_reports_the_same_figures_through_ray(ray_instance):
+    from casework.bench.sim_ray import run_sim_bench_ray
+    from casework.domains import get_domain
+    from casework.generate.templated import generate_templated
+
+    domain = get_domain("retail")
+    database = domain.database()
+    tasks = generate_templated(domain, database, 8, seed=0)
+    bench = run_sim_bench_ray(
+        domain, database, tasks, simulations=16, in_flight=4, delay_s=0.05, rounds=2, workers=2
+    )
+    numbers = bench.to_dict()
+    assert numbers["backend"] == "ray"
+    assert numbers["overhead"]["simulations"] == 16 and numbers["overhead"]["ms_per_step"] > 0
+    t = numbers["throughput"]
+    assert t["simulations"] == 8 and t["infrastructure_errors"] == 0 and t["model_calls"] > 8
+    assert t["calls_per_s"] > 0 and t["client_cpu_ms_per_call"] > 0 and "ray" in t["transport"]

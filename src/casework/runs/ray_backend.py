@@ -28,6 +28,7 @@ import contextlib
 import math
 import os
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from casework.runs.pairs import PairContext, simulate_pair
@@ -132,13 +133,14 @@ class PairWorker:
         policy: str,
         endpoints: dict[str, dict[str, Any] | None],
         limiters: dict[str, Any],
+        client_factory: Callable[[], dict[str, Any]] | None = None,
     ):
         from casework.llm import EndpointConfig, LLMClient
 
         ray = import_ray()
         self.holder = ray.get_runtime_context().get_actor_id()
-        clients: dict[str, Any] = {}
-        for role in ROLES:
+        clients: dict[str, Any] = client_factory() if client_factory is not None else {}
+        for role in ROLES if client_factory is None else ():
             endpoint = endpoints.get(role)
             if endpoint is None:
                 clients[f"{role}_llm"] = None
@@ -169,9 +171,18 @@ class RayRunner(Runner):
     """:class:`Runner` whose pairs run on Ray actors; the driver keeps the one results writer."""
 
     def __init__(
-        self, config: RunConfig, *, address: str | None = None, workers: int | None = None, **kw: Any
+        self,
+        config: RunConfig,
+        *,
+        address: str | None = None,
+        workers: int | None = None,
+        client_factory: Callable[[], dict[str, Any]] | None = None,
+        **kw: Any,
     ):
+        """``client_factory`` (picklable; run on each worker) builds the workers' ``agent_llm`` /
+        ``user_llm`` instead of the endpoint configs of the driver's clients (benchmarks, tests)."""
         super().__init__(config, **kw)
+        self.client_factory = client_factory
         if needs_judge(self.tasks):
             raise ValueError(
                 f"{config.tasks}: --backend ray does not judge NL assertions yet (reward_basis "
@@ -238,7 +249,9 @@ class RayRunner(Runner):
         distinct_limiters = list({id(v): v for v in limiters.values()}.values())
 
         def spawn() -> None:
-            handle = self._remote("worker", worker_actor, config, self.policy, endpoints, limiters)
+            handle = self._remote(
+                "worker", worker_actor, config, self.policy, endpoints, limiters, self.client_factory
+            )
             actor_id = handle._actor_id.hex()
             workers[actor_id] = handle
             load[actor_id] = 0
