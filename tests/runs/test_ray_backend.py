@@ -197,3 +197,36 @@ def test_bench_sim_reports_the_same_figures_through_ray(ray_instance):
     t = numbers["throughput"]
     assert t["simulations"] == 8 and t["infrastructure_errors"] == 0 and t["model_calls"] > 8
     assert t["calls_per_s"] > 0 and t["client_cpu_ms_per_call"] > 0 and "ray" in t["transport"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("CASEWORK_RAY_SCALE") != "1",
+    reason="the 500-task Ray check: set CASEWORK_RAY_SCALE=1 (~1.5 min)",
+)
+def test_500_tasks_two_trials_on_ray_match_local_exactly_once_with_a_worker_killed(
+    ray_instance, tmp_path: Path
+):
+    from casework.domains import get_domain
+    from casework.generate.templated import generate_templated
+    from casework.tasks import save_tasks
+
+    domain = get_domain("retail")
+    tasks = tmp_path / "t500.json"
+    save_tasks(generate_templated(domain, domain.database(), 500, seed=0), tasks)
+    base = RunConfig(tasks=tasks, out=tmp_path / "local", agent="oracle", trials=2, concurrency=8)
+    asyncio.run(Runner(base).run())
+    local = comparable(read_results(tmp_path / "local"))
+    killed: list[int] = []
+
+    def on_result(result: dict) -> None:
+        if len(killed) == 0 and runner.worker_pids and len(read_results(tmp_path / "ray")) >= 200:
+            killed.append(next(iter(runner.worker_pids.values())))
+            os.kill(killed[0], signal.SIGKILL)
+
+    runner = RayRunner(base.model_copy(update={"out": tmp_path / "ray"}), workers=2, on_result=on_result)
+    asyncio.run(runner.run())
+    results = read_results(tmp_path / "ray")
+    assert killed and runner.worker_losses == 1 and runner.requeued
+    assert len(results) == 1000 and len({(r["task_id"], r["trial"]) for r in results}) == 1000
+    assert comparable(results) == local

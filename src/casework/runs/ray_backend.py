@@ -324,6 +324,11 @@ class RayRunner(Runner):
                         losses_in_a_row += 1
                         self.requeued.append((task.id, trial))
                         queue.appendleft(job)
+                        if actor_id in workers:
+                            self.on_note(
+                                f"Ray worker {actor_id[:12]} lost ({str(exc).splitlines()[0][:200]}): "
+                                "its unfinished pairs are re-queued, a new worker takes its place"
+                            )
                         lose(actor_id)
                         if losses_in_a_row > MAX_LOSSES_IN_A_ROW:
                             raise RunStopped(
