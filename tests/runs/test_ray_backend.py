@@ -6,6 +6,7 @@ Needs ``casework[ray]``; skipped with a reason when Ray is not installed.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -230,3 +231,64 @@ def test_500_tasks_two_trials_on_ray_match_local_exactly_once_with_a_worker_kill
     assert killed and runner.worker_losses == 1 and runner.requeued
     assert len(results) == 1000 and len({(r["task_id"], r["trial"]) for r in results}) == 1000
     assert comparable(results) == local
+
+
+# -- casework generate --backend ray ------------------------------------------------------------
+def _generation(tmp: Path, name: str, *, ray_workers: int | None = None, on_start=None):
+    """The mock domain's templated pipeline (40 slots: de-duplication rejects and regenerates some),
+    run locally or with its slots on Ray; (result, out path, the RaySlots runner or None)."""
+    import functools
+
+    from casework.generate.methods import worker_pipeline
+    from casework.generate.pipeline import write_outputs
+    from casework.generate.ray_backend import RaySlots
+
+    settings = {"domain": "mock", "data": None, "method": "templated", "scenarios": None, "seed": 1}
+    settings |= {"pipeline": {"num_tasks": 40, "max_iterations": 2}, "multi_intent": 0.2}
+    build = functools.partial(worker_pipeline, settings=settings)
+    pipeline = build(None, [])
+    slots = None
+    if ray_workers:
+        slots = RaySlots(build, workers=ray_workers)
+        pipeline.slots_runner = slots
+    if on_start is not None:
+        on_start(slots)
+    out = tmp / f"{name}.json"
+    result = asyncio.run(pipeline.run(out))
+    write_outputs(result, out)
+    return result, out, slots
+
+
+def test_generate_on_ray_writes_the_same_files_as_locally(ray_instance, tmp_path: Path):
+    local, local_out, _ = _generation(tmp_path, "local")
+    remote, remote_out, _ = _generation(tmp_path, "ray", ray_workers=2)
+    assert local.stats["pipeline"]["failure_reasons"], "the check needs de-duplication rejects"
+    for suffix in ("", ".stats.json", ".rejected.jsonl"):
+        assert Path(f"{remote_out}{suffix}").read_bytes() == Path(f"{local_out}{suffix}").read_bytes(), suffix
+
+
+def test_generate_on_ray_with_a_worker_killed_records_every_slot_once(ray_instance, tmp_path: Path):
+    import threading
+    import time
+
+    local, local_out, _ = _generation(tmp_path, "local")
+    killed: list[int] = []
+
+    def kill_first_worker(slots) -> None:  # as soon as a worker is up (most slots still to do)
+        deadline = time.monotonic() + 60
+        while not slots.worker_pids and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if slots.worker_pids:
+            killed.append(next(iter(slots.worker_pids.values())))
+            os.kill(killed[0], signal.SIGKILL)
+
+    def on_start(slots) -> None:
+        threading.Thread(target=kill_first_worker, args=(slots,), daemon=True).start()
+
+    remote, remote_out, slots = _generation(tmp_path, "ray", ray_workers=2, on_start=on_start)
+    assert killed and slots.worker_losses == 1 and slots.resent >= 1
+    indices = [
+        json.loads(line)["index"] for line in Path(f"{remote_out}.progress.jsonl").read_text().splitlines()
+    ]
+    assert sorted(indices) == list(range(40))  # each slot recorded exactly once
+    assert remote_out.read_bytes() == local_out.read_bytes()
