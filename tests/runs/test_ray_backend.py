@@ -292,3 +292,18 @@ def test_generate_on_ray_with_a_worker_killed_records_every_slot_once(ray_instan
     ]
     assert sorted(indices) == list(range(40))  # each slot recorded exactly once
     assert remote_out.read_bytes() == local_out.read_bytes()
+
+
+def test_cli_generate_on_ray_writes_the_same_task_file(ray_instance, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from casework.cli import app
+
+    cli = CliRunner()
+    args = ["generate", "-n", "6", "--seed", "4", "--domain", "mock"]
+    local = cli.invoke(app, [*args, "--out", str(tmp_path / "local.json")])
+    remote = cli.invoke(
+        app, [*args, "--backend", "ray", "--workers", "2", "--out", str(tmp_path / "ray.json")]
+    )
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.output
+    assert (tmp_path / "ray.json").read_bytes() == (tmp_path / "local.json").read_bytes()
