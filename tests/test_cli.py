@@ -57,13 +57,14 @@ def test_data_generate_is_deterministic(tmp_path: Path):
             tmp_path / name,
         )
         assert result.exit_code == 0, result.output
-    from casework.domains.retail.generator import generate_retail, write_tau_layout
+    from casework.domains.retail.generator import generate_retail
 
-    write_tau_layout(generate_retail(seed=5, users=30, orders=60, products=10), tmp_path / "direct")
+    tables = generate_retail(seed=5, users=30, orders=60, products=10)
     for table in ("users", "orders", "products"):
         produced = (tmp_path / "a" / f"{table}.json").read_bytes()
         assert produced == (tmp_path / "b" / f"{table}.json").read_bytes()
-        assert produced == (tmp_path / "direct" / f"{table}.json").read_bytes()  # same bytes as before
+        # tau-bench's layout: exactly json.dumps(table, indent=2) and a newline
+        assert produced == (json.dumps(tables[table], indent=2) + "\n").encode("ascii")
     # The generated directory loads back as --data and validates sampled tasks against it.
     tasks = tmp_path / "t.json"
     assert invoke("tasks", "sample", "-n", "4", "--data", tmp_path / "a", "--out", tasks).exit_code == 0
