@@ -53,8 +53,8 @@ def _generate_result(
     --models (agent section; reviewers from its reviewers section), else the embedded local model."""
     from contextlib import ExitStack
 
-    from casework.generate.methods import check_method, method_weights
-    from casework.generate.pipeline import Pipeline, PipelineConfig, TemplatedGenerator
+    from casework.generate.methods import check_method, make_generator, method_weights
+    from casework.generate.pipeline import Pipeline, PipelineConfig
     from casework.validation.committee import required_criteria
 
     try:
@@ -86,26 +86,18 @@ def _generate_result(
             client, reviewers = _generation_clients(
                 stack, model, base_url, api_key_env, models, committee_size
             )
-        if method == "direct":
-            from casework.generate.direct import DirectGenerator
-
-            generator = DirectGenerator(dom, database, client, seed=seed, weights=weights)
-        elif method == "agentflow":
-            from casework.generate.agentflow import AgentFlowGenerator
-
-            generator = AgentFlowGenerator(
-                dom, database, client, seed=seed, weights=weights, max_turns=agentflow_turns
-            )
-        else:
-            generator = TemplatedGenerator(
-                dom,
-                database,
-                seed=seed,
-                weights=weights,
-                multi_intent=multi_intent,
-                min_actions=min_actions,
-                max_actions=max_actions,
-            )
+        generator = make_generator(
+            method,
+            dom,
+            database,
+            client,
+            seed=seed,
+            weights=weights,
+            multi_intent=multi_intent,
+            min_actions=min_actions,
+            max_actions=max_actions,
+            agentflow_turns=agentflow_turns,
+        )
         bar = stack.enter_context(Progress(console=err_console, transient=True))
         job = bar.add_task(f"generating ({method})", total=num_tasks)
         pipeline = Pipeline(
