@@ -146,7 +146,7 @@ def bench_local(
     ctx: Annotated[int, typer.Option(min=1024, help="Context size per slot, in tokens.")] = 8192,
     max_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per call (decode speed).")] = 32,
     policy: Annotated[Path | None, typer.Option(help="Replace the domain's policy with this file.")] = None,
-    domain: DomainOpt = "retail",
+    domain: DomainOpt = DEFAULT_DOMAIN,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers as JSON.")] = None,
 ) -> None:
     """The embedded model's speed: prefill and decode tokens/s, the first call's latency cold and with
