@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from casework.domains import Domain
+from casework.domains import Database, Domain
 
 METHODS: tuple[str, ...] = ("templated", "direct", "agentflow")
 LLM_METHODS: tuple[str, ...] = ("direct", "agentflow")
@@ -95,10 +95,10 @@ def compare_plan(
     return [(m, seed) for m in names], note
 
 
-def build_generator(
-    domain: Domain,
-    database: Any,
+def make_generator(
     method: str,
+    domain: Domain,
+    database: Database,
     client: Any = None,
     *,
     seed: int = 0,
@@ -108,7 +108,8 @@ def build_generator(
     max_actions: int | None = None,
     agentflow_turns: int = 6,
 ) -> Any:
-    """The pipeline generator of ``method`` (direct and agentflow call ``client``)."""
+    """The pipeline generator of ``method`` (``client``: the model of the LLM methods)."""
+    check_method(method)
     if method == "direct":
         from casework.generate.direct import DirectGenerator
 
@@ -136,7 +137,7 @@ def worker_pipeline(client: Any, reviewers: list[Any], *, settings: dict[str, An
     """The pipeline a remote worker builds for itself: the domain by name, its own database.
 
     ``settings``: domain, data, method, scenarios, pipeline (PipelineConfig fields) and the keyword
-    arguments of :func:`build_generator` (plain data: it travels to the workers)."""
+    arguments of :func:`make_generator` (plain data: it travels to the workers)."""
     from casework.domains import get_domain
     from casework.generate.pipeline import Pipeline, PipelineConfig
 
@@ -147,5 +148,5 @@ def worker_pipeline(client: Any, reviewers: list[Any], *, settings: dict[str, An
     method = settings.pop("method")
     weights = method_weights(domain, method, settings.pop("scenarios"))
     config = PipelineConfig(**settings.pop("pipeline"))
-    generator = build_generator(domain, database, method, client, weights=weights, **settings)
+    generator = make_generator(method, domain, database, client, weights=weights, **settings)
     return Pipeline(domain, database, generator, config, reviewers=reviewers)
