@@ -203,7 +203,7 @@ def test_bench_sim_reports_the_same_figures_through_ray(ray_instance):
 @pytest.mark.slow
 @pytest.mark.skipif(
     os.environ.get("CASEWORK_RAY_SCALE") != "1",
-    reason="the 500-task Ray check: set CASEWORK_RAY_SCALE=1 (~1.5 min)",
+    reason="the 500-task Ray check: set CASEWORK_RAY_SCALE=1 (~30 s)",
 )
 def test_500_tasks_two_trials_on_ray_match_local_exactly_once_with_a_worker_killed(
     ray_instance, tmp_path: Path
