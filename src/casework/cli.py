@@ -700,6 +700,7 @@ def _generate_result(
     committee_size: int = 0,
     committee_rule: str = "core",
     agentflow_turns: int = 6,
+    intents: int | None = None,
 ):
     """Run the pipeline. direct/agentflow (and a committee) need a model: --model/--base-url,
     --models (agent section; reviewers from its reviewers section), else the embedded local model."""
@@ -742,6 +743,10 @@ def _generate_result(
             from casework.generate.direct import DirectGenerator
 
             generator = DirectGenerator(dom, database, client, seed=seed, weights=weights)
+        elif method == "safety":
+            from casework.generate.safety import SafetyGenerator
+
+            generator = SafetyGenerator(dom, database, seed=seed)
         elif method == "agentflow":
             from casework.generate.agentflow import AgentFlowGenerator
 
@@ -757,6 +762,7 @@ def _generate_result(
                 multi_intent=multi_intent,
                 min_actions=min_actions,
                 max_actions=max_actions,
+                intents=intents,
             )
         bar = stack.enter_context(Progress(console=err_console, transient=True))
         job = bar.add_task(f"generating ({method})", total=num_tasks)
@@ -802,7 +808,7 @@ def _generation_clients(stack, model, base_url, api_key_env, models, committee_s
 def generate(
     ctx: typer.Context,
     num_tasks: Annotated[int, typer.Option("--num-tasks", "-n", min=1)] = 100,
-    method: Annotated[str, typer.Option(help="templated | direct | agentflow")] = "templated",
+    method: Annotated[str, typer.Option(help="templated | direct | agentflow | safety")] = "templated",
     out: Annotated[
         Path | None, typer.Option("--out", help="Task file (blueprint format; .jsonl for JSONL).")
     ] = None,
@@ -811,6 +817,9 @@ def generate(
         str | None, typer.Option(help="Scenario weights k=w,... (unnamed keys get 0).")
     ] = None,
     multi_intent: Annotated[float, typer.Option(help="Share of multi-intent tasks.", min=0, max=1)] = 0.2,
+    intents: Annotated[
+        int | None, typer.Option(min=2, help="Long-horizon tasks: this many requests in every task.")
+    ] = None,
     min_actions: Annotated[int | None, typer.Option("--min-actions")] = None,
     max_actions: Annotated[int | None, typer.Option("--max-actions")] = None,
     max_iterations: Annotated[
@@ -853,6 +862,7 @@ def generate(
     temperature and seed).
 
     Example: casework generate -n 200 --seed 1 --out tasks.json
+    (safety probes: --method safety -n 8; long-horizon tasks: --intents 5)
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -883,6 +893,7 @@ def generate(
         committee_size=committee_size,
         committee_rule=committee_rule,
         agentflow_turns=agentflow_turns,
+        intents=intents,
     )
     stats_path = write_outputs(result, out)
     console.print(format_stats(result.stats), highlight=False)

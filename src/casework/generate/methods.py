@@ -2,7 +2,8 @@
 
 - ``templated``: the domain's scenario library (``Domain.scenarios``), no model;
 - ``direct`` and ``agentflow``: the domain's LLM-generation hooks (``Domain.llm_generation``) and a
-  model endpoint.
+  model endpoint;
+- ``safety``: the domain's safety probes (``Domain.safety``, :mod:`casework.generate.safety`), no model.
 
 :func:`method_weights` parses ``--scenarios`` against the keys the method can sample, and says
 clearly (naming the domain) when the domain does not support the method.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from casework.domains import Domain
 
-METHODS: tuple[str, ...] = ("templated", "direct", "agentflow")
+METHODS: tuple[str, ...] = ("templated", "direct", "agentflow", "safety")
 LLM_METHODS: tuple[str, ...] = ("direct", "agentflow")
 
 
@@ -25,6 +26,8 @@ def supports(domain: Domain, method: str) -> bool:
     """Whether ``domain`` has what ``method`` needs."""
     if method == "templated":
         return domain.scenarios is not None
+    if method == "safety":
+        return domain.safety is not None
     return domain.llm_generation is not None
 
 
@@ -35,6 +38,10 @@ def scenario_keys(domain: Domain, method: str) -> tuple[str, ...]:
         from casework.generate.templated import scenario_library
 
         return tuple(scenario_library(domain).keys)
+    if method == "safety":
+        from casework.generate.safety import categories
+
+        return tuple(categories(domain))
     from casework.generate.context import llm_hooks
 
     return tuple(llm_hooks(domain, method).keys)
@@ -50,7 +57,9 @@ def method_weights(domain: Domain, method: str, text: str | None) -> dict[str, f
 def comparable_methods(domain: Domain, *, model_available: bool) -> list[str]:
     """The methods ``generate compare`` runs by default: every method the domain supports, the LLM
     ones only when a model is available."""
-    return [m for m in METHODS if supports(domain, m) and (m == "templated" or model_available)]
+    return [
+        m for m in METHODS if m != "safety" and supports(domain, m) and (m == "templated" or model_available)
+    ]
 
 
 def compare_plan(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from casework.domains.mock import safety as _safety
 from casework.domains import (
     ArgumentRules,
     Domain,
@@ -128,5 +129,6 @@ DOMAIN = Domain(
     data_sizes={"customers": 20, "tickets": 30},
     write_data=write,
     scenarios=HelpDeskScenarios(),
+    safety=_safety.SAFETY,
     sample_tasks=SAMPLE_TASKS,
 )
