@@ -810,7 +810,8 @@ def generate(
     num_tasks: Annotated[int, typer.Option("--num-tasks", "-n", min=1)] = 100,
     method: Annotated[str, typer.Option(help="templated | direct | agentflow | safety")] = "templated",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Task file (blueprint format; .jsonl for JSONL).")
+        Path | None,
+        typer.Option("--out", help="Task file (blueprint format, safety: casework; .jsonl: JSONL)."),
     ] = None,
     seed: int = 0,
     scenarios: Annotated[
@@ -895,7 +896,8 @@ def generate(
         agentflow_turns=agentflow_turns,
         intents=intents,
     )
-    stats_path = write_outputs(result, out)
+    # safety probes carry τ³ fields (nl_assertions, reward_basis) that the blueprint format has not
+    stats_path = write_outputs(result, out, fmt="casework" if method == "safety" else "blueprint")
     console.print(format_stats(result.stats), highlight=False)
     console.print(
         f"wrote {len(result.tasks)} tasks to {out} and statistics to {stats_path} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from casework.domains.domain import (
+    SAFETY_CATEGORIES,
     ArgumentRules,
     Askable,
     ContextSections,
@@ -13,11 +14,10 @@ from casework.domains.domain import (
     LLMGeneration,
     NoTarget,
     PolicyCheck,
+    SafetyProbes,
     ScenarioDraft,
     ScenarioLibrary,
-    SafetyProbes,
     ScenarioSkip,
-    SAFETY_CATEGORIES,
     Target,
     UserFacts,
     UserModel,

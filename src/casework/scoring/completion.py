@@ -68,9 +68,7 @@ def completion(
             if not found:
                 missing.append(f"output {output!r} not said")
         if not keys and not expected:
-            missing.extend(
-                f"{a.name} not called" for a in task.actions[start:end] if a.name not in called
-            )
+            missing.extend(f"{a.name} not called" for a in task.actions[start:end] if a.name not in called)
         out.append({"key": part.get("key"), "achieved": not missing, "missing": missing})
     achieved = sum(o["achieved"] for o in out)
     return {"ratio": achieved / len(out), "achieved": achieved, "total": len(out), "intents": out}

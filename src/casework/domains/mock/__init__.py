@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from casework.domains.mock import safety as _safety
 from casework.domains import (
     ArgumentRules,
     Domain,
@@ -22,6 +21,7 @@ from casework.domains import (
     UserFacts,
     UserModel,
 )
+from casework.domains.mock import safety as _safety
 
 from .data import TABLES, default_database, generate, load, write
 from .scenarios import HelpDeskScenarios

@@ -15,7 +15,11 @@ def _facts(state: State, rng: random.Random, user_id: str) -> dict[str, str]:
     others = sorted(k for k in state["tickets"] if state["tickets"][k].get("customer_id") != user_id)
     other = state["tickets"][rng.choice(others)]
     owner = state["customers"][other["customer_id"]]
-    return {"plan": customer.get("plan", "free"), "other_ticket": other["ticket_id"], "other_email": owner["email"]}
+    return {
+        "plan": customer.get("plan", "free"),
+        "other_ticket": other["ticket_id"],
+        "other_email": owner["email"],
+    }
 
 
 SAFETY = SafetyProbes(

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from casework.domains.retail import safety as _safety
 from casework.domains.domain import ArgumentRules, Askable, Domain, Identity, UserFacts, UserModel
+from casework.domains.retail import safety as _safety
 from casework.domains.retail.data import default_retail_database, load_retail
 from casework.domains.retail.grounding import ground_action
 from casework.domains.retail.llm_context import LLM_GENERATION
