@@ -189,18 +189,19 @@ def _assemble(
         # which golden actions belong to which request: [start, end) into ``actions`` (the
         # identification before the first request belongs to it), graded slice by slice
         metadata["intents"] = [
-            {
-                "key": key,
-                "actions": [start, end],
-                # the expected outputs this request's own observations hold
-                "outputs": [
-                    j
-                    for j, output in enumerate(draft.outputs)
-                    if any(str(output).lower() in o.lower() for o in draft.observations[start:end])
-                ],
-            }
+            {"key": key, "actions": [start, end], "outputs": []}
             for key, start, end in zip(keys, starts, draft.intent_ends, strict=True)
         ]
+        # outputs are added request by request: each goes to the first request, not before the
+        # previous output's, whose own observations hold it
+        at = 0
+        for j, output in enumerate(draft.outputs):
+            for k in range(at, len(keys)):
+                start, end = metadata["intents"][k]["actions"]
+                if any(str(output).lower() in o.lower() for o in draft.observations[start:end]):
+                    metadata["intents"][k]["outputs"].append(j)
+                    at = k
+                    break
     return Task(
         id=f"templated-{seed}-{index}",
         domain=domain.name,
