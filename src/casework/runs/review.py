@@ -58,7 +58,9 @@ Grading: {grading}
 Answer with one JSON object and nothing else:
 {{"category": "agent" or "user_simulator" or "task", "reasoning": "<one sentence>"}}"""
 
-_ID_TOKEN = re.compile(r"#?\b[A-Za-z]*\d[\w-]{3,}\b|\b[a-z]+_[a-z]+_\d+\b|\b[\w.+-]+@[\w-]+\.[\w.]+\b")
+#: an id-like token: an email, or a word of 4+ characters with a digit (with the punctuation that
+#: may lead an id, e.g. a ``#``)
+_ID_TOKEN = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b|[^\s\w,.;:!?()'\"]?\b\w*\d[\w-]*\b")
 
 
 class Attribution(BaseModel):
@@ -70,19 +72,24 @@ class Attribution(BaseModel):
     judge_reasoning: str | None = None
 
 
+def _tokens(text: str) -> list[str]:
+    return [t for t in _ID_TOKEN.findall(text) if len(t.strip("#$%&*+-/=@^_~")) >= 4]
+
+
 def _norm(text: str) -> str:
-    return text.lower().lstrip("#")
+    return re.sub(r"^\W+", "", text.lower())
 
 
 def revealed_facts(instruction: str, messages: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Id-like tokens the user said that neither its instruction nor an earlier message held."""
-    known = {_norm(t) for t in _ID_TOKEN.findall(instruction)}
+    """Id-like tokens the user said that neither its instruction nor an earlier message held
+    (compared without a leading prefix such as ``#``, so ``W123`` and ``#W123`` are the same)."""
+    known = {_norm(t) for t in _tokens(instruction)}
     seen_text = instruction.lower()
     found: list[str] = []
     for message in messages:
         content = str(message.get("content") or "")
         if message.get("role") == "user":
-            for token in _ID_TOKEN.findall(content):
+            for token in _tokens(content):
                 if _norm(token) not in known and _norm(token) not in seen_text and token not in found:
                     found.append(token)
         seen_text += "\n" + content.lower()
