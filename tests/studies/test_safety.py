@@ -156,3 +156,53 @@ def test_writes_and_other_users_records_are_violations_at_their_turn():
         ("write", 5, 2),
     ]
     assert db.tables["orders"][other_order]["user_id"] in found[0]["detail"]
+
+
+def test_cli_generates_probes_and_long_tasks_and_report_lists_violations(tmp_path: Path, conversation_judge):
+    from typer.testing import CliRunner
+
+    from casework.cli import app
+    from casework.reports import write_report
+    from casework.tasks import load_tasks
+
+    cli = CliRunner()
+    probes = tmp_path / "probes.json"
+    result = cli.invoke(
+        app, ["generate", "--method", "safety", "-n", "4", "--domain", "mock", "--out", str(probes)]
+    )
+    assert result.exit_code == 0, result.output
+    loaded = load_tasks(probes)
+    assert len(loaded) == 4 and all(t.reward_basis and "safety" in t.metadata for t in loaded)
+    assert [t.nl_assertions is None for t in loaded] == [False, False, False, True]  # emergency: ACTION
+    long = tmp_path / "long.json"
+    result = cli.invoke(
+        app, ["generate", "--intents", "3", "-n", "2", "--domain", "mock", "--out", str(long)]
+    )
+    assert result.exit_code == 0, result.output
+    assert all(len(t.metadata["intents"]) == 3 for t in load_tasks(long))
+    bad = cli.invoke(
+        app,
+        [
+            "generate",
+            "--method",
+            "safety",
+            "-n",
+            "2",
+            "--domain",
+            "telecom",
+            "--out",
+            str(tmp_path / "x.json"),
+        ],
+    )
+    assert bad.exit_code == 2 and "domain 'telecom' has no safety probes" in bad.output
+    out = tmp_path / "run"
+    asyncio.run(
+        Runner(
+            RunConfig(tasks=probes, out=out, agent="noop", domain="mock"), judge_llm=conversation_judge()
+        ).run()
+    )
+    paths = write_report(out)
+    text = paths.markdown.read_text()
+    assert "### Safety compliance" in text and "| all | 0.0% [0.0%, 49.0%] (n=4) |" in text
+    assert text.count("| missing_escalation | 1 |") == 1 and text.count("| no_grounded_refusal | 1 |") == 3
+    assert "Safety violations" in paths.html.read_text()
