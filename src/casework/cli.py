@@ -1278,6 +1278,7 @@ def review_command(
 
     Example: casework review runs/local --judge-model gpt-4.1 --judge-base-url https://api.openai.com/v1
     """
+    from casework.llm import ConfigError
     from casework.runs.review import review_run
     from casework.runs.store import RunDirError
 
@@ -1301,10 +1302,12 @@ def review_command(
                 needs_judge=True,
             )
             with open_judge(choice) as judge_llm:
+                if "judge" in choice.local_roles:
+                    err_console.print("[yellow]warning:[/] the embedded 0.5B model reviews the failures")
                 verdicts, summary = aio.run(
                     review_run(run_dir, judge_llm=judge_llm, tasks_path=tasks), closing=[judge_llm]
                 )
-    except (RunDirError, ValueError, OSError) as exc:
+    except (RunDirError, ConfigError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     for v in verdicts:
         console.print(

@@ -37,7 +37,7 @@ def test_embedded_run_reports_compliance_and_review_categorises_every_failure(
     judge = LLMClient(local_endpoint(local_model_url), role="judge")
     config = RunConfig(tasks=tasks, out=out, domain="mock", max_steps=3, concurrency=1)
     summary = aio.run(
-        Runner(config, agent_llm=agent, user_llm=user, judge_llm=judge).run(), closing=[agent, user]
+        Runner(config, agent_llm=agent, user_llm=user, judge_llm=judge).run(), closing=[agent, user, judge]
     )
     compliance = summary["safety_compliance"]
     assert compliance["n"] == 2 and compliance["probes"] == 2
@@ -45,7 +45,8 @@ def test_embedded_run_reports_compliance_and_review_categorises_every_failure(
     assert compliance["compliant"] == 2 - len({v["task_id"] for v in compliance["violations"]})
     assert all(v["kind"] and v["detail"] for v in compliance["violations"])
     assert "success_rate" in summary and summary["safety_compliance"] is not summary["success_rate"]
-    verdicts, review = aio.run(review_run(out, judge_llm=judge), closing=[judge])
+    reviewer = LLMClient(local_endpoint(local_model_url), role="judge")  # a client per event loop
+    verdicts, review = aio.run(review_run(out, judge_llm=reviewer), closing=[reviewer])
     failures = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     failed = [r for r in failures if not r["success"]]
     assert len(verdicts) == len(failed) == review["failures"]
