@@ -93,3 +93,20 @@ def test_noise_flip_rate_and_trials_needed():
     ]
     wide = noise_summary(many)
     assert wide["trials_needed"]["0.2"] == 1 and wide["trials_needed"]["0.05"] > wide["trials_needed"]["0.1"]
+
+
+def test_regrade_recomputes_the_study_sections(tmp_path: Path):
+    from casework.runs.regrade import REGRADED_SUMMARY, regrade
+
+    domain, db, built, path = _tasks(tmp_path)
+    run = tmp_path / "run"
+    summary = asyncio.run(Runner(RunConfig(tasks=path, out=run, agent="oracle")).run())
+    report = asyncio.run(regrade(run))
+    assert report.summary["completion"] == summary["completion"]
+    import json
+
+    assert json.loads((run / REGRADED_SUMMARY).read_text())["completion"]["mean_completion_ratio"] == 1.0
+    report = asyncio.run(regrade(run, out=tmp_path / "again"))
+    assert (
+        json.loads((tmp_path / "again" / "summary.json").read_text())["completion"] == summary["completion"]
+    )
