@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from casework.domains import Database, Domain, get_domain
+from casework.domains.registry import DEFAULT_DOMAIN
 from casework.scoring.errors import is_infrastructure_error
 from casework.tasks import load_tasks
 from casework.tasks.model import Task
@@ -82,7 +83,7 @@ def _norm(text: str) -> str:
 
 def revealed_facts(instruction: str, messages: Sequence[Mapping[str, Any]]) -> list[str]:
     """Id-like tokens the user said that neither its instruction nor an earlier message held
-    (compared without a leading prefix such as ``#``, so ``W123`` and ``#W123`` are the same)."""
+    (compared without a leading prefix such as ``#``, so ``A123`` and ``#A123`` are the same)."""
     known = {_norm(t) for t in _tokens(instruction)}
     seen_text = instruction.lower()
     found: list[str] = []
@@ -150,7 +151,7 @@ async def review_run(
     if manifest is None:
         raise RunDirError(f"{run_dir}: no manifest.json: pass a directory written by `casework run`")
     config = manifest.get("config") or {}
-    domain = get_domain(config.get("domain") or "retail")
+    domain = get_domain(config.get("domain") or DEFAULT_DOMAIN)
     database = domain.database(Path(config["data"]) if config.get("data") else None)
     source = Path(tasks_path) if tasks_path is not None else Path(config["tasks"])
     if not source.exists():
