@@ -52,6 +52,7 @@ def _generate_result(
     committee_rule: str = "core",
     agentflow_turns: int = 6,
     backend: tuple[str, str | None, int | None] = ("local", None, None),
+    intents: int | None = None,
 ):
     """Run the pipeline. direct/agentflow (and a committee) need a model: --model/--base-url,
     --models (agent section; reviewers from its reviewers section), else the embedded local model."""
@@ -93,7 +94,7 @@ def _generate_result(
                 stack, model, base_url, api_key_env, models, committee_size
             )
         options = {"seed": seed, "multi_intent": multi_intent, "min_actions": min_actions}
-        options |= {"max_actions": max_actions, "agentflow_turns": agentflow_turns}
+        options |= {"max_actions": max_actions, "agentflow_turns": agentflow_turns, "intents": intents}
         generator = make_generator(method, dom, database, client, weights=weights, **options)
         bar = stack.enter_context(Progress(console=err_console, transient=True))
         job = bar.add_task(f"generating ({method})", total=num_tasks)
@@ -159,15 +160,19 @@ def _generation_clients(stack, model, base_url, api_key_env, models, committee_s
 def generate(
     ctx: typer.Context,
     num_tasks: Annotated[int, typer.Option("--num-tasks", "-n", min=1)] = 100,
-    method: Annotated[str, typer.Option(help="templated | direct | agentflow")] = "templated",
+    method: Annotated[str, typer.Option(help="templated | direct | agentflow | safety")] = "templated",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Task file (blueprint format; .jsonl for JSONL).")
+        Path | None,
+        typer.Option("--out", help="Task file (blueprint format, safety: casework; .jsonl: JSONL)."),
     ] = None,
     seed: int = 0,
     scenarios: Annotated[
         str | None, typer.Option(help="Scenario weights k=w,... (unnamed keys get 0).")
     ] = None,
     multi_intent: Annotated[float, typer.Option(help="Share of multi-intent tasks.", min=0, max=1)] = 0.2,
+    intents: Annotated[
+        int | None, typer.Option(min=2, help="Long-horizon tasks: this many requests in every task.")
+    ] = None,
     min_actions: Annotated[int | None, typer.Option("--min-actions")] = None,
     max_actions: Annotated[int | None, typer.Option("--max-actions")] = None,
     max_iterations: Annotated[
@@ -246,8 +251,10 @@ def generate(
         committee_rule=committee_rule,
         agentflow_turns=agentflow_turns,
         backend=(backend, address, workers),
+        intents=intents,
     )
-    stats_path = write_outputs(result, out)
+    # safety probes carry τ³ fields (nl_assertions, reward_basis) that the blueprint format has not
+    stats_path = write_outputs(result, out, fmt="casework" if method == "safety" else "blueprint")
     console.print(format_stats(result.stats), highlight=False)
     console.print(
         f"wrote {len(result.tasks)} tasks to {out} and statistics to {stats_path} "

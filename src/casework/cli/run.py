@@ -372,3 +372,67 @@ def regrade_command(
         f"{report.judge_calls} ({report.judge_cached} verdicts from the cache); "
         f"success rate {report.summary.get('success_rate', 0.0):.1%} -> {report.results_path}"
     )
+
+
+@app.command("review")
+def review_command(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `casework run`.")],
+    tasks: Annotated[Path | None, typer.Option("--tasks", help="Task file (default: the run's own).")] = None,
+    judge_model: JudgeModelOpt = None,
+    judge_base_url: JudgeUrlOpt = None,
+    judge_api_key_env: Annotated[
+        str | None, typer.Option(help="NAME of the judge's API-key variable.")
+    ] = None,
+    no_judge: Annotated[bool, typer.Option("--no-judge", help="Deterministic checks only.")] = False,
+) -> None:
+    """Attribute each failed simulation to the agent, the user simulator, the task or the infrastructure.
+
+    Deterministic checks first (termination, judge errors, golden replay, abnormal user ends, facts
+    the user revealed), then the judge (default: the embedded model) for the rest. Writes
+    RUN_DIR/review.jsonl and review.json; `casework report` shows them.
+
+    Example: casework review runs/local --judge-model gpt-4.1 --judge-base-url https://api.openai.com/v1
+    """
+    from casework.llm import ConfigError
+    from casework.runs.review import review_run
+    from casework.runs.store import RunDirError
+
+    try:
+        if no_judge:
+            verdicts, summary = aio.run(review_run(run_dir, tasks_path=tasks))
+        else:
+            from casework.runs.endpoints import choose_endpoints, open_judge
+
+            choice = choose_endpoints(
+                models_file=None,
+                agent_overrides={},
+                user_overrides={},
+                needs_agent=False,
+                needs_user=False,
+                judge_overrides={
+                    "model": judge_model,
+                    "base_url": judge_base_url,
+                    "api_key_env": judge_api_key_env,
+                },
+                needs_judge=True,
+            )
+            with open_judge(choice) as judge_llm:
+                if "judge" in choice.local_roles:
+                    err_console.print("[yellow]warning:[/] the embedded 0.5B model reviews the failures")
+                verdicts, summary = aio.run(
+                    review_run(run_dir, judge_llm=judge_llm, tasks_path=tasks), closing=[judge_llm]
+                )
+    except (RunDirError, ConfigError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    for v in verdicts:
+        console.print(
+            f"{v.task_id} trial {v.trial}: {v.category} ({v.source}) {'; '.join(v.reasons) or v.judge_reasoning or ''}"
+        )
+    without = summary["pass_rate_without_user_simulator_errors"]
+    console.print(
+        f"reviewed {summary['failures']} failures of {summary['simulations']} simulations: "
+        + ", ".join(f"{k} {n}" for k, n in summary["by_category"].items())
+        + f"; pass rate {summary['pass_rate'] or 0:.1%}, without user-simulator errors "
+        + (f"{without:.1%}" if without is not None else "n/a")
+        + f" -> {run_dir / 'review.jsonl'}"
+    )

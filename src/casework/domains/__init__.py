@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from casework.domains.domain import (
+    SAFETY_CATEGORIES,
     ArgumentRules,
     Askable,
     ContextSections,
@@ -13,6 +14,7 @@ from casework.domains.domain import (
     LLMGeneration,
     NoTarget,
     PolicyCheck,
+    SafetyProbes,
     ScenarioDraft,
     ScenarioLibrary,
     ScenarioSkip,
@@ -39,7 +41,9 @@ __all__ = [
     "PolicyCheck",
     "ScenarioDraft",
     "ScenarioLibrary",
+    "SafetyProbes",
     "ScenarioSkip",
+    "SAFETY_CATEGORIES",
     "State",
     "Target",
     "Tool",

@@ -222,6 +222,9 @@ class ScenarioDraft:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: the library's own notes between :meth:`ScenarioLibrary.draft` and :meth:`ScenarioLibrary.instruction`
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``len(actions)`` after each key was built (one entry per key, in order): the per-intent golden
+    #: slices of a multi-intent task (empty when the library does not record them)
+    intent_ends: list[int] = field(default_factory=list)
 
 
 class ScenarioLibrary(Protocol):
@@ -328,6 +331,33 @@ class LLMGeneration:
     repair: Callable[[str, list[Any], State, Target], tuple[str, list[Any], list[str]]]
 
 
+SAFETY_CATEGORIES: tuple[str, ...] = ("injection", "discrimination", "privacy", "emergency")
+
+
+@dataclass(frozen=True)
+class SafetyProbes:
+    """A domain's templated safety probes (``casework generate --method safety``, see
+    :mod:`casework.generate.safety`).
+
+    Categories (:data:`SAFETY_CATEGORIES`): ``injection`` (a jailbreak that asks the agent to break a
+    rule), ``discrimination`` (profiling or treating people by a protected trait), ``privacy``
+    (another customer's data) and ``emergency`` (must be handed to a human at once). Which records
+    are another user's comes from :meth:`UserModel.owners`; the escalation is
+    :attr:`ArgumentRules.transfer_tool` unless ``escalation_tool`` names another.
+    """
+
+    #: category -> instruction templates; ``{placeholders}`` are filled from ``facts``
+    wording: Mapping[str, tuple[str, ...]]
+    #: ``facts(state, rng, user_id)`` -> placeholder values (the user's records, another user's, the
+    #: rule to break); :class:`ScenarioSkip` when the user does not fit
+    facts: Callable[[State, random.Random, str], dict[str, str]]
+    #: category -> the policy rule a refusal must cite (said in the judge's assertion)
+    rules: Mapping[str, str]
+    escalation_tool: str | None = None
+    #: a "safety & ethics policy" section appended to the agent policy in runs of safety probes
+    policy_section: str = ""
+
+
 #: an environment assertion: ``assertion(state, **arguments)`` -> passed, or (passed, reason)
 EnvAssertion = Callable[..., "bool | tuple[bool, str]"]
 
@@ -381,6 +411,8 @@ class Domain:
     scenarios: ScenarioLibrary | None = None
     #: wording, prompts, targets and repairs for the direct and AgentFlow generators
     llm_generation: LLMGeneration | None = None
+    #: templated safety probes (None: ``generate --method safety`` is refused for the domain)
+    safety: SafetyProbes | None = None
     _default_db: Database | None = field(default=None, repr=False, compare=False)
 
     # -- data --------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 - ``templated``: the domain's scenario library (``Domain.scenarios``), no model;
 - ``direct`` and ``agentflow``: the domain's LLM-generation hooks (``Domain.llm_generation``) and a
-  model endpoint.
+  model endpoint;
+- ``safety``: the domain's safety probes (``Domain.safety``, :mod:`casework.generate.safety`), no model.
 
 :func:`method_weights` parses ``--scenarios`` against the keys the method can sample, and says
 clearly (naming the domain) when the domain does not support the method.
@@ -15,7 +16,7 @@ from typing import Any
 
 from casework.domains import Database, Domain
 
-METHODS: tuple[str, ...] = ("templated", "direct", "agentflow")
+METHODS: tuple[str, ...] = ("templated", "direct", "agentflow", "safety")
 LLM_METHODS: tuple[str, ...] = ("direct", "agentflow")
 
 
@@ -28,6 +29,8 @@ def supports(domain: Domain, method: str) -> bool:
     """Whether ``domain`` has what ``method`` needs."""
     if method == "templated":
         return domain.scenarios is not None
+    if method == "safety":
+        return domain.safety is not None
     return domain.llm_generation is not None
 
 
@@ -38,6 +41,10 @@ def scenario_keys(domain: Domain, method: str) -> tuple[str, ...]:
         from casework.generate.templated import scenario_library
 
         return tuple(scenario_library(domain).keys)
+    if method == "safety":
+        from casework.generate.safety import categories
+
+        return tuple(categories(domain))
     from casework.generate.context import llm_hooks
 
     return tuple(llm_hooks(domain, method).keys)
@@ -53,7 +60,9 @@ def method_weights(domain: Domain, method: str, text: str | None) -> dict[str, f
 def comparable_methods(domain: Domain, *, model_available: bool) -> list[str]:
     """The methods ``generate compare`` runs by default: every method the domain supports, the LLM
     ones only when a model is available."""
-    return [m for m in METHODS if supports(domain, m) and (m == "templated" or model_available)]
+    return [
+        m for m in METHODS if m != "safety" and supports(domain, m) and (m == "templated" or model_available)
+    ]
 
 
 def compare_plan(
@@ -107,9 +116,15 @@ def make_generator(
     min_actions: int | None = None,
     max_actions: int | None = None,
     agentflow_turns: int = 6,
+    intents: int | None = None,
 ) -> Any:
-    """The pipeline generator of ``method`` (``client``: the model of the LLM methods)."""
+    """The pipeline generator of ``method`` (``client``: the model of the LLM methods; ``intents``:
+    long-horizon templated tasks with that many requests each)."""
     check_method(method)
+    if method == "safety":
+        from casework.generate.safety import SafetyGenerator
+
+        return SafetyGenerator(domain, database, seed=seed)
     if method == "direct":
         from casework.generate.direct import DirectGenerator
 
@@ -130,6 +145,7 @@ def make_generator(
         multi_intent=multi_intent,
         min_actions=min_actions,
         max_actions=max_actions,
+        intents=intents,
     )
 
 

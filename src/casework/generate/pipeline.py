@@ -58,6 +58,7 @@ class TemplatedGenerator:
     multi_intent: float = 0.2
     min_actions: int | None = None
     max_actions: int | None = None
+    intents: int | None = None
     name: str = "templated"
 
     def __post_init__(self) -> None:
@@ -82,6 +83,7 @@ class TemplatedGenerator:
                 min_actions=self.min_actions,
                 max_actions=self.max_actions,
                 iteration=iteration,
+                intents=self.intents,
             )
         except RuntimeError as exc:
             raise GenerationError(str(exc)) from None

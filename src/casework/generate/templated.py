@@ -84,9 +84,22 @@ def rw_mix(domain: Domain, actions: Sequence[Action]) -> str:
 
 
 def _draw_keys(
-    rng: random.Random, weights: Mapping[str, float], multi_intent: float, solo: frozenset[str]
+    rng: random.Random,
+    weights: Mapping[str, float],
+    multi_intent: float,
+    solo: frozenset[str],
+    intents: int | None = None,
 ) -> list[str]:
     order = weighted_order(rng, weights)
+    if intents is not None and intents > 1:
+        # a long-horizon task: distinct keys first, then repeats drawn by weight (never a solo key)
+        pool = [k for k in order if k not in solo]
+        if not pool:
+            return order[:1]
+        keys = pool[:intents]
+        while len(keys) < intents:
+            keys.append(rng.choices(pool, weights=[weights[k] for k in pool])[0])
+        return keys
     count = 1
     if len(order) > 1 and rng.random() < multi_intent:
         count = 3 if len(order) > 2 and rng.random() < 0.2 else 2
@@ -105,10 +118,13 @@ def build_templated_task(
     max_actions: int | None = None,
     iteration: int = 0,
     scenario: str | list[str] | None = None,
+    intents: int | None = None,
 ) -> Task:
     """Task number ``index`` of the templated set for ``seed`` (``iteration`` > 0: a fresh resample).
 
-    ``scenario`` forces the scenario key(s) instead of drawing them from ``weights``.
+    ``scenario`` forces the scenario key(s) instead of drawing them from ``weights``; ``intents``
+    (long-horizon tasks) draws that many requests for every task (repeating keys when the library
+    has fewer), and each task records its per-intent golden slices in ``metadata["intents"]``.
     Raises :class:`ValueError` when the domain has no scenario library and :class:`RuntimeError`
     when no fitting task can be sampled.
     """
@@ -124,7 +140,7 @@ def build_templated_task(
         elif attempt % _TRIES_PER_DRAW == 0:
             # keep the drawn scenarios for a few users before redrawing, so that scenarios that
             # fit fewer users are not under-represented
-            keys = _draw_keys(rng, weights, multi_intent, solo)
+            keys = _draw_keys(rng, weights, multi_intent, solo, intents)
         keys = sorted(keys, key=lambda k: k in solo)  # when forced: the solo key goes last
         eligible = library.users_for(database, keys[0])
         if not eligible:
@@ -168,6 +184,24 @@ def _assemble(
         "multi_intent": len(keys) > 1,
         **draft.metadata,
     }
+    if len(keys) > 1 and len(draft.intent_ends) == len(keys):
+        starts = [0, *draft.intent_ends[:-1]]
+        # which golden actions belong to which request: [start, end) into ``actions`` (the
+        # identification before the first request belongs to it), graded slice by slice
+        metadata["intents"] = [
+            {"key": key, "actions": [start, end], "outputs": []}
+            for key, start, end in zip(keys, starts, draft.intent_ends, strict=True)
+        ]
+        # outputs are added request by request: each goes to the first request, not before the
+        # previous output's, whose own observations hold it
+        at = 0
+        for j, output in enumerate(draft.outputs):
+            for k in range(at, len(keys)):
+                start, end = metadata["intents"][k]["actions"]
+                if any(str(output).lower() in o.lower() for o in draft.observations[start:end]):
+                    metadata["intents"][k]["outputs"].append(j)
+                    at = k
+                    break
     return Task(
         id=f"templated-{seed}-{index}",
         domain=domain.name,
@@ -192,6 +226,7 @@ def generate_templated(
     min_actions: int | None = None,
     max_actions: int | None = None,
     start: int = 0,
+    intents: int | None = None,
 ) -> list[Task]:
     """Tasks ``start .. start+n-1`` of the templated set for ``seed`` (see :func:`build_templated_task`)."""
     return [
@@ -204,6 +239,7 @@ def generate_templated(
             multi_intent=multi_intent,
             min_actions=min_actions,
             max_actions=max_actions,
+            intents=intents,
         )
         for index in range(start, start + n)
     ]

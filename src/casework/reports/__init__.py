@@ -45,11 +45,19 @@ def write_report(run_dir: Path, tasks_path: Path | None = None, out_dir: Path | 
     profile_path.write_text(json.dumps(profile, indent=2), encoding="utf-8")
     relative = {name: path.relative_to(out).as_posix() for name, path in charts.items()}
     markdown = out / "report.md"
-    markdown.write_text(render_markdown(analysis, profile, relative), encoding="utf-8")
+    from casework.reports.studies import studies_html, studies_markdown
+
+    text = render_markdown(analysis, profile, relative)
+    footer = "\n---\nComputed from"
+    if footer in text:  # the studies section goes before the footer
+        head, _, tail = text.rpartition(footer)
+        text = head + studies_markdown(run.run_dir) + footer + tail
+    markdown.write_text(text, encoding="utf-8")
     instructions = {t.id: t.instruction for t in run.tasks or []}
     page = out / "report.html"
     page.write_text(
-        render_report_html(analysis, profile, charts, run.results, instructions), encoding="utf-8"
+        render_report_html(analysis, profile, charts, run.results, instructions, studies_html(run.run_dir)),
+        encoding="utf-8",
     )
     return ReportPaths(out, markdown, page, profile_path, charts)
 

@@ -139,6 +139,7 @@ def render_report_html(
     charts: dict[str, Path],
     results: list[dict[str, Any]],
     instructions: dict[str, str] | None = None,
+    studies: str = "",
 ) -> str:
     views = trajectory_views(results, instructions or {})
     return (
@@ -153,6 +154,7 @@ def render_report_html(
             scenarios=sorted({v["scenario"] for v in views}),
             categories=sorted({v["category"] for v in views}),
             personas=sorted({v["persona"] for v in views if v["persona"]}),
+            studies=studies,
         )
     )
 

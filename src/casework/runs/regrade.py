@@ -211,6 +211,13 @@ async def regrade(
 
     exclude = bool(config.get("exclude_infrastructure"))
     seed = int(config.get("seed") or 0)
+    from casework.runs.studies import robustness_section, study_sections
+
+    studies = {
+        "robustness": robustness_section(lines, list(tasks.values()), domain, database, seed),
+        **study_sections(lines, list(tasks.values()), domain, database),
+    }
+    studies = {k: v for k, v in studies.items() if v is not None}
     if out is not None:
         new_manifest = {
             **manifest,
@@ -224,10 +231,13 @@ async def regrade(
         path = out / "results.jsonl"
         _write_lines(path, lines)
         report.summary = write_summary(out, lines, exclude_infrastructure=exclude, seed=seed)
+        if studies:
+            report.summary.update(studies)
+            (out / "summary.json").write_text(json.dumps(report.summary, indent=2), encoding="utf-8")
     else:
         path = run_dir / REGRADED_RESULTS
         _write_lines(path, lines)
-        report.summary = summarize(lines, exclude_infrastructure=exclude, seed=seed)
+        report.summary = summarize(lines, exclude_infrastructure=exclude, seed=seed) | studies
         (run_dir / REGRADED_SUMMARY).write_text(json.dumps(report.summary, indent=2), encoding="utf-8")
     report.results_path = path
     return report

@@ -244,6 +244,10 @@ class Runner:
         loaded, self.split_missing = select_split(loaded, config.tasks, config.split)
         self.tasks = select(loaded, config.task_ids, config.tasks)
         check_ground_truth(self.tasks, config.tasks)
+        if config.policy is None:  # safety probes: the domain's safety & ethics section is appended
+            from casework.generate.safety import policy_with_safety
+
+            self.policy = policy_with_safety(self.policy, self.domain, self.tasks)
         self.agent_cls = agent_class(config.agent)
         self.expected: dict[str, ExpectedOutcome] = {}
         self.judge: Judge | None = None
@@ -416,6 +420,10 @@ class Runner:
         results = read_results(self.config.out)
         section = robustness_section(results, self.tasks, self.domain, self.database, self.config.seed)
         add_to_summary(self.config.out, summary, "robustness", section)
+        from casework.runs.studies import study_sections
+
+        for key, value in study_sections(results, self.tasks, self.domain, self.database).items():
+            add_to_summary(self.config.out, summary, key, value)
 
     def accept(self, store: ResultsStore, result: dict[str, Any], streak: dict[str, Any]) -> str | None:
         """Record a finished simulation (every backend's one writer); why the run must stop, if it must.

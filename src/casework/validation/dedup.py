@@ -19,8 +19,11 @@ def _only_thinking(action: Action, rules: ArgumentRules | None) -> bool:
 
 
 def dedup_key(task: Task, rules: ArgumentRules | None = None) -> tuple[Any, ...]:
-    """Same user, same actions (normalised; with the domain's ``rules``, thoughts ignored) means the same task."""
-    return (task.user_id, tuple(normalize_action(a) for a in task.actions if not _only_thinking(a, rules)))
+    """Same user, same actions (normalised; with the domain's ``rules``, thoughts ignored) and same NL
+    assertions means the same task (two refusals of one user that the judge checks differently,
+    e.g. safety probes of two categories, are different tasks)."""
+    actions = tuple(normalize_action(a) for a in task.actions if not _only_thinking(a, rules))
+    return (task.user_id, actions) + ((tuple(task.nl_assertions),) if task.nl_assertions else ())
 
 
 def deduplicate(

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from casework.domains.airline import safety as _safety
 from casework.domains.airline.data import default_airline_database, load_airline
 from casework.domains.airline.grounding import ground_action
 from casework.domains.airline.scenarios import AIRLINE_SCENARIOS
@@ -138,6 +139,7 @@ AIRLINE = Domain(
     write_data=write_data,
     apply_initial_state=apply_initial_state,
     scenarios=AIRLINE_SCENARIOS,
+    safety=_safety.SAFETY,
     sample_tasks=Path(__file__).parent / "sample_tasks.json",
 )
 

@@ -516,9 +516,11 @@ class AirlineScenarios:
 
     def draft(self, domain: Any, state: State, rng: random.Random, user_id: str, keys: Any) -> ScenarioDraft:
         ctx = _Ctx(domain=domain, state=state, rng=rng, index=_index(state.base), user_id=user_id)
+        ends = []
         try:
             for key in keys:
                 SCENARIOS[key](ctx)
+                ends.append(len(ctx.actions))
         except _Skip as exc:
             raise ScenarioSkip(str(exc)) from None
         if len(keys) > 1:  # "refuse" describes a whole task; here the other requests change things
@@ -533,6 +535,7 @@ class AirlineScenarios:
             wants=ctx.wants,
             metadata=ctx.metadata,
             extra={"opening": opening},
+            intent_ends=ends,
         )
 
     def instruction(self, draft: ScenarioDraft, rng: random.Random) -> tuple[str, str | None]:

@@ -21,6 +21,7 @@ from casework.domains import (
     UserFacts,
     UserModel,
 )
+from casework.domains.mock import safety as _safety
 
 from .data import TABLES, default_database, generate, load, write
 from .scenarios import HelpDeskScenarios
@@ -128,5 +129,6 @@ DOMAIN = Domain(
     data_sizes={"customers": 20, "tickets": 30},
     write_data=write,
     scenarios=HelpDeskScenarios(),
+    safety=_safety.SAFETY,
     sample_tasks=SAMPLE_TASKS,
 )

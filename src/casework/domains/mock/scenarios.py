@@ -72,6 +72,7 @@ class HelpDeskScenarios:
                 draft.wants.append(
                     f"You want a new ticket opened about this: {subject}. You would like {urgency} priority.{fallback}"
                 )
+                draft.intent_ends.append(len(draft.actions))
                 continue
             status = "open" if key == "close_ticket" else rng.choice(["open", "closed"])
             candidates = _tickets(state, customer, status, used)
@@ -90,6 +91,7 @@ class HelpDeskScenarios:
                 draft.wants.append(
                     f"You want to know whether ticket {ticket_id} is still open or already closed."
                 )
+            draft.intent_ends.append(len(draft.actions))
         draft.extra["email"] = customer["email"]
         return draft
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from casework.domains.domain import ArgumentRules, Askable, Domain, Identity, UserFacts, UserModel
+from casework.domains.retail import safety as _safety
 from casework.domains.retail.data import default_retail_database, load_retail
 from casework.domains.retail.grounding import ground_action
 from casework.domains.retail.llm_context import LLM_GENERATION
@@ -131,6 +132,7 @@ RETAIL = Domain(
     sample_tasks=Path(__file__).parent / "sample_tasks.json",
     scenarios=SCENARIOS_LIBRARY,
     llm_generation=LLM_GENERATION,
+    safety=_safety.SAFETY,
 )
 
 __all__ = ["CANCEL_REASONS", "IDENTIFICATION", "POLICY", "RETAIL", "TRANSFER_TOOL"]

@@ -581,8 +581,10 @@ class RetailScenarios:
     ) -> ScenarioDraft:
         ctx = _Ctx(rng=rng, domain=domain, state=state, user_id=user_id)
         by_email = _identify(ctx)
+        ends = []
         for key in keys:
             SCENARIOS[key](ctx)
+            ends.append(len(ctx.actions))
         metadata: dict[str, Any] = {}
         if "refused_orders" in ctx.extra:
             # the ground truth must leave these orders alone (the agent refuses the request)
@@ -598,6 +600,7 @@ class RetailScenarios:
             variants=ctx.variants,
             metadata=metadata,
             extra={"user_before": ctx.extra["user_before"], "by_email": by_email},
+            intent_ends=ends,
         )
 
     def instruction(self, draft: ScenarioDraft, rng: random.Random) -> tuple[str, str | None]:
