@@ -76,6 +76,14 @@ DataOpt = Annotated[
         "--data", help="Database: a tau-bench layout directory or a db.json file (default: embedded)."
     ),
 ]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Tool profile (see `casework domain list`; default: the one the task file's format implies, "
+        "e.g. tau3 for a τ³ file, else the domain's default).",
+    ),
+]
 SplitOpt = Annotated[
     str | None,
     typer.Option(
@@ -95,14 +103,22 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _load(domain_name: str, data: Path | None, tasks_path: Path | None = None, split: str | None = None):
-    """Domain, database and (optionally) tasks, turning input errors into clear CLI errors."""
+def _load(
+    domain_name: str,
+    data: Path | None,
+    tasks_path: Path | None = None,
+    split: str | None = None,
+    profile: str | None = None,
+):
+    """Domain (with the profile chosen by :func:`casework.tasks.profiles.domain_spec`), database and
+    (optionally) tasks, turning input errors into clear CLI errors."""
     from casework.domains import DataError, get_domain
     from casework.tasks import TaskFormatError
+    from casework.tasks.profiles import domain_spec
     from casework.tasks.splits import SplitError, load_split_tasks
 
     try:
-        domain = get_domain(domain_name)
+        domain = get_domain(domain_spec(domain_name, profile, tasks_path))
     except ValueError as exc:
         raise _fail(str(exc)) from None
     try:
@@ -176,6 +192,7 @@ def data_generate(
 @domain_app.command("tools")
 def domain_tools(
     domain: DomainOpt = DEFAULT_DOMAIN,
+    profile: ProfileOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the OpenAI function schemas.")] = False,
 ) -> None:
     """List a domain's tools with their kind and arguments.
@@ -185,7 +202,7 @@ def domain_tools(
     from casework.domains import get_domain
 
     try:
-        toolbox = get_domain(domain).toolbox
+        toolbox = get_domain(domain, profile).toolbox
     except ValueError as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -202,6 +219,7 @@ def domain_tools(
 @domain_app.command("policy")
 def domain_policy(
     domain: DomainOpt = DEFAULT_DOMAIN,
+    profile: ProfileOpt = None,
     variant: Annotated[
         str, typer.Option(help="Policy variant: default, or solo where the domain has one.")
     ] = "default",
@@ -213,7 +231,7 @@ def domain_policy(
     from casework.domains import get_domain
 
     try:
-        print(get_domain(domain).policy_text(variant))
+        print(get_domain(domain, profile).policy_text(variant))
     except ValueError as exc:
         raise _fail(str(exc)) from None
 
@@ -298,6 +316,7 @@ def tasks_replay(
         Path | None, typer.Option("--dump-states", help="Also write DIR/<n>.json with each final database.")
     ] = None,
     split: SplitOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Replay each task's ground-truth actions on a fresh fork; write observations, errors, hash and diff.
 
@@ -305,7 +324,7 @@ def tasks_replay(
     """
     from casework.tasks.replay import replay_task
 
-    dom, database, loaded = _load(domain, data, tasks, split)
+    dom, database, loaded = _load(domain, data, tasks, split, profile)
     assert loaded is not None
     out.parent.mkdir(parents=True, exist_ok=True)
     if dump_states is not None:
@@ -331,6 +350,7 @@ def tasks_validate(
     out: Annotated[Path | None, typer.Option("--out", help="Also write the problems as JSONL.")] = None,
     no_user_id_validation: Annotated[bool, typer.Option("--no-user-id-validation")] = False,
     split: SplitOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Check tasks: unknown tools, schema violations, ids that do not exist or are not the user's,
     actions that error when replayed, write tasks that change nothing, policy violations. Exit code 1
@@ -340,7 +360,7 @@ def tasks_validate(
     """
     from casework.validation.stages import validate_all
 
-    dom, database, loaded = _load(domain, data, tasks, split)
+    dom, database, loaded = _load(domain, data, tasks, split, profile)
     assert loaded is not None
     results = validate_all(dom, database, loaded, check_user_id=not no_user_id_validation)
     problems = [p for r in results for p in r.problems]
@@ -394,6 +414,7 @@ def tasks_sample(
     seed: int = 0,
     domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Write a small set of templated tasks sampled from the database (no LLM).
 
@@ -402,7 +423,7 @@ def tasks_sample(
     from casework.generate.templated import generate_templated
     from casework.tasks import save_tasks
 
-    dom, database, _ = _load(domain, data)
+    dom, database, _ = _load(domain, data, profile=profile)
     sampled = generate_templated(dom, database, num_tasks, seed=seed)
     try:
         save_tasks(sampled, out)
@@ -475,6 +496,7 @@ def run_command(
         ),
     ] = None,
     data: DataOpt = None,
+    profile: ProfileOpt = None,
     resume: Annotated[
         bool, typer.Option(help="Continue a run directory: skip finished (task, trial) pairs.")
     ] = False,
@@ -510,7 +532,9 @@ def run_command(
     from casework.runs.runner import config_needs_judge, dry_run_report
 
     if validate_only:
-        tasks_validate(tasks, domain=domain or DEFAULT_DOMAIN, data=data, out=None, split=split)
+        tasks_validate(
+            tasks, domain=domain or DEFAULT_DOMAIN, data=data, out=None, split=split, profile=profile
+        )
         return
     gates = parse_gates(fail_under)
     try:
@@ -538,7 +562,9 @@ def run_command(
             resume=resume,
             retry_infrastructure=retry_infrastructure,
         )
-        checked = preflight(config, domain_given=domain is not None, validate=not no_validate)
+        checked = preflight(
+            config, domain_given=domain is not None, validate=not no_validate, profile=profile
+        )
         for note in checked.notes:
             err_console.print(note, markup=False, highlight=False)
         config = config.model_copy(update={"domain": checked.domain})
@@ -842,6 +868,7 @@ def generate(
     ] = None,
     domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Generate a validated task set (templated; direct and AgentFlow use a model) with statistics.
 
@@ -863,7 +890,7 @@ def generate(
 
     start = time.perf_counter()
     result = _generate_result(
-        domain,
+        f"{domain}@{profile}" if profile else domain,
         data,
         method,
         num_tasks,
@@ -911,6 +938,7 @@ def generate_compare(
     models: Annotated[Path | None, typer.Option("--models", help="Models file (agent section).")] = None,
     domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Run generation methods (or seeds) on the same settings and print their statistics side by side.
 
@@ -923,6 +951,7 @@ def generate_compare(
     from casework.generate.methods import compare_plan
     from casework.generate.stats import format_comparison
 
+    domain = f"{domain}@{profile}" if profile else domain
     try:
         runs, note = compare_plan(
             get_domain(domain), methods, seeds, seed, model_available=bool(model or base_url or models)
@@ -961,6 +990,7 @@ def tasks_stats(
     domain: DomainOpt = DEFAULT_DOMAIN,
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
     split: SplitOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Coverage and diversity of a task file: scenarios, action counts, read/write mixes, tool usage, entropy.
 
@@ -975,7 +1005,9 @@ def tasks_stats(
         loaded = load_split_tasks(tasks, domain=domain, split=split)
     except (TaskFormatError, SplitError, OSError) as exc:
         raise _fail(str(exc)) from None
-    stats = task_stats(loaded, get_domain(domain))
+    from casework.tasks.profiles import domain_spec
+
+    stats = task_stats(loaded, get_domain(domain_spec(domain, profile, tasks)))
     print(json.dumps(stats, indent=2) if as_json else format_stats(stats))
 
 
@@ -985,6 +1017,7 @@ def bench_generate(
     seed: int = 0,
     data: DataOpt = None,
     domain: DomainOpt = DEFAULT_DOMAIN,
+    profile: ProfileOpt = None,
 ) -> None:
     """Templated generation throughput: generate and validate (stages 1-4 + de-duplication) on one core.
 
@@ -992,7 +1025,7 @@ def bench_generate(
     """
     from casework.generate.pipeline import PipelineConfig, TemplatedGenerator, run_pipeline
 
-    dom, database, _ = _load(domain, data)
+    dom, database, _ = _load(domain, data, profile=profile)
     database.canonical_hash()  # build the base index outside the timing
     generator = TemplatedGenerator(dom, database, seed=seed)
     start = time.perf_counter()
@@ -1013,6 +1046,7 @@ def bench_replay(
     ] = None,
     data: DataOpt = None,
     domain: DomainOpt = DEFAULT_DOMAIN,
+    profile: ProfileOpt = None,
     repeats: Annotated[int, typer.Option(help="Time each task this many times; keep the best.")] = 3,
     naive_tasks: Annotated[
         int, typer.Option(help="Tasks to time with the naive reload-and-rehash reference.")
@@ -1027,7 +1061,7 @@ def bench_replay(
     from casework.bench.replay import run_replay_bench
     from casework.generate.templated import generate_templated
 
-    dom, database, loaded = _load(domain, data, tasks)
+    dom, database, loaded = _load(domain, data, tasks, profile=profile)
     if loaded is None:
         loaded = generate_templated(dom, database, 200, seed=0)
     result = run_replay_bench(
@@ -1067,6 +1101,7 @@ def perturb(
     typo_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of words misspelt.")] = 0.08,
     domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
+    profile: ProfileOpt = None,
     model: Annotated[str | None, typer.Option(help="Paraphrasing model (default: embedded).")] = None,
     base_url: Annotated[str | None, typer.Option(help="Paraphrasing endpoint, OpenAI-compatible.")] = None,
     api_key_env: Annotated[str | None, typer.Option(help="NAME of the variable holding the API key.")] = None,
@@ -1089,7 +1124,7 @@ def perturb(
         raise _fail(
             f"--kinds {kinds!r}: unknown {', '.join(unknown) or 'none given'}; expected some of {', '.join(KINDS)}"
         )
-    dom, database, loaded = _load(domain, data, tasks)
+    dom, database, loaded = _load(domain, data, tasks, profile=profile)
     paraphrases = None
     if "paraphrase" in chosen:
         from casework.runs.endpoints import choose_endpoints, open_clients
