@@ -366,6 +366,11 @@ def tasks_validate(
     problems = [p for r in results for p in r.problems]
     for problem in problems:
         print(problem.line())
+    from casework.validation.profiles import profile_warnings
+
+    warnings = profile_warnings(dom, database, loaded)  # verdicts that depend on a reproduced defect
+    for line in warnings:
+        print(line)
     if out is not None:
         out.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in problems), encoding="utf-8")
     invalid = sum(not r.valid for r in results)
@@ -374,6 +379,7 @@ def tasks_validate(
     err_console.print(
         f"[{colour}]{len(results) - invalid}/{len(results)} tasks valid[/], {len(problems)} problems"
         + (f", {ungraded} without ground truth (cannot be graded)" if ungraded else "")
+        + (f", {len(warnings)} warnings" if warnings else "")
     )
     if invalid:
         raise typer.Exit(1)
