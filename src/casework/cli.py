@@ -385,6 +385,37 @@ def tasks_validate(
         raise typer.Exit(1)
 
 
+@tasks_app.command("audit")
+def tasks_audit(
+    tasks: Annotated[Path, typer.Argument(help="Task file to audit (any supported format).")],
+    out: Annotated[Path, typer.Option("--out", help="Markdown report to write.")],
+    domain: DomainOpt = DEFAULT_DOMAIN,
+    data: DataOpt = None,
+    split: SplitOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Replay and validate every task and write a markdown report to file upstream: per task what
+    fails, at which action, the observation, the rule broken, whether the verdict depends on the
+    order of items or on a reproduced defect, and whether a do-nothing agent would pass it.
+
+    Example: casework tasks audit tau3/retail/tasks_train.json --data tau3/retail/db.json --out audit.md
+    """
+    from casework.validation.audit import audit_tasks, render_markdown
+
+    dom, database, loaded = _load(domain, data, tasks, split, profile)
+    assert loaded is not None
+    report = audit_tasks(dom, database, loaded, source=str(tasks), data=str(data) if data else "")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_markdown(report), encoding="utf-8")
+    counts = report.counts()
+    console.print(
+        f"audited {counts['tasks']} tasks ({dom.name}@{dom.profile}): {counts['clean']} clean, "
+        f"{counts['with_problems']} with problems, {counts['order_dependent']} order-dependent, "
+        f"{counts['profile_dependent']} profile-dependent, {counts['do_nothing_passes']} pass by doing nothing "
+        f"-> {out}"
+    )
+
+
 @tasks_app.command("convert")
 def tasks_convert(
     source: Annotated[Path, typer.Argument(help="Task file in any supported format.")],

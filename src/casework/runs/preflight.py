@@ -162,7 +162,9 @@ def resolve_domain(config, *, domain_given: bool, profile: str | None = None) ->
 
     spec = domain_spec(domain, profile, Path(config.tasks))
     if profile is None and spec != domain and "@" not in domain:
-        notes.append(f"tool profile {spec.partition('@')[2]} (from the task file's format; --profile changes it)")
+        notes.append(
+            f"tool profile {spec.partition('@')[2]} (from the task file's format; --profile changes it)"
+        )
     return Checked(spec, tasks, notes)
 
 

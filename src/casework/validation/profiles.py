@@ -52,7 +52,9 @@ class GoldenReplay:
     state: State | None = None
 
 
-def golden_replay(domain: Domain, database: Database, task: Task, actions: list[Action] | None = None) -> GoldenReplay:
+def golden_replay(
+    domain: Domain, database: Database, task: Task, actions: list[Action] | None = None
+) -> GoldenReplay:
     state = fresh_state(domain, database, task)
     initial = state.canonical_hash()
     observations: list[str] = []
@@ -116,7 +118,9 @@ def _reversed_groups(domain: Domain, action: Action) -> Action | None:
     return action.model_copy(update={"arguments": arguments}) if changed else None
 
 
-def order_dependence(domain: Domain, database: Database, task: Task, baseline: str | None = None) -> list[int]:
+def order_dependence(
+    domain: Domain, database: Database, task: Task, baseline: str | None = None
+) -> list[int]:
     """Indices of golden actions whose item order (reversed) changes the final state."""
     if baseline is None:
         baseline = golden_replay(domain, database, task).final_hash

@@ -83,7 +83,8 @@ def order_view(o: Record) -> dict[str, Any]:
         ],
         "status": o["status"],
         "fulfillments": [
-            {"tracking_id": list(f["tracking_id"]), "item_ids": list(f["item_ids"])} for f in o["fulfillments"]
+            {"tracking_id": list(f["tracking_id"]), "item_ids": list(f["item_ids"])}
+            for f in o["fulfillments"]
         ],
         "payment_history": [
             {
@@ -121,7 +122,12 @@ def user_view(user_id: str, u: Record) -> dict[str, Any]:
 
 
 def variant_view(v: Record) -> dict[str, Any]:
-    return {"item_id": v["item_id"], "options": dict(v["options"]), "available": v["available"], "price": _float(v["price"])}
+    return {
+        "item_id": v["item_id"],
+        "options": dict(v["options"]),
+        "available": v["available"],
+        "price": _float(v["price"]),
+    }
 
 
 def product_view(p: Record) -> dict[str, Any]:
@@ -263,7 +269,11 @@ def make_tau3_tools(exact: bool) -> list[Callable[..., Any]]:
                 methods[method_id]["balance"] = round(methods[method_id]["balance"] + amount, 2)
         order = db["orders"].edit(order_id)
         refunds = [
-            {"transaction_type": "refund", "amount": _float(p["amount"]), "payment_method_id": p["payment_method_id"]}
+            {
+                "transaction_type": "refund",
+                "amount": _float(p["amount"]),
+                "payment_method_id": p["payment_method_id"],
+            }
             for p in order["payment_history"]
         ]
         order["status"] = "cancelled"
@@ -363,26 +373,37 @@ def make_tau3_tools(exact: bool) -> list[Callable[..., Any]]:
         order = db["orders"].edit(order_id)
         order["payment_history"].extend(
             [
-                {"transaction_type": "payment", "amount": _float(amount), "payment_method_id": payment_method_id},
+                {
+                    "transaction_type": "payment",
+                    "amount": _float(amount),
+                    "payment_method_id": payment_method_id,
+                },
                 {"transaction_type": "refund", "amount": _float(amount), "payment_method_id": old_id},
             ]
         )
         if method["source"] == "gift_card" or old_method["source"] == "gift_card":
             methods = db["users"].edit(order["user_id"])["payment_methods"]
             if method["source"] == "gift_card":
-                methods[payment_method_id]["balance"] = round(methods[payment_method_id]["balance"] - amount, 2)
+                methods[payment_method_id]["balance"] = round(
+                    methods[payment_method_id]["balance"] - amount, 2
+                )
             if old_method["source"] == "gift_card":
                 methods[old_id]["balance"] = round(methods[old_id]["balance"] + amount, 2)
         return json.dumps(order_view(order))
 
     @tool(ToolKind.WRITE)
     @_doc(v1.return_delivered_order_items)
-    def return_delivered_order_items(db: State, order_id: str, item_ids: list[str], payment_method_id: str) -> str:
+    def return_delivered_order_items(
+        db: State, order_id: str, item_ids: list[str], payment_method_id: str
+    ) -> str:
         order = get_order(db, order_id)
         if order["status"] != "delivered":
             raise ToolError("Non-delivered order cannot be returned")
         method = payment_method(db, order["user_id"], payment_method_id)
-        if method["source"] != "gift_card" and payment_method_id != order["payment_history"][0]["payment_method_id"]:
+        if (
+            method["source"] != "gift_card"
+            and payment_method_id != order["payment_history"][0]["payment_method_id"]
+        ):
             raise ToolError("Payment method should be the original payment method")
         check_count(order, item_ids, lambda item_id: "Some item not found")
         order = db["orders"].edit(order_id)
