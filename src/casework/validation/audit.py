@@ -140,6 +140,7 @@ def audit_task(domain: Domain, database: Database, task: Task) -> TaskAudit:
             if index < len(golden.observations):
                 finding.observation = golden.observations[index]
         findings.append(finding)
+    findings.sort(key=lambda f: (f.action_index is None, f.action_index or 0))
     audit = TaskAudit(task_id=task.id, actions=len(task.actions), findings=findings)
     audit.order_dependent = order_dependence(domain, database, task, golden.final_hash)
     divergence = profile_divergence(domain, database, task)
