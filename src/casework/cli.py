@@ -202,7 +202,10 @@ def domain_tools(
     from casework.domains import get_domain
 
     try:
-        toolbox = get_domain(domain, profile).toolbox
+        from casework.tasks.profiles import domain_spec
+
+        domain = domain_spec(domain, profile)
+        toolbox = get_domain(domain).toolbox
     except ValueError as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -231,7 +234,9 @@ def domain_policy(
     from casework.domains import get_domain
 
     try:
-        print(get_domain(domain, profile).policy_text(variant))
+        from casework.tasks.profiles import domain_spec
+
+        print(get_domain(domain_spec(domain, profile)).policy_text(variant))
     except ValueError as exc:
         raise _fail(str(exc)) from None
 

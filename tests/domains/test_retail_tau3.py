@@ -538,3 +538,31 @@ def test_tau3_train_validate_warns_on_the_defect_dependent_tasks(tau3_dir: Path,
     warned = [line.split(":")[0] for line in result.output.splitlines() if "[warning]" in line]
     assert warned == ["task 20", "task 21", "task 37"], result.output
     assert "Error: Product not found" in result.output  # the tau3 profile, chosen by the file's format
+
+
+def test_profile_flag_on_commands(tau3_dir: Path, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from casework.cli import app
+
+    tasks, data = str(tau3_dir / "retail" / "tasks_train.json"), str(tau3_dir / "retail" / "db.json")
+    runner = CliRunner()
+    out = tmp_path / "replay.jsonl"
+    for profile, text in (("tau-bench-v1", "Error: product not found"), ("tau3", "Error: Product not found")):
+        result = runner.invoke(
+            app, ["tasks", "replay", tasks, "--data", data, "--profile", profile, "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        assert text in out.read_text()
+    run_dir = tmp_path / "run"
+    args = ["run", "--tasks", tasks, "--data", data, "--agent", "oracle", "--task-ids", "20"]
+    result = runner.invoke(app, [*args, "--profile", "tau3-exact", "--out", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run_dir / "manifest.json").read_text())["config"]["domain"] == "retail@tau3-exact"
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "run2")])
+    assert "tool profile tau3 (from the task file's format" in result.output
+    result = runner.invoke(
+        app, [*args, "--domain", "retail@tau3", "--profile", "tau3-exact", "--out", str(tmp_path / "r3")]
+    )
+    assert result.exit_code == 2 and "contradicts --domain" in result.output
+    assert not (tmp_path / "r3").exists()
