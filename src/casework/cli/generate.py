@@ -20,6 +20,7 @@ from casework.cli._app import (
     err_console,
 )
 from casework.domains.registry import DEFAULT_DOMAIN
+from casework.tasks.profiles import domain_spec
 
 generate_app = typer.Typer(invoke_without_command=True)  # help: the generate callback's docstring
 
@@ -205,7 +206,7 @@ def generate(
 
     start = time.perf_counter()
     result = _generate_result(
-        f"{domain}@{profile}" if profile else domain,
+        domain_spec(domain, profile),
         data,
         method,
         num_tasks,
@@ -266,7 +267,7 @@ def generate_compare(
     from casework.generate.methods import compare_plan
     from casework.generate.stats import format_comparison
 
-    domain = f"{domain}@{profile}" if profile else domain
+    domain = domain_spec(domain, profile)
     try:
         runs, note = compare_plan(
             get_domain(domain), methods, seeds, seed, model_available=bool(model or base_url or models)
