@@ -117,6 +117,16 @@ JudgeModelOpt = Annotated[
 
 
 JudgeUrlOpt = Annotated[str | None, typer.Option(help="Judge endpoint, OpenAI-compatible (…/v1).")]
+BackendOpt = Annotated[
+    str, typer.Option(help="Where simulations run: local (asyncio) | ray (casework[ray]).")
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(help="--backend ray: cluster address (auto | ray://HOST:10001); default: a local Ray."),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option(min=1, help="--backend ray: worker actors (default: cluster CPUs).")
+]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:

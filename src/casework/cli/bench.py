@@ -11,9 +11,12 @@ import typer
 from rich.table import Table
 
 from casework.cli._app import (
+    AddressOpt,
+    BackendOpt,
     DataOpt,
     DomainOpt,
     ProfileOpt,
+    WorkersOpt,
     _fail,
     _load,
     bench_app,
@@ -113,16 +116,30 @@ def bench_sim(
     data: DataOpt = None,
     domain: DomainOpt = DEFAULT_DOMAIN,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers as JSON.")] = None,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Harness overhead per agent step (instant model) and throughput against a delayed local endpoint.
 
     Example: casework bench sim --simulations 2000 --in-flight 256 --delay 0.2
+
+    Example: casework bench sim --backend ray --workers 2 --simulations 500 --in-flight 64
     """
     from casework.bench.sim import run_sim_bench
     from casework.generate.templated import generate_templated
+    from casework.runs.backends import check_backend
 
+    try:
+        check_backend(backend, address, workers)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     dom, database, _ = _load(domain, data)
     tasks = generate_templated(dom, database, num_tasks, seed=seed)
+    if backend == "ray":
+        from casework.bench.sim_ray import run_sim_bench_ray as run_sim_bench  # noqa: F811
+
+    options = {"address": address, "workers": workers} if backend == "ray" else {}
     result = run_sim_bench(
         dom,
         database,
@@ -133,6 +150,7 @@ def bench_sim(
         rounds=rounds,
         stream=stream,
         throughput=throughput,
+        **options,
     )
     numbers = result.to_dict()
     console.print_json(json.dumps(numbers))

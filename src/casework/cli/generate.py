@@ -10,9 +10,12 @@ import typer
 
 from casework import aio
 from casework.cli._app import (
+    AddressOpt,
+    BackendOpt,
     DataOpt,
     DomainOpt,
     ProfileOpt,
+    WorkersOpt,
     _fail,
     _load,
     app,
@@ -50,6 +53,7 @@ def _generate_result(
     committee_size: int = 0,
     committee_rule: str = "core",
     agentflow_turns: int = 6,
+    backend: tuple[str, str | None, int | None] = ("local", None, None),
 ):
     """Run the pipeline. direct/agentflow (and a committee) need a model: --model/--base-url,
     --models (agent section; reviewers from its reviewers section), else the embedded local model."""
@@ -57,10 +61,12 @@ def _generate_result(
 
     from casework.generate.methods import check_method, make_generator, method_weights
     from casework.generate.pipeline import Pipeline, PipelineConfig
+    from casework.runs.backends import check_backend
     from casework.validation.committee import required_criteria
 
     try:
         check_method(method)
+        check_backend(*backend)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     dom, database, _ = _load(domain, data)
@@ -88,28 +94,39 @@ def _generate_result(
             client, reviewers = _generation_clients(
                 stack, model, base_url, api_key_env, models, committee_size
             )
-        generator = make_generator(
-            method,
-            dom,
-            database,
-            client,
-            seed=seed,
-            weights=weights,
-            multi_intent=multi_intent,
-            min_actions=min_actions,
-            max_actions=max_actions,
-            agentflow_turns=agentflow_turns,
-        )
+        options = {"seed": seed, "multi_intent": multi_intent, "min_actions": min_actions}
+        options |= {"max_actions": max_actions, "agentflow_turns": agentflow_turns}
+        generator = make_generator(method, dom, database, client, weights=weights, **options)
         bar = stack.enter_context(Progress(console=err_console, transient=True))
         job = bar.add_task(f"generating ({method})", total=num_tasks)
         pipeline = Pipeline(
             dom, database, generator, config, reviewers=reviewers, progress=lambda k: bar.advance(job, k)
         )
+        if backend[0] == "ray":  # the slots run on Ray workers, which rebuild all this by name
+            pipeline.slots_runner = _ray_slots(
+                backend, client, reviewers, options, domain, data, method, scenarios, config
+            )
         try:
             return aio.run(pipeline.run(out), closing=[client, *reviewers])
         except (LLMError, ConfigError) as exc:
             kept = f"; finished slots are kept in {out}.progress.jsonl, rerun to continue" if out else ""
             raise _fail(f"model endpoint failed: {exc}{kept}") from None
+
+
+def _ray_slots(backend, client, reviewers, options, domain, data, method, scenarios, config):
+    """The Ray runner of the pipeline's slots (``--backend ray``; casework[ray])."""
+    import dataclasses
+    import functools
+
+    from casework.generate.methods import worker_pipeline
+    from casework.generate.ray_backend import RaySlots
+
+    settings = {"domain": domain, "data": str(data) if data else None, "method": method}
+    settings |= {"scenarios": scenarios, "pipeline": dataclasses.asdict(config), **options}
+    build = functools.partial(worker_pipeline, settings=settings)
+    runner = RaySlots(build, client=client, reviewers=reviewers, address=backend[1], workers=backend[2])
+    runner.on_note = lambda text: err_console.print(text, markup=False, highlight=False)
+    return runner
 
 
 def _generation_clients(stack, model, base_url, api_key_env, models, committee_size):
@@ -185,6 +202,9 @@ def generate(
     domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
     profile: ProfileOpt = None,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Generate a validated task set (templated; direct and AgentFlow use a model) with statistics.
 
@@ -196,6 +216,8 @@ def generate(
     temperature and seed).
 
     Example: casework generate -n 200 --seed 1 --out tasks.json
+
+    Example: casework generate -n 500 --backend ray --workers 4 --out tasks.json
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -226,6 +248,7 @@ def generate(
         committee_size=committee_size,
         committee_rule=committee_rule,
         agentflow_turns=agentflow_turns,
+        backend=(backend, address, workers),
     )
     stats_path = write_outputs(result, out)
     console.print(format_stats(result.stats), highlight=False)

@@ -11,11 +11,14 @@ from rich.table import Table
 
 from casework import aio
 from casework.cli._app import (
+    AddressOpt,
+    BackendOpt,
     DataOpt,
     JudgeModelOpt,
     JudgeUrlOpt,
     ProfileOpt,
     SplitOpt,
+    WorkersOpt,
     _fail,
     _split_ids,
     app,
@@ -106,12 +109,18 @@ def run_command(
         bool, typer.Option(help="No model calls: check config and tasks, render prompts, estimate tokens.")
     ] = False,
     validate_only: Annotated[bool, typer.Option(help="Only replay the ground truth of each task.")] = False,
+    backend: BackendOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Test an agent on a task file; write results.jsonl, manifest.json and summary.{json,csv} to --out.
 
     With no endpoint configured the embedded local model is started on 127.0.0.1 (casework[local]).
+    --backend ray runs the simulations on Ray workers (casework[ray]); results.jsonl is the same.
 
     Example: casework run --tasks tasks.json --model gpt-4o-mini --api-key-env OPENAI_API_KEY --trials 3 --out runs/mini
+
+    Example: casework run --tasks tasks.json --agent oracle --backend ray --workers 2 --out runs/ray
     """
 
     from casework.llm import ConfigError
@@ -189,7 +198,7 @@ def run_command(
             err_console.print(f"[yellow]warning:[/] {problem}")
         console.print_json(json.dumps(report))
         return
-    summary = _execute_run(config, choice)
+    summary = _execute_run(config, choice, backend=(backend, address, workers))
     _print_summary(summary, out)
     _exit_on_infrastructure_errors_or_gates(summary, gates)
 
@@ -207,23 +216,26 @@ def _exit_on_infrastructure_errors_or_gates(summary: dict, gates: dict[str, floa
         raise typer.Exit(GATE_EXIT_CODE)
 
 
-def _execute_run(config, choice) -> dict:
+def _execute_run(config, choice, backend=("local", None, None)) -> dict:
     """Open the model clients (starting the local model if needed) and run with live progress.
 
     A resumed run with nothing left to do only rewrites its summary: no model is started."""
     from casework.cli.live import RunDisplay
     from casework.llm import ConfigError
     from casework.llm.local import LocalModelError
+    from casework.runs.backends import make_runner
     from casework.runs.endpoints import judge_id, open_clients
     from casework.runs.judge import SMALL_JUDGE_WARNING
-    from casework.runs.runner import RunAborted, Runner, RunStopped
+    from casework.runs.runner import RunAborted, RunStopped
     from casework.runs.signals import Interrupts, sigterm_as_interrupt
     from casework.runs.store import RunDirError, finished_pairs
 
     out = config.out
     interrupts = Interrupts()
     try:
-        runner = Runner(config, require_judge=False)  # the judge's client is attached below
+        kind, address, workers = backend
+        # the judge's client is attached below
+        runner = make_runner(config, backend=kind, address=address, workers=workers, require_judge=False)
         if runner.finished_already():
             err_console.print(f"every simulation of {out} is finished; no model started")
             return runner.summarize()

@@ -10,6 +10,7 @@ clearly (naming the domain) when the domain does not support the method.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from casework.domains import Database, Domain
@@ -130,3 +131,22 @@ def make_generator(
         min_actions=min_actions,
         max_actions=max_actions,
     )
+
+
+def worker_pipeline(client: Any, reviewers: list[Any], *, settings: dict[str, Any]) -> Any:
+    """The pipeline a remote worker builds for itself: the domain by name, its own database.
+
+    ``settings``: domain, data, method, scenarios, pipeline (PipelineConfig fields) and the keyword
+    arguments of :func:`make_generator` (plain data: it travels to the workers)."""
+    from casework.domains import get_domain
+    from casework.generate.pipeline import Pipeline, PipelineConfig
+
+    settings = dict(settings)
+    domain = get_domain(settings.pop("domain"))
+    data = settings.pop("data")
+    database = domain.database(Path(data) if data else None)
+    method = settings.pop("method")
+    weights = method_weights(domain, method, settings.pop("scenarios"))
+    config = PipelineConfig(**settings.pop("pipeline"))
+    generator = make_generator(method, domain, database, client, weights=weights, **settings)
+    return Pipeline(domain, database, generator, config, reviewers=reviewers)
