@@ -95,6 +95,14 @@ DataOpt = Annotated[
 ]
 
 
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Tool profile (see `casework domain list`; default: the one the task file's format implies, "
+        "e.g. tau3 for a τ³ file, else the domain's default).",
+    ),
+]
 SplitOpt = Annotated[
     str | None,
     typer.Option(
@@ -128,14 +136,22 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _load(domain_name: str, data: Path | None, tasks_path: Path | None = None, split: str | None = None):
+def _load(
+    domain_name: str,
+    data: Path | None,
+    tasks_path: Path | None = None,
+    split: str | None = None,
+    profile: str | None = None,
+):
     """Domain, database and (optionally) tasks, turning input errors into clear CLI errors."""
     from casework.domains import DataError, get_domain
     from casework.tasks import TaskFormatError
     from casework.tasks.splits import SplitError, load_split_tasks
 
     try:
-        domain = get_domain(domain_name)
+        from casework.tasks.profiles import domain_spec
+
+        domain = get_domain(domain_spec(domain_name, profile, tasks_path))
     except ValueError as exc:
         raise _fail(str(exc)) from None
     try:

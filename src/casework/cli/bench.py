@@ -15,6 +15,7 @@ from casework.cli._app import (
     BackendOpt,
     DataOpt,
     DomainOpt,
+    ProfileOpt,
     WorkersOpt,
     _fail,
     _load,
@@ -31,6 +32,7 @@ def bench_generate(
     seed: int = 0,
     data: DataOpt = None,
     domain: DomainOpt = DEFAULT_DOMAIN,
+    profile: ProfileOpt = None,
 ) -> None:
     """Templated generation throughput: generate and validate (stages 1-4 + de-duplication) on one core.
 
@@ -38,7 +40,7 @@ def bench_generate(
     """
     from casework.generate.pipeline import PipelineConfig, TemplatedGenerator, run_pipeline
 
-    dom, database, _ = _load(domain, data)
+    dom, database, _ = _load(domain, data, profile=profile)
     database.canonical_hash()  # build the base index outside the timing
     generator = TemplatedGenerator(dom, database, seed=seed)
     start = time.perf_counter()
@@ -58,6 +60,7 @@ def bench_replay(
     ] = None,
     data: DataOpt = None,
     domain: DomainOpt = DEFAULT_DOMAIN,
+    profile: ProfileOpt = None,
     repeats: Annotated[int, typer.Option(help="Time each task this many times; keep the best.")] = 3,
     naive_tasks: Annotated[
         int, typer.Option(help="Tasks to time with the naive reload-and-rehash reference.")
@@ -72,7 +75,7 @@ def bench_replay(
     from casework.bench.replay import run_replay_bench
     from casework.generate.templated import generate_templated
 
-    dom, database, loaded = _load(domain, data, tasks)
+    dom, database, loaded = _load(domain, data, tasks, profile=profile)
     if loaded is None:
         loaded = generate_templated(dom, database, 200, seed=0)
     result = run_replay_bench(

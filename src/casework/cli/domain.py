@@ -11,6 +11,7 @@ from rich.table import Table
 
 from casework.cli._app import (
     DomainOpt,
+    ProfileOpt,
     _fail,
     console,
     domain_app,
@@ -21,6 +22,7 @@ from casework.domains.registry import DEFAULT_DOMAIN
 @domain_app.command("tools")
 def domain_tools(
     domain: DomainOpt = DEFAULT_DOMAIN,
+    profile: ProfileOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the OpenAI function schemas.")] = False,
 ) -> None:
     """List a domain's tools with their kind and arguments.
@@ -30,6 +32,9 @@ def domain_tools(
     from casework.domains import get_domain
 
     try:
+        from casework.tasks.profiles import domain_spec
+
+        domain = domain_spec(domain, profile)
         toolbox = get_domain(domain).toolbox
     except ValueError as exc:
         raise _fail(str(exc)) from None
@@ -47,6 +52,7 @@ def domain_tools(
 @domain_app.command("policy")
 def domain_policy(
     domain: DomainOpt = DEFAULT_DOMAIN,
+    profile: ProfileOpt = None,
     variant: Annotated[
         str, typer.Option(help="Policy variant: default, or solo where the domain has one.")
     ] = "default",
@@ -58,7 +64,9 @@ def domain_policy(
     from casework.domains import get_domain
 
     try:
-        print(get_domain(domain).policy_text(variant))
+        from casework.tasks.profiles import domain_spec
+
+        print(get_domain(domain_spec(domain, profile)).policy_text(variant))
     except ValueError as exc:
         raise _fail(str(exc)) from None
 

@@ -14,6 +14,7 @@ from casework.cli._app import (
     BackendOpt,
     DataOpt,
     DomainOpt,
+    ProfileOpt,
     WorkersOpt,
     _fail,
     _load,
@@ -22,6 +23,7 @@ from casework.cli._app import (
     err_console,
 )
 from casework.domains.registry import DEFAULT_DOMAIN
+from casework.tasks.profiles import domain_spec
 
 generate_app = typer.Typer(invoke_without_command=True)  # help: the generate callback's docstring
 
@@ -204,6 +206,7 @@ def generate(
     ] = None,
     domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
+    profile: ProfileOpt = None,
     backend: BackendOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = None,
@@ -230,7 +233,7 @@ def generate(
 
     start = time.perf_counter()
     result = _generate_result(
-        domain,
+        domain_spec(domain, profile),
         data,
         method,
         num_tasks,
@@ -281,6 +284,7 @@ def generate_compare(
     models: Annotated[Path | None, typer.Option("--models", help="Models file (agent section).")] = None,
     domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Run generation methods (or seeds) on the same settings and print their statistics side by side.
 
@@ -293,6 +297,7 @@ def generate_compare(
     from casework.generate.methods import compare_plan
     from casework.generate.stats import format_comparison
 
+    domain = domain_spec(domain, profile)
     try:
         runs, note = compare_plan(
             get_domain(domain), methods, seeds, seed, model_available=bool(model or base_url or models)

@@ -16,6 +16,7 @@ from casework.cli._app import (
     DataOpt,
     JudgeModelOpt,
     JudgeUrlOpt,
+    ProfileOpt,
     SplitOpt,
     WorkersOpt,
     _fail,
@@ -87,6 +88,7 @@ def run_command(
         ),
     ] = None,
     data: DataOpt = None,
+    profile: ProfileOpt = None,
     resume: Annotated[
         bool, typer.Option(help="Continue a run directory: skip finished (task, trial) pairs.")
     ] = False,
@@ -128,7 +130,9 @@ def run_command(
     from casework.runs.runner import config_needs_judge, dry_run_report
 
     if validate_only:
-        tasks_validate(tasks, domain=domain or DEFAULT_DOMAIN, data=data, out=None, split=split)
+        tasks_validate(
+            tasks, domain=domain or DEFAULT_DOMAIN, data=data, out=None, split=split, profile=profile
+        )
         return
     gates = parse_gates(fail_under)
     try:
@@ -156,7 +160,9 @@ def run_command(
             resume=resume,
             retry_infrastructure=retry_infrastructure,
         )
-        checked = preflight(config, domain_given=domain is not None, validate=not no_validate)
+        checked = preflight(
+            config, domain_given=domain is not None, validate=not no_validate, profile=profile
+        )
         for note in checked.notes:
             err_console.print(note, markup=False, highlight=False)
         config = config.model_copy(update={"domain": checked.domain})

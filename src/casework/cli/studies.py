@@ -11,6 +11,7 @@ from casework import aio
 from casework.cli._app import (
     DataOpt,
     DomainOpt,
+    ProfileOpt,
     _fail,
     _load,
     app,
@@ -36,6 +37,7 @@ def perturb(
     typo_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of words misspelt.")] = 0.08,
     domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
+    profile: ProfileOpt = None,
     model: Annotated[str | None, typer.Option(help="Paraphrasing model (default: embedded).")] = None,
     base_url: Annotated[str | None, typer.Option(help="Paraphrasing endpoint, OpenAI-compatible.")] = None,
     api_key_env: Annotated[str | None, typer.Option(help="NAME of the variable holding the API key.")] = None,
@@ -58,7 +60,7 @@ def perturb(
         raise _fail(
             f"--kinds {kinds!r}: unknown {', '.join(unknown) or 'none given'}; expected some of {', '.join(KINDS)}"
         )
-    dom, database, loaded = _load(domain, data, tasks)
+    dom, database, loaded = _load(domain, data, tasks, profile=profile)
     paraphrases = None
     if "paraphrase" in chosen:
         from casework.runs.endpoints import choose_endpoints, open_clients

@@ -11,6 +11,7 @@ import typer
 from casework.cli._app import (
     DataOpt,
     DomainOpt,
+    ProfileOpt,
     SplitOpt,
     _fail,
     _load,
@@ -33,6 +34,7 @@ def tasks_replay(
         Path | None, typer.Option("--dump-states", help="Also write DIR/<n>.json with each final database.")
     ] = None,
     split: SplitOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Replay each task's ground-truth actions on a fresh fork; write observations, errors, hash and diff.
 
@@ -40,7 +42,7 @@ def tasks_replay(
     """
     from casework.tasks.replay import replay_task
 
-    dom, database, loaded = _load(domain, data, tasks, split)
+    dom, database, loaded = _load(domain, data, tasks, split, profile)
     assert loaded is not None
     out.parent.mkdir(parents=True, exist_ok=True)
     if dump_states is not None:
@@ -66,6 +68,7 @@ def tasks_validate(
     out: Annotated[Path | None, typer.Option("--out", help="Also write the problems as JSONL.")] = None,
     no_user_id_validation: Annotated[bool, typer.Option("--no-user-id-validation")] = False,
     split: SplitOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Check tasks: unknown tools, schema violations, ids that do not exist or are not the user's,
     actions that error when replayed, write tasks that change nothing, policy violations. Exit code 1
@@ -75,12 +78,17 @@ def tasks_validate(
     """
     from casework.validation.stages import validate_all
 
-    dom, database, loaded = _load(domain, data, tasks, split)
+    dom, database, loaded = _load(domain, data, tasks, split, profile)
     assert loaded is not None
     results = validate_all(dom, database, loaded, check_user_id=not no_user_id_validation)
     problems = [p for r in results for p in r.problems]
     for problem in problems:
         print(problem.line())
+    from casework.validation.profiles import profile_warnings
+
+    warnings = profile_warnings(dom, database, loaded)  # verdicts that depend on a reproduced defect
+    for line in warnings:
+        print(line)
     if out is not None:
         out.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in problems), encoding="utf-8")
     invalid = sum(not r.valid for r in results)
@@ -89,9 +97,41 @@ def tasks_validate(
     err_console.print(
         f"[{colour}]{len(results) - invalid}/{len(results)} tasks valid[/], {len(problems)} problems"
         + (f", {ungraded} without ground truth (cannot be graded)" if ungraded else "")
+        + (f", {len(warnings)} warnings" if warnings else "")
     )
     if invalid:
         raise typer.Exit(1)
+
+
+@tasks_app.command("audit")
+def tasks_audit(
+    tasks: Annotated[Path, typer.Argument(help="Task file to audit (any supported format).")],
+    out: Annotated[Path, typer.Option("--out", help="Markdown report to write.")],
+    domain: DomainOpt = DEFAULT_DOMAIN,
+    data: DataOpt = None,
+    split: SplitOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Replay and validate every task and write a markdown report to file upstream: per task what
+    fails, at which action, the observation, the rule broken, whether the verdict depends on the
+    order of items or on a reproduced defect, and whether a do-nothing agent would pass it.
+
+    Example: casework tasks audit tau3/retail/tasks_train.json --data tau3/retail/db.json --out audit.md
+    """
+    from casework.validation.audit import audit_tasks, render_markdown
+
+    dom, database, loaded = _load(domain, data, tasks, split, profile)
+    assert loaded is not None
+    report = audit_tasks(dom, database, loaded, source=str(tasks), data=str(data) if data else "")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_markdown(report), encoding="utf-8")
+    counts = report.counts()
+    console.print(
+        f"audited {counts['tasks']} tasks ({dom.name}@{dom.profile}): {counts['clean']} clean, "
+        f"{counts['with_problems']} with problems, {counts['order_dependent']} order-dependent, "
+        f"{counts['profile_dependent']} profile-dependent, {counts['do_nothing_passes']} pass by doing nothing "
+        f"-> {out}"
+    )
 
 
 @tasks_app.command("convert")
@@ -129,6 +169,7 @@ def tasks_sample(
     seed: int = 0,
     domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Write a small set of templated tasks sampled from the database (no LLM).
 
@@ -137,7 +178,7 @@ def tasks_sample(
     from casework.generate.templated import generate_templated
     from casework.tasks import save_tasks
 
-    dom, database, _ = _load(domain, data)
+    dom, database, _ = _load(domain, data, profile=profile)
     sampled = generate_templated(dom, database, num_tasks, seed=seed)
     try:
         save_tasks(sampled, out)
@@ -152,6 +193,7 @@ def tasks_stats(
     domain: DomainOpt = DEFAULT_DOMAIN,
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
     split: SplitOpt = None,
+    profile: ProfileOpt = None,
 ) -> None:
     """Coverage and diversity of a task file: scenarios, action counts, read/write mixes, tool usage, entropy.
 
@@ -166,5 +208,7 @@ def tasks_stats(
         loaded = load_split_tasks(tasks, domain=domain, split=split)
     except (TaskFormatError, SplitError, OSError) as exc:
         raise _fail(str(exc)) from None
-    stats = task_stats(loaded, get_domain(domain))
+    from casework.tasks.profiles import domain_spec
+
+    stats = task_stats(loaded, get_domain(domain_spec(domain, profile, tasks)))
     print(json.dumps(stats, indent=2) if as_json else format_stats(stats))

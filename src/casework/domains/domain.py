@@ -390,6 +390,12 @@ class Domain:
     profile: str = "default"
     #: tool profile -> the policy variant that goes with it
     profile_policies: Mapping[str, str] = field(default_factory=dict)
+    #: task-file format (``tau2``, ``tau-bench-v1``, ...) -> the profile its tasks were written for;
+    #: commands use it when neither ``--profile`` nor ``NAME@PROFILE`` names one
+    format_profiles: Mapping[str, str] = field(default_factory=dict)
+    #: a profile that corrects a reference benchmark's defects -> the profile that reproduces them
+    #: (``casework tasks validate`` warns on tasks whose golden final state differs between the two)
+    exact_profiles: Mapping[str, str] = field(default_factory=dict)
     users: UserModel = field(default_factory=UserModel)
     arguments: ArgumentRules = field(default_factory=ArgumentRules)
     #: ``policy_rules()`` -> a fresh :class:`PolicyCheck` (None: the domain has no checkable rules)

@@ -134,12 +134,13 @@ def _ids(ids: list[str], shown: int = 8) -> str:
     return f"tasks {head}" + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
 
 
-def resolve_domain(config, *, domain_given: bool) -> Checked:
+def resolve_domain(config, *, domain_given: bool, profile: str | None = None) -> Checked:
     """Load the tasks and settle the run's domain.
 
     With ``--domain`` given, tasks of another domain are refused. Without it, a task file whose
     tasks all name one domain runs in that domain (and a note says so); tasks naming several
-    domains are refused.
+    domains are refused. The tool profile is ``profile`` (``--profile``), else the one named in
+    ``--domain``, else the one the task file's format implies (:func:`casework.tasks.profiles.domain_spec`).
     """
     from casework.tasks import load_tasks
 
@@ -157,7 +158,14 @@ def resolve_domain(config, *, domain_given: bool) -> Checked:
             raise UserError(f"{config.tasks}: the tasks are {domain} tasks, but {exc}") from None
         notes.append(f"the tasks in {config.tasks} are {domain} tasks: running in the {domain} domain")
     check_task_domains(tasks, domain, config.tasks)
-    return Checked(domain, tasks, notes)
+    from casework.tasks.profiles import domain_spec
+
+    spec = domain_spec(domain, profile, Path(config.tasks))
+    if profile is None and spec != domain and "@" not in domain:
+        notes.append(
+            f"tool profile {spec.partition('@')[2]} (from the task file's format; --profile changes it)"
+        )
+    return Checked(spec, tasks, notes)
 
 
 def select(tasks: list[Task], task_ids: list[str] | None, source: Any) -> list[Task]:
@@ -206,7 +214,9 @@ def refuse_invalid(lines: list[str], source: Any) -> None:
     )
 
 
-def preflight(config, *, domain_given: bool = True, validate: bool = True) -> Checked:
+def preflight(
+    config, *, domain_given: bool = True, validate: bool = True, profile: str | None = None
+) -> Checked:
     """Every check a run makes before it creates its directory or starts a model.
 
     Returns the run's domain and selected tasks; raises :class:`UserError` on the first problem.
@@ -215,7 +225,7 @@ def preflight(config, *, domain_given: bool = True, validate: bool = True) -> Ch
 
     check_options(config)
     check_run_directory(config)
-    checked = resolve_domain(config, domain_given=domain_given)
+    checked = resolve_domain(config, domain_given=domain_given, profile=profile)
     from casework.tasks.splits import SplitError, select_split
 
     try:

@@ -1,7 +1,12 @@
-"""The retail domain: users, orders and products; 16 tools; a customer-service policy (tau-bench v1 compatible).
+"""The retail domain: users, orders and products; a customer-service policy; tau-bench v1 and τ³ tools.
 
 Everything casework knows about retail lives in this package and is handed to the generic layers
-through the :class:`~casework.domains.domain.Domain` contract below.
+through the :class:`~casework.domains.domain.Domain` contract below. Tool profiles:
+``tau-bench-v1`` (the default: tau-bench v1's 16 tools, ``think`` included, byte-identical),
+``tau3`` (τ³'s tools, see :mod:`casework.domains.retail.tau3_tools`, with τ³'s
+``modify_pending_order_items`` defect corrected) and ``tau3-exact`` (τ³ including that defect).
+Select one with ``get_domain("retail", "tau3")``, ``--domain retail@tau3`` or ``--profile tau3``;
+a τ³ task file selects ``tau3`` by default.
 """
 
 from __future__ import annotations
@@ -15,11 +20,18 @@ from casework.domains.retail.data import default_retail_database, load_retail
 from casework.domains.retail.grounding import ground_action
 from casework.domains.retail.llm_context import LLM_GENERATION
 from casework.domains.retail.scenarios import SCENARIOS_LIBRARY
+from casework.domains.retail.tau3_tools import make_tau3_tools
 from casework.domains.retail.tools import CANCEL_REASONS, IDENTIFICATION, TOOLS, TRANSFER_TOOL
 from casework.domains.state import Database, State
 from casework.domains.tools import Toolbox
 
 POLICY = (Path(__file__).parent / "policy.md").read_text(encoding="utf-8")
+DEFAULT_PROFILE = "tau-bench-v1"
+RETAIL_PROFILES: dict[str, Toolbox] = {
+    "tau-bench-v1": Toolbox(TOOLS),
+    "tau3": Toolbox(make_tau3_tools(exact=False)),
+    "tau3-exact": Toolbox(make_tau3_tools(exact=True)),
+}
 
 _ASKS_EMAIL = r"\be-?mail\b"
 _ASKS_NAME_ZIP = r"\b(zip|postal|full name|first name|last name|your name)\b"
@@ -98,8 +110,12 @@ RETAIL = Domain(
     name="retail",
     description="An online shop: users, orders and products (tau-bench v1 / τ³ retail).",
     tables=("orders", "products", "users"),
-    toolbox=Toolbox(TOOLS),
+    toolbox=RETAIL_PROFILES[DEFAULT_PROFILE],
     policy=POLICY,
+    profiles=RETAIL_PROFILES,
+    profile=DEFAULT_PROFILE,
+    format_profiles={"tau2": "tau3", "tau-bench-v1": "tau-bench-v1"},
+    exact_profiles={"tau3": "tau3-exact"},
     default_data=default_retail_database,
     load_data=load_retail,
     grounding=ground_action,
@@ -135,4 +151,12 @@ RETAIL = Domain(
     safety=_safety.SAFETY,
 )
 
-__all__ = ["CANCEL_REASONS", "IDENTIFICATION", "POLICY", "RETAIL", "TRANSFER_TOOL"]
+__all__ = [
+    "CANCEL_REASONS",
+    "DEFAULT_PROFILE",
+    "IDENTIFICATION",
+    "POLICY",
+    "RETAIL",
+    "RETAIL_PROFILES",
+    "TRANSFER_TOOL",
+]
