@@ -103,13 +103,22 @@ def test_128_simulations_in_flight_put_128_requests_in_flight(tmp_path: Path):
     save_tasks(tasks, tasks_file)
     script = OracleScript(tasks)
 
+    import threading
+
+    full = threading.Event()  # every request waits (up to 5 s) until 128 are in flight together
+    servers: list[FakeServer] = []
+
     def responder(body: dict) -> dict:
+        if servers[0].max_inflight >= 128:
+            full.set()
+        full.wait(5.0)
         text, calls = script.reply(body["messages"])
         tcs = [{"id": i, "type": "function", "function": {"name": n, "arguments": a}} for i, n, a in calls]
-        return {"stall": 1.5, "json": chat_json(text, tcs or None, "tool_calls" if calls else "stop")}
+        return {"json": chat_json(text, tcs or None, "tool_calls" if calls else "stop")}
 
     notes: list[str] = []
     with FakeServer(responder=responder) as server:
+        servers.append(server)
         config = EndpointConfig(model="fake-model", base_url=server.base_url, stream=False)
         choice = EndpointChoice(agent=config, user=None, local_roles=[])
         with open_clients(choice, concurrency=128, on_status=notes.append) as (agent, _):
