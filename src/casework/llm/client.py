@@ -1,4 +1,4 @@
-"""Async chat client over the official ``openai`` SDK with retries, a concurrency cap, streaming
+"""Async chat client (a lean aiohttp transport by default, or the official ``openai`` SDK) with retries, a concurrency cap, streaming
 (time to first token) and per-call usage/cost records.
 
     client = LLMClient(EndpointConfig(model="gpt-4o-mini", api_key_env="OPENAI_API_KEY"), role="agent")
@@ -314,9 +314,18 @@ class LLMClient:
                 f"model {config.model!r} uses the litellm provider, which is not installed: "
                 "pip install 'casework[litellm]'"
             )
-        if config.provider == "openai":
+        self._lean: Any = None
+        if config.provider == "openai" and config.transport == "aiohttp" and http_client is None:
+            from .transport import LeanTransport
+
+            self._lean = LeanTransport(
+                config.base_url, self._secret or "not-needed", self.cap, _reuse_trace()
+            )
+            self.transport = "aiohttp"
+        elif config.provider == "openai":
             if http_client is None:
-                http_client, self.transport = _http_client(config, self.cap)
+                http_client, sdk_transport = _http_client(config, self.cap)
+                self.transport = f"sdk/{sdk_transport}"
             else:
                 self.transport = type(http_client).__name__
             self._client = openai.AsyncOpenAI(
@@ -337,6 +346,8 @@ class LLMClient:
     __str__ = __repr__
 
     async def aclose(self) -> None:
+        if self._lean is not None:
+            await self._lean.close()
         if self._client is not None:
             await self._client.close()
 
@@ -565,6 +576,16 @@ class LLMClient:
         if stream:
             payload.update(stream=True, stream_options={"include_usage": True})
         _REUSED_CONNECTION.set(False)
+        if self._lean is not None:
+            try:
+                resp = await self._lean.post(self._json.encode(payload), stream)
+            except openai.APIStatusError as e:
+                if stream and _stream_rejected(e):
+                    raise _StreamRejected() from e
+                raise
+            if stream:
+                return await self._consume_stream(resp, t_attempt)
+            return self._from_response(resp)
         try:
             resp = await self._client.post(
                 "/chat/completions",
