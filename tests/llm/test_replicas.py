@@ -92,6 +92,7 @@ def test_in_flight_cap_follows_concurrency_and_is_only_lowered_by_the_config():
     assert EndpointConfig(model="m").in_flight_cap() == 8
     assert EndpointConfig(model="m", max_concurrency=4).in_flight_cap(128) == 4
     assert EndpointConfig(model="m", max_concurrency=400).in_flight_cap(128) == 128
+    assert EndpointConfig(model="m", max_concurrency=256).in_flight_cap() == 256  # a client on its own
 
 
 # -- concurrency -----------------------------------------------------------------------------------
@@ -444,3 +445,37 @@ def test_pool_timing_helper_is_fast():
     t = time.perf_counter()
     ReplicaPool(EndpointConfig(model="m", base_urls=["http://a/v1", "http://b/v1"]))
     assert time.perf_counter() - t < 5
+
+
+# -- real model ------------------------------------------------------------------------------------
+@pytest.mark.llm
+def test_embedded_model_as_orchestrator_and_expert(local_model_url):
+    """The embedded model orchestrates (tool_choice required: its only tool is call_expert) and
+    answers as the expert; both calls are recorded and profiled per role."""
+    from casework.runs.endpoints import expert_clients, local_endpoint
+
+    config = local_endpoint(local_model_url).model_copy(update={"max_tokens": 48})
+    llm = LLMClient(config, role="agent")
+    experts = expert_clients({"helper": config.model_copy(update={"max_tokens": 16})}, concurrency=1)
+    agent = ToolCallingAgent(llm, experts=experts, tool_choice="required-first")
+    setup = _setup()
+    setup.tools = []  # call_expert is the only tool: "required" makes the model consult the expert
+    messages = agent.reset(setup) + [
+        {"role": "user", "content": "Ask the helper expert what the capital of France is, then tell me."}
+    ]
+
+    async def main():
+        try:
+            return await agent.step(messages)
+        finally:
+            await llm.aclose()
+            await experts["helper"].aclose()
+
+    reply = aio.run(main())
+    roles = [c["role"] for c in reply.calls]
+    assert roles[0] == "agent" and "expert:helper" in roles, reply.calls
+    expert = next(c for c in reply.calls if c["role"] == "expert:helper")
+    assert expert["error"] is None and expert["latency_s"] > 0 and expert["completion_tokens"]
+    profile = latency_profile([{"model_calls": reply.calls}])
+    by_role = {g["role"]: g for g in profile["groups"]}
+    assert by_role["expert:helper"]["latency_s"]["p50"] > 0 and by_role["agent"]["calls"] >= 2

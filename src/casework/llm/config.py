@@ -202,9 +202,11 @@ class EndpointConfig(BaseModel):
         return list(self.base_urls) if self.base_urls else [self.base_url]
 
     def in_flight_cap(self, default: int | None = None) -> int:
-        """Calls in flight per replica: ``max_concurrency`` when set (it only lowers ``default``)."""
-        fallback = default if default is not None else 8
-        return min(self.max_concurrency, fallback) if self.max_concurrency else fallback
+        """Calls in flight per replica. In a run, ``default`` is its concurrency and ``max_concurrency``
+        can only lower it; on its own, ``max_concurrency`` (else 8)."""
+        if default is None:
+            return self.max_concurrency or 8
+        return min(self.max_concurrency, default) if self.max_concurrency else default
 
     def api_key(self) -> str | None:
         """The key from the environment (never stored on the config)."""
