@@ -479,3 +479,62 @@ def test_embedded_model_as_orchestrator_and_expert(local_model_url):
     profile = latency_profile([{"model_calls": reply.calls}])
     by_role = {g["role"]: g for g in profile["groups"]}
     assert by_role["expert:helper"]["latency_s"]["p50"] > 0 and by_role["agent"]["calls"] >= 2
+
+
+# -- the command line ------------------------------------------------------------------------------
+def _oracle_responder(tasks):
+    script = OracleScript(tasks)
+
+    def responder(body: dict) -> dict:
+        text, calls = script.reply(body["messages"])
+        tcs = [{"id": i, "type": "function", "function": {"name": n, "arguments": a}} for i, n, a in calls]
+        return {"json": chat_json(text, tcs or None, "tool_calls" if calls else "stop")}
+
+    return responder
+
+
+def test_cli_run_over_replicas_with_a_cache(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from casework.cli import app
+
+    domain = get_domain("retail")
+    tasks = generate_templated(domain, domain.database(), 4, seed=2)
+    tasks_file = tmp_path / "tasks.json"
+    save_tasks(tasks, tasks_file)
+    with (
+        FakeServer(responder=_oracle_responder(tasks)) as s1,
+        FakeServer(responder=_oracle_responder(tasks)) as s2,
+    ):
+        models = tmp_path / "models.toml"
+        models.write_text(
+            f'[agent]\nmodel = "fake-model"\nstream = false\nbase_urls = ["{s1.base_url}", "{s2.base_url}"]\n'
+        )
+        cli = CliRunner()
+        common = ["run", "--tasks", str(tasks_file), "--models", str(models), "--concurrency", "3"]
+        cache = ["--cache", str(tmp_path / "cache")]
+        first = cli.invoke(app, [*common, *cache, "--out", str(tmp_path / "a")])
+        assert first.exit_code == 0, first.output
+        sent = len(s1.requests) + len(s2.requests)
+        assert len(s1.requests) > 0 and len(s2.requests) > 0
+        second = cli.invoke(app, [*common, *cache, "--out", str(tmp_path / "b")])
+        assert second.exit_code == 0, second.output
+        assert len(s1.requests) + len(s2.requests) == sent  # every answer came from the cache
+        bad = cli.invoke(app, [*common, "--experts", "nonsense", "--out", str(tmp_path / "c")])
+        bad_choice = cli.invoke(app, [*common, "--tool-choice", "often", "--out", str(tmp_path / "d")])
+    assert "model calls: agent: 3 calls in flight x 2 replicas" in first.output
+    a = json.loads((tmp_path / "a" / "summary.json").read_text())
+    b = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert a["success_rate"] == b["success_rate"] == 1.0
+    assert a["llm_cache"] == {"hits": 0, "misses": sent} and b["llm_cache"] == {"hits": sent, "misses": 0}
+    assert bad.exit_code == 2 and "--experts: 'nonsense': expected NAME=MODEL" in bad.output
+    assert bad_choice.exit_code == 2 and "--tool-choice 'often'" in bad_choice.output
+
+
+def test_manifest_leaves_new_endpoint_fields_out_at_their_defaults():
+    plain = EndpointChoice(agent=EndpointConfig(model="m", base_url="http://h/v1"), user=None, local_roles=[])
+    record = plain.record("agent")
+    assert "base_urls" not in record and "transport" not in record and "prompt_suffix" not in record
+    pool = EndpointConfig(model="m", base_urls=["http://a/v1", "http://b/v1"], transport="sdk")
+    record = EndpointChoice(agent=pool, user=None, local_roles=[]).record("agent")
+    assert record["base_urls"] == ["http://a/v1", "http://b/v1"] and record["transport"] == "sdk"

@@ -1,6 +1,7 @@
 """An optional on-disk cache of chat completions (``casework run --cache DIR``).
 
-The key is a SHA-256 of the endpoint's model and base URL (credentials stripped) and the full request
+The key is a SHA-256 of the endpoint's model and base URL (credentials stripped; for replicas, the
+set of their URLs, so that any replica's answer counts) and the full request
 body (messages, tools, sampling settings, extra fields); headers, and so API keys, never enter it.
 A rerun after a crash or a grading change then costs no model call, and a deterministic setting
 reproduces exactly. One small JSON file per answer, written atomically.

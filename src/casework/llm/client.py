@@ -294,6 +294,7 @@ class LLMClient:
         self.cap = config.in_flight_cap(max_in_flight)
         self.base_url = public_url(config.base_url)
         self.cache = cache
+        self.cache_id = self.base_url  # a replica pool sets its replica set: any replica's answer counts
         self.role = role
         self.on_record = on_record
         self.records: list[CallRecord] = []
@@ -443,7 +444,7 @@ class LLMClient:
         t0 = time.monotonic()
         cache_key = None
         if self.cache is not None:
-            cache_key = self.cache.key(cfg.model, self.base_url, {**body, **(extra_body or {})})
+            cache_key = self.cache.key(cfg.model, self.cache_id, {**body, **(extra_body or {})})
             hit = self.cache.get(cache_key)
             rec.cache_hit = hit is not None
             if hit is not None:

@@ -85,6 +85,9 @@ class ReplicaPool:
             )
             for url in urls
         ]
+        shared = ",".join(sorted(str(r.url) for r in self.replicas))
+        for replica in self.replicas:
+            replica.client.cache_id = shared
         self.cap = self.replicas[0].client.cap
         self.transport = self.replicas[0].client.transport
         self._turn = itertools.count()

@@ -26,7 +26,13 @@ class EndpointChoice:
         """The endpoint of a role as manifest data (names the key's variable, never the key)."""
         config = {"agent": self.agent, "user": self.user, "judge": self.judge}.get(role)
         if config is not None:
-            return config.model_dump(mode="json")
+            # fields added with replicas are left out at their defaults, so that a run made before
+            # them still resumes with the same settings
+            data = config.model_dump(mode="json")
+            for key, default in (("base_urls", []), ("prompt_suffix", None), ("transport", "aiohttp")):
+                if data.get(key) == default:
+                    data.pop(key, None)
+            return data
         return {"model": "embedded-local"} if role in self.local_roles else None
 
 

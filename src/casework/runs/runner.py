@@ -74,6 +74,7 @@ TRANSPORT_FIELDS = {
     "max_retries",
     "max_concurrency",
     "base_urls",
+    "transport",
     "stream",
     "price",
 }
