@@ -1445,6 +1445,9 @@ def bench_sim(
     rounds: Annotated[int, typer.Option(min=1, help="Throughput run: rounds x in-flight simulations.")] = 6,
     stream: Annotated[bool, typer.Option(help="Stream the endpoint's answers (SSE).")] = False,
     throughput: Annotated[bool, typer.Option(help="Run the HTTP throughput measurement.")] = True,
+    transport: Annotated[
+        str, typer.Option(help="Client transport: aiohttp (the lean default) | sdk (the openai SDK).")
+    ] = "aiohttp",
     num_tasks: Annotated[
         int, typer.Option("--num-tasks", "-n", min=1, help="Templated tasks to cycle.")
     ] = 50,
@@ -1456,10 +1459,14 @@ def bench_sim(
     """Harness overhead per agent step (instant model) and throughput against a delayed local endpoint.
 
     Example: casework bench sim --simulations 2000 --in-flight 256 --delay 0.2
+
+    Example: casework bench sim --no-throughput  # or --transport sdk to measure the openai SDK's client
     """
     from casework.bench.sim import run_sim_bench
     from casework.generate.templated import generate_templated
 
+    if transport not in ("aiohttp", "sdk"):
+        raise _fail(f"--transport {transport!r}: expected aiohttp or sdk")
     dom, database, _ = _load(domain, data)
     tasks = generate_templated(dom, database, num_tasks, seed=seed)
     result = run_sim_bench(
@@ -1472,6 +1479,7 @@ def bench_sim(
         rounds=rounds,
         stream=stream,
         throughput=throughput,
+        transport=transport,
     )
     numbers = result.to_dict()
     console.print_json(json.dumps(numbers))
