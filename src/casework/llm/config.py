@@ -144,7 +144,7 @@ class EndpointConfig(BaseModel):
     """Appended to the last user message of every request (e.g. ``" /no_think"`` for Qwen3)."""
     transport: Literal["aiohttp", "sdk"] = "aiohttp"
     """How an OpenAI-compatible endpoint is called: ``aiohttp``, a lean Chat Completions client
-    (same requests, errors and retries, a third of the CPU per call), or ``sdk``, the openai SDK."""
+    (same requests, errors and retries, without the SDK's per-request httpx layer), or ``sdk``."""
     named_tool_choice: Literal["native", "emulate"] = "native"
     """``emulate``: send a named tool_choice as ``"required"`` with only that tool (for servers,
     such as llama.cpp, that accept only string tool_choice values)."""
