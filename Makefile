@@ -17,7 +17,7 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install $(PIP_FLAGS) -e ".[test,local]"
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[test,local,ray]"
 	touch $@
 
 demo: $(VENV)/.installed-demo

@@ -113,6 +113,26 @@ class PipelineResult:
     stats: dict[str, Any]
 
 
+@dataclass
+class Attempt:
+    """One attempt at a slot before de-duplication: the generated ``candidate`` (None when none could
+    be built), the ``task`` with its report when it passed every stage so far, else the failures."""
+
+    candidate: Task | None
+    task: Task | None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+def new_counters() -> dict[str, Any]:
+    return {"generated": 0, "passed": Counter(), "failures": Counter(), "iterations": Counter()}
+
+
+def add_counters(into: dict[str, Any], more: dict[str, Any]) -> None:
+    into["generated"] += more["generated"]
+    for key in ("passed", "failures", "iterations"):
+        into[key].update(more[key])
+
+
 def _reason_key(stage: str, message: str) -> str:
     """Group failure messages: drop ids and numbers so that the same reason counts together."""
     import re
@@ -138,14 +158,12 @@ class Pipeline:
         self.config = config
         self.reviewers = reviewers or []
         self.progress = progress
+        # ``slots_runner(pipeline, todo, record)`` runs the slots elsewhere, recording each outcome in
+        # slot order through ``record`` (the one writer of the progress file)
+        self.slots_runner: Callable[..., Any] | None = None
         self.seen: set[Any] = set()
         self.rejected_file: Any = None
-        self.counters: dict[str, Any] = {
-            "generated": 0,
-            "passed": Counter(),
-            "failures": Counter(),
-            "iterations": Counter(),
-        }
+        self.counters: dict[str, Any] = new_counters()
 
     async def _attempt(
         self, index: int, iteration: int, feedback: str | None
@@ -160,7 +178,17 @@ class Pipeline:
     async def _check(
         self, index: int, iteration: int, feedback: str | None, candidate: dict[str, Task]
     ) -> tuple[Task | None, list[dict[str, Any]]]:
-        counters = self.counters
+        attempt = await self.propose(index, iteration, feedback, self.counters)
+        if attempt.candidate is not None:
+            candidate["task"] = attempt.candidate
+        return self.decide(attempt)
+
+    async def propose(
+        self, index: int, iteration: int, feedback: str | None, counters: dict[str, Any]
+    ) -> Attempt:
+        """One attempt at slot ``index`` up to (not including) de-duplication, which needs every
+        earlier slot (:meth:`decide`); counts into ``counters``. Needs no shared state, so any
+        worker can run it (the Ray backend of ``casework generate``)."""
         try:
             task = await self.generator.generate(index, iteration, feedback)
         except GenerationError as exc:
@@ -168,9 +196,8 @@ class Pipeline:
             failure: dict[str, Any] = {"stage": "generation", "message": str(exc)}
             if exc.raw is not None:
                 failure["raw"] = exc.raw[:2000]
-            return None, [failure]
+            return Attempt(None, None, [failure])
         counters["generated"] += 1
-        candidate["task"] = task
         validation = validate_stages(
             self.domain, self.database, task, check_user_id=self.config.check_user_id
         )
@@ -185,7 +212,7 @@ class Pipeline:
         for p in validation.problems:
             counters["failures"][_reason_key(p.stage, p.message)] += 1
         if failures:
-            return None, failures
+            return Attempt(task, None, failures)
         extra: dict[str, dict[str, Any]] = {}
         if self.reviewers:
             result = await review(
@@ -200,18 +227,27 @@ class Pipeline:
                 message = f"committee rejected: {', '.join(result.failed_criteria())}"
                 counters["failures"][_reason_key("committee", message)] += 1
                 reasons = [v.reason or v.error or "" for v in result.votes]
-                return None, [
-                    {"stage": "committee", "message": message, "reviews": [r for r in reasons if r]}
-                ]
+                return Attempt(
+                    task,
+                    None,
+                    [{"stage": "committee", "message": message, "reviews": [r for r in reasons if r]}],
+                )
             counters["passed"]["committee"] += 1
-        key = dedup_key(task, self.domain.arguments)
+        extra["dedup"] = {"passed": True}  # as it will be if :meth:`decide` finds no duplicate
+        return Attempt(task, attach_report(task, validation, extra, diff=self.config.store_diff), [])
+
+    def decide(self, attempt: Attempt) -> tuple[Task | None, list[dict[str, Any]]]:
+        """De-duplicate an attempt that passed every other stage against the tasks kept so far."""
+        if attempt.task is None:
+            return None, attempt.failures
+        counters = self.counters
+        key = dedup_key(attempt.task, self.domain.arguments)
         if key in self.seen:
             counters["failures"]["dedup: same user and actions as an earlier task"] += 1
             return None, [{"stage": "dedup", "message": "same user and actions as an earlier task"}]
         self.seen.add(key)
         counters["passed"]["dedup"] += 1
-        extra["dedup"] = {"passed": True}
-        return attach_report(task, validation, extra, diff=self.config.store_diff), []
+        return attempt.task, []
 
     def _reject(
         self, index: int, iteration: int, candidate: Task | None, failures: list[dict[str, Any]]
@@ -240,16 +276,19 @@ class Pipeline:
         for iteration in range(max(1, self.config.max_iterations)):
             task, failures = await self._attempt(index, iteration, feedback)
             if task is not None:
-                task.metadata["iterations"] = iteration + 1
-                if all_failures:
-                    task.metadata["earlier_failures"] = [f["message"] for f in all_failures][:10]
-                self.counters["iterations"][iteration + 1] += 1
-                return SlotOutcome(index, task, iteration + 1, all_failures)
+                return self.accepted(index, iteration, task, all_failures)
             all_failures += [dict(f, iteration=iteration) for f in failures]
-            feedback = "The previous attempt failed validation:\n" + "\n".join(
-                f"- [{f['stage']}] {f['message']}" for f in failures
-            )
+            feedback = feedback_for(failures)
         return SlotOutcome(index, None, self.config.max_iterations, all_failures)
+
+    def accepted(
+        self, index: int, iteration: int, task: Task, all_failures: list[dict[str, Any]]
+    ) -> SlotOutcome:
+        task.metadata["iterations"] = iteration + 1
+        if all_failures:
+            task.metadata["earlier_failures"] = [f["message"] for f in all_failures][:10]
+        self.counters["iterations"][iteration + 1] += 1
+        return SlotOutcome(index, task, iteration + 1, all_failures)
 
     async def run(self, out: Path | None = None) -> PipelineResult:
         done: dict[int, SlotOutcome] = {}
@@ -281,8 +320,18 @@ class Pipeline:
                 if self.progress:
                     self.progress(1)
 
+        def record(outcome: SlotOutcome) -> None:
+            done[outcome.index] = outcome
+            if progress_file is not None:
+                progress_file.write(json.dumps(_outcome_record(outcome), ensure_ascii=False) + "\n")
+                progress_file.flush()
+            if self.progress:
+                self.progress(1)
+
         try:
-            if self.config.concurrency <= 1:
+            if self.slots_runner is not None:  # another backend runs the slots (e.g. Ray)
+                await self.slots_runner(self, todo, record)
+            elif self.config.concurrency <= 1:
                 for index in todo:
                     await one(index)
             else:
@@ -378,6 +427,13 @@ def merge_tasks(first: Task, second: Task, domain: Domain) -> Task:
         persona=first.persona,
         scenario=[k for k in keys if isinstance(k, str)],
         metadata=metadata,
+    )
+
+
+def feedback_for(failures: list[dict[str, Any]]) -> str:
+    """What the generator hears about a failed attempt before it tries the slot again."""
+    return "The previous attempt failed validation:\n" + "\n".join(
+        f"- [{f['stage']}] {f['message']}" for f in failures
     )
 
 

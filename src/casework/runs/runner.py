@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import json
 import platform
-import random
 import subprocess
 import sys
 import time
@@ -33,10 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from casework import __version__
 from casework.domains import Database, Domain, get_domain
 from casework.domains.registry import DEFAULT_DOMAIN
-from casework.runs.grading import NL_ASSERTION, ExpectedOutcome, components_for, fresh_state, grade
+from casework.runs.grading import NL_ASSERTION, ExpectedOutcome, components_for
 from casework.runs.judge import CACHE_FILE, Judge, JudgeCache
+from casework.runs.pairs import expected_for, result_line, simulate_pair, user_for
 from casework.runs.preflight import check_ground_truth, check_task_domains, select
-from casework.runs.records import SCHEMA_VERSION, parse_result, read_records
+from casework.runs.records import SCHEMA_VERSION, read_records
 from casework.runs.store import (
     ResultsStore,
     RunDirError,
@@ -48,13 +48,11 @@ from casework.runs.store import (
 )
 from casework.runs.summary import write_summary
 from casework.scoring import is_infrastructure_error
-from casework.scoring.tau3 import GRADED_TERMINATIONS
 from casework.sim.agents import AgentSetup, agent_class
-from casework.sim.orchestrator import Simulation, SimulationConfig, SimulationOutcome
-from casework.sim.personas import PERSONAS, resolve_persona
+from casework.sim.orchestrator import SimulationOutcome
 from casework.sim.progress import ProgressCallback, SimulationProgress
 from casework.sim.types import Termination
-from casework.sim.users import LLMUser, ScriptedUser, UserSimulator
+from casework.sim.users import UserSimulator
 from casework.tasks import load_tasks
 from casework.tasks.model import Task
 from casework.tasks.splits import select_split
@@ -210,15 +208,6 @@ def check_resume(existing: dict[str, Any], new: dict[str, Any]) -> None:
         )
 
 
-def persona_for(config: RunConfig, task_index: int, trial: int) -> tuple[str, str] | None:
-    if config.persona == "all":
-        names = sorted(PERSONAS)
-        rng = random.Random(f"{config.seed}:{task_index}:{trial}")
-        name = rng.choice(names)
-        return name, PERSONAS[name]
-    return resolve_persona(config.persona)
-
-
 class Runner:
     """Runs a configured evaluation. ``agent_llm`` / ``user_llm`` are clients (or None for no model)."""
 
@@ -363,60 +352,14 @@ class Runner:
 
     # -- one simulation --------------------------------------------------------------------------
     def _user(self) -> UserSimulator | None:
-        if self.config.mode == "solo":
-            return None
-        if self.config.user == "llm":
-            return LLMUser(
-                self.user_llm, enhance_query=self.config.enhance_query, role=self.domain.users.role
-            )
-        return ScriptedUser()
+        return user_for(self)
 
     def _expected(self, task: Task) -> ExpectedOutcome:
-        if task.id not in self.expected:
-            self.expected[task.id] = ExpectedOutcome.of(self.domain, self.database, task)
-        return self.expected[task.id]
+        return expected_for(self, task)
 
     async def simulate(self, index: int, task: Task, trial: int) -> dict[str, Any]:
-        expected = self._expected(task)
-        persona = persona_for(self.config, index, trial)
-        forward = self.on_progress
-
-        def on_progress(event: SimulationProgress) -> None:
-            if forward is not None:
-                forward(event.model_copy(update={"trial": trial}))
-
-        simulation = Simulation(
-            domain=self.domain,
-            state=fresh_state(self.domain, self.database, task),
-            task=task,
-            agent=self.agent_cls(llm=self.agent_llm, **self.agent_options),
-            user=self._user(),
-            config=SimulationConfig(
-                mode=self.config.mode,
-                max_steps=self.config.max_steps,
-                max_errors=self.config.max_errors,
-                parallel_tool_calls=self.config.parallel_tool_calls,
-            ),
-            policy=self.policy,
-            persona=persona,
-            goal_reached=expected.goal_reached,
-            on_progress=on_progress if forward is not None else None,
-        )
-        try:
-            outcome = await asyncio.wait_for(simulation.run(), timeout=self.config.simulation_timeout_s)
-        except TimeoutError:
-            outcome = simulation.outcome(
-                Termination.TIMEOUT, error=f"timed out after {self.config.simulation_timeout_s} s"
-            )
-        except Exception as exc:  # a bug in a plugin agent must not take the run down
-            outcome = simulation.outcome(
-                Termination.INFRASTRUCTURE_ERROR, error=f"{type(exc).__name__}: {exc}"
-            )
-        verdicts = None
-        judged = outcome.termination_reason.value in GRADED_TERMINATIONS  # else it scores 0 anyway
-        if self.judge is not None and judged and task.nl_assertions and NL_ASSERTION in components_for(task):
-            verdicts = await self.judge.judge(task.nl_assertions, outcome.messages)
-        return self.result(task, trial, outcome, expected, verdicts)
+        """One pair, simulated and graded by the code every backend shares (:mod:`casework.runs.pairs`)."""
+        return await simulate_pair(self, index, task, trial)
 
     def _report_finished(self, result: dict[str, Any]) -> None:
         """The last progress event of a simulation, once its result is on disk."""
@@ -447,31 +390,7 @@ class Runner:
         expected: ExpectedOutcome,
         verdicts: Any = None,
     ) -> dict[str, Any]:
-        scores = grade(self.domain, expected, outcome, verdicts)
-        judge_calls = [{**c, "role": "judge"} for c in verdicts.calls] if verdicts is not None else []
-        line = {
-            "task_id": task.id,
-            "trial": trial,
-            **scores,
-            "termination_reason": outcome.termination_reason.value,
-            "user_abnormal_end": outcome.user_abnormal_end,
-            "error": outcome.error,
-            "persona": outcome.persona,
-            "scenario": task.scenario,
-            "agent_steps": outcome.agent_steps,
-            "tool_errors": outcome.tool_errors,
-            "dropped_tool_calls": outcome.dropped_tool_calls,
-            **outcome.timings,
-            "expected_actions": [a.model_dump() for a in task.actions],
-            "expected_outputs": task.outputs,
-            "tool_calls": [
-                {"requestor": "assistant", **c.model_dump(mode="json")} for c in outcome.tool_calls
-            ],
-            "messages": outcome.messages,
-            "message_times": outcome.message_times,
-            "model_calls": outcome.model_calls + judge_calls,
-        }
-        return parse_result(line).to_line()
+        return result_line(self.domain, task, trial, outcome, expected, verdicts)
 
     # -- the endpoint going away ------------------------------------------------------------------
     _endpoint_gone: str | None = None
@@ -503,6 +422,43 @@ class Runner:
         section = robustness_section(results, self.tasks, self.domain, self.database, self.config.seed)
         add_to_summary(self.config.out, summary, "robustness", section)
 
+    def accept(self, store: ResultsStore, result: dict[str, Any], streak: dict[str, Any]) -> str | None:
+        """Record a finished simulation (every backend's one writer); why the run must stop, if it must.
+
+        ``streak`` counts consecutive infrastructure errors (``{"infra": 0, "last": ""}`` to start)."""
+        if result["termination_reason"] == Termination.INFRASTRUCTURE_ERROR.value:
+            self._raise_if_endpoint_gone()  # an error caused by the dead endpoint is not a result
+        store.append(result)
+        self._report_finished(result)
+        if self.on_result is not None:
+            self.on_result(result)
+        if is_infrastructure_error(result.get("termination_reason")):
+            streak["infra"] += 1
+            streak["last"] = str(result.get("error") or "")
+        else:
+            streak["infra"] = 0
+        if streak["infra"] >= self.stop_after:
+            return (
+                f"stopped: the last {streak['infra']} simulations all ended in infrastructure errors, "
+                f"the endpoint looks down (last error: {streak['last'][:300]}); finished results are "
+                f"kept in {self.config.out / 'results.jsonl'}: fix the endpoint and continue with --resume"
+            )
+        return None
+
+    def finish(self, store: ResultsStore, started: float, jobs: int) -> dict[str, Any]:
+        """Close the results file and (re)write the summary from what is on disk."""
+        store.close()
+        summary = write_summary(
+            self.config.out,
+            read_records(self.config.out),
+            exclude_infrastructure=self.config.exclude_infrastructure,
+            seed=self.config.seed,
+        )
+        self._add_studies(summary)
+        summary["wall_time_s"] = time.perf_counter() - started
+        summary["simulations_this_session"] = jobs
+        return summary
+
     async def run(self) -> dict[str, Any]:
         store = self.prepare_directory()
         jobs = self.pending(store.finished())
@@ -520,23 +476,9 @@ class Runner:
                 except asyncio.QueueEmpty:
                     return
                 result = await self.simulate(index, task, trial)
-                if result["termination_reason"] == Termination.INFRASTRUCTURE_ERROR.value:
-                    self._raise_if_endpoint_gone()  # an error caused by the dead endpoint is not a result
-                store.append(result)
-                self._report_finished(result)
-                if self.on_result is not None:
-                    self.on_result(result)
-                if is_infrastructure_error(result.get("termination_reason")):
-                    streak["infra"] += 1
-                    streak["last"] = str(result.get("error") or "")
-                else:
-                    streak["infra"] = 0
-                if streak["infra"] >= self.stop_after and not stopped:
-                    stopped.append(
-                        f"stopped: the last {streak['infra']} simulations all ended in infrastructure errors, "
-                        f"the endpoint looks down (last error: {streak['last'][:300]}); finished results are "
-                        f"kept in {self.config.out / 'results.jsonl'}: fix the endpoint and continue with --resume"
-                    )
+                stop = self.accept(store, result, streak)
+                if stop and not stopped:
+                    stopped.append(stop)
                     for w in workers:
                         if w is not asyncio.current_task():
                             w.cancel()
@@ -557,16 +499,7 @@ class Runner:
                 watcher.cancel()
             for w in workers:
                 w.cancel()
-            store.close()
-            summary = write_summary(
-                self.config.out,
-                read_records(self.config.out),
-                exclude_infrastructure=self.config.exclude_infrastructure,
-                seed=self.config.seed,
-            )
-            self._add_studies(summary)
-        summary["wall_time_s"] = time.perf_counter() - started
-        summary["simulations_this_session"] = len(jobs)
+            summary = self.finish(store, started, len(jobs))
         if stopped:
             raise RunStopped(stopped[0])
         return summary

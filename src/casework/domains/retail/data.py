@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from casework.domains.domain import DataError
+from casework.domains.loading import json_kind, read_tables
 from casework.domains.retail.generator import generate_retail
 from casework.domains.retail.models import PAYMENT_SOURCES, TABLE_ADAPTERS
 from casework.domains.state import Database
@@ -61,46 +62,7 @@ def load_retail(path: Path) -> Database:
 
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    if path.is_dir():
-        tables: dict[str, Any] = {}
-        for name in TABLES:
-            file = path / f"{name}.json"
-            if not file.is_file():
-                raise DataError(f"no {name}.json in {path}: {_LAYOUT_HINT}")
-            tables[name] = _read_json(file)
-        return tables, {name: str(path / f"{name}.json") for name in TABLES}
-    if not path.exists():
-        raise DataError(f"{path}: no such file or directory: {_LAYOUT_HINT}")
-    data = _read_json(path)
-    if not isinstance(data, dict):
-        raise DataError(
-            f'{path}: expected a JSON object {{"users": ..., "orders": ..., "products": ...}}, got {_kind(data)}'
-        )
-    missing = [name for name in TABLES if name not in data]
-    if missing:
-        raise DataError(
-            f"{path}: no table {', '.join(repr(m) for m in missing)}: expected a JSON object with the tables "
-            f"users, orders and products (tau2's db.json), found {sorted(data) or 'no tables'}"
-        )
-    unknown = sorted(set(data) - set(TABLES))
-    if unknown:
-        raise DataError(
-            f"{path}: unknown table(s) {unknown}: a retail database has users, orders and products"
-        )
-    return {name: data[name] for name in TABLES}, {name: f"{path} (table {name!r})" for name in TABLES}
-
-
-def _read_json(file: Path) -> Any:
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{file}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{file}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{file}: not valid UTF-8 text at byte {exc.start}") from exc
+    return read_tables(path, TABLES, domain="retail", layout_hint=_LAYOUT_HINT, single_file="tau2's db.json")
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -197,9 +159,7 @@ def _show(value: Any) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
-    )
+    return json_kind(value)
 
 
 def _check_ids(tables: Mapping[str, Any], sources: Mapping[str, str]) -> Iterator[str]:
