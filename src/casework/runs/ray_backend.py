@@ -221,7 +221,10 @@ class RayRunner(Runner):
                 continue
             key = (endpoint["model"], endpoint.get("base_url"))
             if key not in by_endpoint:
-                limit = int(endpoint.get("max_concurrency") or 1)
+                # the run's concurrency, lowered by the endpoint's max_concurrency, per replica
+                cap = endpoint.get("max_concurrency")
+                limit = min(int(cap), self.config.concurrency) if cap else self.config.concurrency
+                limit *= max(1, len(endpoint.get("base_urls") or []))
                 by_endpoint[key] = self._remote(
                     "limiter", actor.options(num_cpus=0, max_concurrency=100_000), limit
                 )
