@@ -111,6 +111,10 @@ def sse_chunks(
     return out
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # many clients connecting at once (concurrency tests)
+
+
 def models_json(ids: list[str]) -> dict:
     return {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in ids]}
 
@@ -245,7 +249,7 @@ class FakeServer:
                 self.wfile.write(payload)
                 self.close_connection = True
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -30,6 +30,17 @@ TOOLS = [
 ]
 
 
+TRANSPORT = {"name": "aiohttp"}
+
+
+@pytest.fixture(autouse=True, params=["aiohttp", "sdk"])
+def transport(request):
+    """Every protocol test runs on the lean aiohttp transport (the default) and on the openai SDK."""
+    TRANSPORT["name"] = request.param
+    yield request.param
+    TRANSPORT["name"] = "aiohttp"
+
+
 @pytest.fixture
 def fake():
     with FakeServer() as srv:
@@ -47,6 +58,7 @@ class Sleeps:
 def make(fake, sleeps=None, **cfg) -> LLMClient:
     cfg.setdefault("timeout_s", 5)
     cfg.setdefault("max_retries", 3)
+    cfg.setdefault("transport", TRANSPORT["name"])
     return LLMClient(
         EndpointConfig(model="fake-model", base_url=fake.base_url, **cfg),
         role="agent",
@@ -476,6 +488,6 @@ def test_a_request_on_a_kept_alive_connection_the_server_dropped_is_resent_witho
         server.close()
     assert [c.content for c in completions] == ["hi"] * 4
     assert [c.usage.retries for c in completions] == [0] * 4 and not caplog.records
-    if client.transport == "aiohttp":  # httpx notices the closed connection before reusing it
+    if "aiohttp" in client.transport:  # httpx notices the closed connection before reusing it
         assert server.dropped >= 1
     assert server.connections >= 4

@@ -127,8 +127,11 @@ FATAL = {  # (task, agent step) -> fault on every attempt; expected text in the 
 }
 
 
+@pytest.mark.parametrize("transport", ["aiohttp", "sdk"])
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
-def test_every_fault_is_retried_or_recorded_and_no_simulation_is_lost(tasks, tmp_path: Path, stream: bool):
+def test_every_fault_is_retried_or_recorded_and_no_simulation_is_lost(
+    tasks, tmp_path: Path, stream: bool, transport: str
+):
     tasks_file = tmp_path / "tasks.json"
     save_tasks(tasks, tasks_file)
     plan = {**RECOVERED, **{key: [FaultyOracle.ALWAYS, kind] for key, (kind, _) in FATAL.items()}}
@@ -141,6 +144,7 @@ def test_every_fault_is_retried_or_recorded_and_no_simulation_is_lost(tasks, tmp
             max_retries=MAX_RETRIES,
             timeout_s=CALL_TIMEOUT_S,
             stream=stream,
+            transport=transport,
         )
 
         async def run() -> dict:

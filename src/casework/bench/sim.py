@@ -320,6 +320,7 @@ def measure_throughput(
     delay_s: float,
     rounds: int,
     stream: bool,
+    transport: str = "aiohttp",
 ) -> ThroughputResult:
     """``rounds`` x ``in_flight`` simulations, ``in_flight`` at a time; the rate is taken over the
     steady part (from 1 s after the start until the queue of pending simulations runs dry)."""
@@ -338,6 +339,7 @@ def measure_throughput(
             timeout_s=60.0,
             max_retries=2,
             stream=stream,
+            transport=transport,
         )
 
         async def main() -> tuple[float, int, int]:
@@ -469,6 +471,7 @@ def run_sim_bench(
     stream: bool = False,
     throughput: bool = True,
     work_dir: Path | None = None,
+    transport: str = "aiohttp",
 ) -> SimBench:
     from casework.tasks import save_tasks
 
@@ -489,6 +492,7 @@ def run_sim_bench(
                 delay_s=delay_s,
                 rounds=rounds,
                 stream=stream,
+                transport=transport,
             )
     return SimBench(overhead, result)
 

@@ -109,6 +109,9 @@ def bench_sim(
     rounds: Annotated[int, typer.Option(min=1, help="Throughput run: rounds x in-flight simulations.")] = 6,
     stream: Annotated[bool, typer.Option(help="Stream the endpoint's answers (SSE).")] = False,
     throughput: Annotated[bool, typer.Option(help="Run the HTTP throughput measurement.")] = True,
+    transport: Annotated[
+        str, typer.Option(help="Client transport: aiohttp (the lean default) | sdk (the openai SDK).")
+    ] = "aiohttp",
     num_tasks: Annotated[
         int, typer.Option("--num-tasks", "-n", min=1, help="Templated tasks to cycle.")
     ] = 50,
@@ -124,6 +127,8 @@ def bench_sim(
 
     Example: casework bench sim --simulations 2000 --in-flight 256 --delay 0.2
 
+    Example: casework bench sim --no-throughput  # or --transport sdk to measure the openai SDK's client
+
     Example: casework bench sim --backend ray --workers 2 --simulations 500 --in-flight 64
     """
     from casework.bench.sim import run_sim_bench
@@ -132,6 +137,8 @@ def bench_sim(
 
     try:
         check_backend(backend, address, workers)
+        if transport not in ("aiohttp", "sdk"):
+            raise ValueError(f"--transport {transport!r}: expected aiohttp or sdk")
     except ValueError as exc:
         raise _fail(str(exc)) from None
     dom, database, _ = _load(domain, data)
@@ -139,7 +146,7 @@ def bench_sim(
     if backend == "ray":
         from casework.bench.sim_ray import run_sim_bench_ray as run_sim_bench  # noqa: F811
 
-    options = {"address": address, "workers": workers} if backend == "ray" else {}
+    options = {"address": address, "workers": workers} if backend == "ray" else {"transport": transport}
     result = run_sim_bench(
         dom,
         database,

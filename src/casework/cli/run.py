@@ -112,6 +112,28 @@ def run_command(
     backend: BackendOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = None,
+    max_in_flight: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Cap on model calls in flight per endpoint replica (default: --concurrency)."
+        ),
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Response cache directory: identical requests are answered from it (off by default)."
+        ),
+    ] = None,
+    experts: Annotated[
+        str | None,
+        typer.Option(
+            help="Expert models the agent may consult via call_expert(expert, question): "
+            "NAME=MODEL@BASE_URL,... (also [[experts]] in --models)."
+        ),
+    ] = None,
+    tool_choice: Annotated[
+        str, typer.Option(help="Agent tool_choice: auto | required | required-first (then auto).")
+    ] = "auto",
 ) -> None:
     """Test an agent on a task file; write results.jsonl, manifest.json and summary.{json,csv} to --out.
 
@@ -121,6 +143,8 @@ def run_command(
     Example: casework run --tasks tasks.json --model gpt-4o-mini --api-key-env OPENAI_API_KEY --trials 3 --out runs/mini
 
     Example: casework run --tasks tasks.json --agent oracle --backend ray --workers 2 --out runs/ray
+
+    Example: casework run --tasks tasks.json --models models.toml --experts math=qwen3-8b@http://127.0.0.1:8001/v1 --tool-choice required-first --cache .cache/llm --out runs/x
     """
 
     from casework.llm import ConfigError
@@ -169,13 +193,28 @@ def run_command(
         needs_agent = agent not in ("oracle", "noop")
         choice = choose_endpoints(
             models_file=models,
-            agent_overrides={"model": model, "base_url": base_url, "api_key_env": api_key_env},
-            user_overrides={"model": user_model, "base_url": user_base_url},
+            agent_overrides={
+                "model": model,
+                "base_url": base_url,
+                "api_key_env": api_key_env,
+                "max_concurrency": max_in_flight,
+            },
+            user_overrides={"model": user_model, "base_url": user_base_url, "max_concurrency": max_in_flight},
             needs_agent=needs_agent,
             needs_user=user == "llm" and mode != "solo",
             judge_overrides={"model": judge_model, "base_url": judge_base_url},
             needs_judge=config_needs_judge(config),
         )
+        from casework.runs.endpoints import load_experts
+        from casework.sim.agents import TOOL_CHOICES
+
+        expert_configs = load_experts(models, experts)
+        if expert_configs and agent not in ("tool-calling",):
+            raise ValueError(f"--experts needs the tool-calling agent, not {agent!r}")
+        if tool_choice not in TOOL_CHOICES:
+            raise ValueError(f"--tool-choice {tool_choice!r}: expected one of {', '.join(TOOL_CHOICES)}")
+        if backend != "local" and (expert_configs or tool_choice != "auto" or cache is not None):
+            raise ValueError("--experts, --tool-choice and --cache work with --backend local only (for now)")
     except (ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
 
@@ -198,7 +237,14 @@ def run_command(
             err_console.print(f"[yellow]warning:[/] {problem}")
         console.print_json(json.dumps(report))
         return
-    summary = _execute_run(config, choice, backend=(backend, address, workers))
+    summary = _execute_run(
+        config,
+        choice,
+        backend=(backend, address, workers),
+        experts=expert_configs,
+        cache_dir=cache,
+        tool_choice=tool_choice,
+    )
     _print_summary(summary, out)
     _exit_on_infrastructure_errors_or_gates(summary, gates)
 
@@ -216,15 +262,18 @@ def _exit_on_infrastructure_errors_or_gates(summary: dict, gates: dict[str, floa
         raise typer.Exit(GATE_EXIT_CODE)
 
 
-def _execute_run(config, choice, backend=("local", None, None)) -> dict:
+def _execute_run(
+    config, choice, backend=("local", None, None), *, experts=None, cache_dir=None, tool_choice: str = "auto"
+) -> dict:
     """Open the model clients (starting the local model if needed) and run with live progress.
 
     A resumed run with nothing left to do only rewrites its summary: no model is started."""
     from casework.cli.live import RunDisplay
     from casework.llm import ConfigError
+    from casework.llm.cache import ResponseCache
     from casework.llm.local import LocalModelError
     from casework.runs.backends import make_runner
-    from casework.runs.endpoints import judge_id, open_clients
+    from casework.runs.endpoints import expert_clients, judge_id, open_clients
     from casework.runs.judge import SMALL_JUDGE_WARNING
     from casework.runs.runner import RunAborted, RunStopped
     from casework.runs.signals import Interrupts, sigterm_as_interrupt
@@ -236,6 +285,7 @@ def _execute_run(config, choice, backend=("local", None, None)) -> dict:
         kind, address, workers = backend
         # the judge's client is attached below
         runner = make_runner(config, backend=kind, address=address, workers=workers, require_judge=False)
+        cache = ResponseCache(cache_dir) if cache_dir is not None else None
         if runner.finished_already():
             err_console.print(f"every simulation of {out} is finished; no model started")
             return runner.summarize()
@@ -248,6 +298,8 @@ def _execute_run(config, choice, backend=("local", None, None)) -> dict:
             open_clients(
                 choice,
                 parallel=min(config.concurrency, 4),
+                concurrency=config.concurrency,
+                cache=cache,
                 on_server=servers.append,
                 on_local_start=lambda url: display.note(
                     f"embedded local model at {url} ({servers[-1].threads} threads; log: {servers[-1].log_path})"
@@ -261,11 +313,16 @@ def _execute_run(config, choice, backend=("local", None, None)) -> dict:
             if "judge" in choice.local_roles:
                 display.note(f"warning: {SMALL_JUDGE_WARNING}")
             runner.agent_llm, runner.user_llm = agent_llm, user_llm
+            expert_llms = expert_clients(experts or {}, concurrency=config.concurrency, cache=cache)
+            if expert_llms:
+                runner.agent_options["experts"] = expert_llms
+            if tool_choice != "auto":
+                runner.agent_options["tool_choice"] = tool_choice
             if judge_llm is not None:
                 runner.set_judge(judge_llm, judge_id(choice))
             runner.on_progress = display.on_progress
             runner.endpoint_failure = servers[0].failure if servers else None
-            return aio.run(runner.run(), closing=[agent_llm, user_llm, judge_llm])
+            return aio.run(runner.run(), closing=[agent_llm, user_llm, judge_llm, *expert_llms.values()])
     except (RunDirError, ConfigError, ValueError, LocalModelError) as exc:
         raise _fail(str(exc)) from None
     except RunStopped as exc:

@@ -1,4 +1,4 @@
-"""Async chat client over the official ``openai`` SDK with retries, a concurrency cap, streaming
+"""Async chat client (a lean aiohttp transport by default, or the official ``openai`` SDK) with retries, a concurrency cap, streaming
 (time to first token) and per-call usage/cost records.
 
     client = LLMClient(EndpointConfig(model="gpt-4o-mini", api_key_env="OPENAI_API_KEY"), role="agent")
@@ -173,13 +173,25 @@ def _sdk_httpx() -> Any:
     return sys.modules[base.__module__.split(".")[0]]
 
 
-def _http_client(config: EndpointConfig) -> tuple[Any, str]:
+def public_url(url: str | None) -> str | None:
+    """A base URL as it may be recorded: without user info, query or fragment."""
+    if not url:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _http_client(config: EndpointConfig, cap: int) -> tuple[Any, str]:
     """``(client, "aiohttp")``: the SDK's aiohttp transport (made for many concurrent requests) with
     one kept-alive connection per allowed concurrent call; the SDK's default httpx transport when
     aiohttp is not installed."""
-    limits = _sdk_httpx().Limits(
-        max_connections=config.max_concurrency, max_keepalive_connections=config.max_concurrency
-    )
+    limits = _sdk_httpx().Limits(max_connections=cap, max_keepalive_connections=cap)
     try:
         transport_class = _aiohttp_transport_class()
     except ImportError:  # the SDK was installed without its aiohttp extra
@@ -226,6 +238,19 @@ def _reuse_trace() -> Any:
     return trace
 
 
+def _with_suffix(messages: list[Any], suffix: str) -> list[Any]:
+    """The messages with ``suffix`` appended to the last user message's text (e.g. ``/no_think``)."""
+    for i in range(len(messages) - 1, -1, -1):
+        message = messages[i]
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str) and not content.endswith(suffix):
+                messages = list(messages)
+                messages[i] = {**message, "content": content + suffix}
+            break
+    return messages
+
+
 class _ToolCallAcc:
     __slots__ = ("id", "name", "args")
 
@@ -256,8 +281,20 @@ class LLMClient:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         http_client: httpx.AsyncClient | None = None,
         keep_records: bool = True,
+        max_in_flight: int | None = None,
+        base_url: str | None = None,
+        cache: Any = None,
     ) -> None:
+        """``max_in_flight``: the default cap on calls in flight (the run's concurrency), lowered by
+        the config's ``max_concurrency``; ``base_url``: the replica this client talks to (default
+        the config's); ``cache``: a :class:`~casework.llm.cache.ResponseCache` or None."""
+        if base_url is not None and base_url != config.base_url:
+            config = config.model_copy(update={"base_url": base_url, "base_urls": []})
         self.config = config
+        self.cap = config.in_flight_cap(max_in_flight)
+        self.base_url = public_url(config.base_url)
+        self.cache = cache
+        self.cache_id = self.base_url  # a replica pool sets its replica set: any replica's answer counts
         self.role = role
         self.on_record = on_record
         self.records: list[CallRecord] = []
@@ -266,7 +303,8 @@ class LLMClient:
         self.backoff_max_s = backoff_max_s
         self.max_retry_after_s = max_retry_after_s
         self._sleep = sleep
-        self._semaphore = asyncio.Semaphore(config.max_concurrency)
+        self._semaphore = asyncio.Semaphore(self.cap)
+        self._tool_names: tuple[tuple[int, ...], set[str]] | None = None
         self._stream_ok = config.stream
         self._secret = config.api_key() or None
         self._client: Any = None
@@ -277,9 +315,18 @@ class LLMClient:
                 f"model {config.model!r} uses the litellm provider, which is not installed: "
                 "pip install 'casework[litellm]'"
             )
-        if config.provider == "openai":
+        self._lean: Any = None
+        if config.provider == "openai" and config.transport == "aiohttp" and http_client is None:
+            from .transport import LeanTransport
+
+            self._lean = LeanTransport(
+                config.base_url, self._secret or "not-needed", self.cap, _reuse_trace()
+            )
+            self.transport = "aiohttp"
+        elif config.provider == "openai":
             if http_client is None:
-                http_client, self.transport = _http_client(config)
+                http_client, sdk_transport = _http_client(config, self.cap)
+                self.transport = f"sdk/{sdk_transport}"
             else:
                 self.transport = type(http_client).__name__
             self._client = openai.AsyncOpenAI(
@@ -300,6 +347,8 @@ class LLMClient:
     __str__ = __repr__
 
     async def aclose(self) -> None:
+        if self._lean is not None:
+            await self._lean.close()
         if self._client is not None:
             await self._client.close()
 
@@ -363,8 +412,11 @@ class LLMClient:
         override the endpoint's defaults. Raises LLMUnavailable after the retries are exhausted and
         LLMRequestError when the server rejects the request."""
         cfg = self.config
-        rec = CallRecord(role=role or self.role, model=cfg.model)
-        body: dict[str, Any] = {"model": cfg.model, "messages": list(messages)}
+        rec = CallRecord(role=role or self.role, model=cfg.model, base_url=self.base_url)
+        messages = list(messages)
+        if cfg.prompt_suffix:
+            messages = _with_suffix(messages, cfg.prompt_suffix)
+        body: dict[str, Any] = {"model": cfg.model, "messages": messages}
         if cfg.temperature is not None:
             body["temperature"] = cfg.temperature
         if cfg.max_tokens is not None:
@@ -372,7 +424,8 @@ class LLMClient:
         tool_names = None
         if tools:
             tools = list(tools)
-            tool_names = {_get(_get(t, "function", t), "name") for t in tools}
+            if cfg.parse_text_tool_calls:
+                tool_names = self._names_of(tools)
             if (
                 isinstance(tool_choice, dict)
                 and cfg.named_tool_choice == "emulate"
@@ -389,6 +442,15 @@ class LLMClient:
         want_stream = self._stream_ok if stream is None else (stream and self._stream_ok)
 
         t0 = time.monotonic()
+        cache_key = None
+        if self.cache is not None:
+            cache_key = self.cache.key(cfg.model, self.cache_id, {**body, **(extra_body or {})})
+            hit = self.cache.get(cache_key)
+            rec.cache_hit = hit is not None
+            if hit is not None:
+                result, attempt, t_attempt = hit, 0, t0
+                rec.latency_s = time.monotonic() - t0
+                return self._finish(rec, result, tools, tool_names, t0, t_attempt, 0, want_stream)
         attempt = 0
         stale_left = _STALE_RESENDS
         while True:
@@ -441,6 +503,28 @@ class LLMClient:
                     )
                 raise err_cls(summary, rec) from None
 
+        if cache_key is not None:
+            self.cache.put(cache_key, result)
+        return self._finish(rec, result, tools, tool_names, t0, t_attempt, attempt, want_stream)
+
+    def _names_of(self, tools: list[Any]) -> set[str]:
+        key = tuple(map(id, tools))
+        if self._tool_names is None or self._tool_names[0] != key:
+            self._tool_names = (key, {_get(_get(t, "function", t), "name") for t in tools})
+        return self._tool_names[1]
+
+    def _finish(
+        self,
+        rec: CallRecord,
+        result: tuple,
+        tools: Any,
+        tool_names: set[str] | None,
+        t0: float,
+        t_attempt: float,
+        attempt: int,
+        want_stream: bool,
+    ) -> Completion:
+        cfg = self.config
         raw, tool_calls, finish, usage, ttft, reasoning = result
         rec.latency_s = time.monotonic() - t0
         rec.retries = attempt
@@ -455,7 +539,7 @@ class LLMClient:
             cached = _get(details, "cached_tokens")
             if cached is not None:
                 rec.cached_tokens = cached
-        if rec.completion_tokens:
+        if rec.completion_tokens and not rec.cache_hit:
             attempt_s = time.monotonic() - t_attempt
             decode_s = attempt_s - ttft if ttft is not None else attempt_s
             if decode_s > 0:
@@ -493,6 +577,16 @@ class LLMClient:
         if stream:
             payload.update(stream=True, stream_options={"include_usage": True})
         _REUSED_CONNECTION.set(False)
+        if self._lean is not None:
+            try:
+                resp = await self._lean.post(self._json.encode(payload), stream)
+            except openai.APIStatusError as e:
+                if stream and _stream_rejected(e):
+                    raise _StreamRejected() from e
+                raise
+            if stream:
+                return await self._consume_stream(resp, t_attempt)
+            return self._from_response(resp)
         try:
             resp = await self._client.post(
                 "/chat/completions",

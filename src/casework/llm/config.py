@@ -17,6 +17,15 @@ A models file (TOML, YAML or JSON) looks like::
     [[reviewers]]
     model = "gpt-4o"
 
+    [[experts]]                      # models the agent may consult through call_expert(expert, question)
+    name = "math"
+    model = "qwen2.5-math"
+    base_url = "http://127.0.0.1:8090/v1"
+
+A role served by several replicas lists them, ``base_urls = ["http://h1:8000/v1", "http://h2:8000/v1"]``
+(or repeats its section, ``[[agent]]`` twice, with different ``base_url``): calls go to the replica with
+the fewest calls in flight, and a failing replica is left out for a while.
+
 Precedence for each field: CLI flag > role section > ``[defaults]`` section > built-in defaults.
 """
 
@@ -33,9 +42,18 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["ConfigError", "EndpointConfig", "ModelsConfig", "PriceTable", "load_models_config", "resolve"]
+__all__ = [
+    "ConfigError",
+    "EndpointConfig",
+    "ModelsConfig",
+    "PriceTable",
+    "load_models_config",
+    "merge_replicas",
+    "parse_experts",
+    "resolve",
+]
 
-ROLES = ("agent", "user", "reviewers", "judge")
+ROLES = ("agent", "user", "reviewers", "judge", "experts")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # litellm provider prefixes that are never the organisation part of a model name an OpenAI-compatible
@@ -104,10 +122,13 @@ class EndpointConfig(BaseModel):
 
     model: str = Field(min_length=1)
     base_url: str | None = None
+    base_urls: list[str] = Field(default_factory=list)
+    """Replicas of the same model (data-parallel servers); ``base_url`` is the first when unset."""
     api_key_env: str | None = None
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(5, ge=0)
-    max_concurrency: int = Field(8, ge=1)
+    max_concurrency: int | None = Field(None, ge=1)
+    """Calls in flight per replica; unset: follows the run's ``--concurrency`` (8 outside a run)."""
     temperature: float | None = Field(None, ge=0)
     max_tokens: int | None = Field(None, ge=1)
     extra_body: dict[str, Any] = Field(default_factory=dict)
@@ -119,6 +140,11 @@ class EndpointConfig(BaseModel):
     parse_text_tool_calls: bool = False
     """Recover tool calls the model wrote as text (```json blocks, <tool_call> tags...) when the
     server returned none. Useful for small local models."""
+    prompt_suffix: str | None = None
+    """Appended to the last user message of every request (e.g. ``" /no_think"`` for Qwen3)."""
+    transport: Literal["aiohttp", "sdk"] = "aiohttp"
+    """How an OpenAI-compatible endpoint is called: ``aiohttp``, a lean Chat Completions client
+    (same requests, errors and retries, without the SDK's per-request httpx layer), or ``sdk``."""
     named_tool_choice: Literal["native", "emulate"] = "native"
     """``emulate``: send a named tool_choice as ``"required"`` with only that tool (for servers,
     such as llama.cpp, that accept only string tool_choice values)."""
@@ -153,6 +179,35 @@ class EndpointConfig(BaseModel):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
 
+    @field_validator("base_urls")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        out = []
+        for url in v:
+            if not str(url).startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} must start with http:// or https://")
+            out.append(str(url).rstrip("/"))
+        if len(set(out)) != len(out):
+            raise ValueError("lists the same URL twice")
+        return out
+
+    @model_validator(mode="after")
+    def _first_replica(self) -> EndpointConfig:
+        if self.base_urls and self.base_url is None:
+            object.__setattr__(self, "base_url", self.base_urls[0])
+        return self
+
+    def replica_urls(self) -> list[str | None]:
+        """Every replica's base URL (one ``None`` for the provider's default)."""
+        return list(self.base_urls) if self.base_urls else [self.base_url]
+
+    def in_flight_cap(self, default: int | None = None) -> int:
+        """Calls in flight per replica. In a run, ``default`` is its concurrency and ``max_concurrency``
+        can only lower it; on its own, ``max_concurrency`` (else 8)."""
+        if default is None:
+            return self.max_concurrency or 8
+        return min(self.max_concurrency, default) if self.max_concurrency else default
+
     def api_key(self) -> str | None:
         """The key from the environment (never stored on the config)."""
         return os.environ.get(self.api_key_env) if self.api_key_env else None
@@ -173,6 +228,7 @@ class ModelsConfig(BaseModel):
     user: dict[str, Any] | None = None
     reviewers: list[dict[str, Any]] = Field(default_factory=list)
     judge: dict[str, Any] | None = None
+    experts: list[dict[str, Any]] = Field(default_factory=list)
     source: str | None = Field(default=None, exclude=True)
 
     def resolve(
@@ -192,6 +248,14 @@ class ModelsConfig(BaseModel):
             return [
                 _build({**self.defaults, **sec, **overrides}, f"{where}: reviewers[{i}]")
                 for i, sec in enumerate(sections)
+            ]
+        if role == "experts":
+            return [
+                _build(
+                    {**self.defaults, **{k: v for k, v in sec.items() if k != "name"}, **overrides},
+                    f"{where}: experts[{i}]",
+                )
+                for i, sec in enumerate(self.experts)
             ]
         if role not in ("agent", "user", "judge"):
             raise ConfigError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
@@ -254,6 +318,11 @@ def load_models_config(path: str | os.PathLike[str]) -> ModelsConfig:
         raise ConfigError(f"{p}: top level must be a table/mapping with sections {', '.join(ROLES)}")
     if isinstance(data.get("reviewers"), dict):
         data["reviewers"] = [data["reviewers"]]
+    if isinstance(data.get("experts"), dict):
+        data["experts"] = [data["experts"]]
+    for role in ("agent", "user", "judge"):
+        if isinstance(data.get(role), list):
+            data[role] = merge_replicas(data[role], f"{p}: {role}")
     try:
         cfg = ModelsConfig.model_validate(data)
     except ValidationError as e:
@@ -269,7 +338,53 @@ def load_models_config(path: str | os.PathLike[str]) -> ModelsConfig:
             _check_partial({**cfg.defaults, **sec}, f"{p}: {role}")
     for i, sec in enumerate(cfg.reviewers):
         _check_partial({**cfg.defaults, **sec}, f"{p}: reviewers[{i}]")
+    names = set()
+    for i, sec in enumerate(cfg.experts):
+        name = sec.get("name")
+        if not isinstance(name, str) or not _EXPERT_NAME.match(name):
+            raise ConfigError(f"{p}: experts[{i}].name: expected a name of letters, digits, - or _")
+        if name in names:
+            raise ConfigError(f"{p}: experts[{i}].name: {name!r} is used twice")
+        names.add(name)
+        _check_partial(
+            {**cfg.defaults, **{k: v for k, v in sec.items() if k != "name"}}, f"{p}: experts[{i}]"
+        )
     return cfg
+
+
+_EXPERT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def merge_replicas(sections: list[Any], where: str) -> dict[str, Any]:
+    """Repeated sections of one role (``[[agent]]`` twice) are replicas: every field but ``base_url``
+    must agree; the URLs become ``base_urls``."""
+    if not sections or not all(isinstance(s, dict) for s in sections):
+        raise ConfigError(f"{where}: expected one table or a list of tables (replicas)")
+    first = {k: v for k, v in sections[0].items() if k not in ("base_url", "base_urls")}
+    urls: list[str] = []
+    for i, sec in enumerate(sections):
+        rest = {k: v for k, v in sec.items() if k not in ("base_url", "base_urls")}
+        if rest != first:
+            differ = sorted(k for k in set(rest) | set(first) if rest.get(k) != first.get(k))
+            raise ConfigError(
+                f"{where}[{i}]: replicas must differ only in base_url, but {', '.join(differ)} differ"
+            )
+        urls += ([sec["base_url"]] if sec.get("base_url") else []) + list(sec.get("base_urls") or [])
+    return {**first, "base_urls": urls} if urls else first
+
+
+def parse_experts(spec: str) -> dict[str, EndpointConfig]:
+    """``NAME=model@url,NAME2=model2`` (the ``--experts`` option) as endpoint configs by name."""
+    out: dict[str, EndpointConfig] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, eq, target = item.partition("=")
+        if not eq or not _EXPERT_NAME.match(name) or not target:
+            raise ConfigError(f"--experts: {item!r}: expected NAME=MODEL or NAME=MODEL@BASE_URL")
+        if name in out:
+            raise ConfigError(f"--experts: expert {name!r} is named twice")
+        model, at, url = target.partition("@")
+        out[name] = _build({"model": model, **({"base_url": url} if at else {})}, f"--experts: {name}")
+    return out
 
 
 def _check_partial(data: Mapping[str, Any], where: str) -> None:

@@ -33,6 +33,8 @@ class CallRecord(BaseModel):
 
     role: str | None = None
     model: str
+    base_url: str | None = None
+    """The replica that answered (scheme, host, port and path only: never credentials)."""
     started_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     latency_s: float = 0.0
     ttft_s: float | None = None
@@ -45,6 +47,8 @@ class CallRecord(BaseModel):
     streamed: bool = False
     finish_reason: str | None = None
     error: str | None = None
+    cache_hit: bool | None = None
+    """With a response cache: whether the answer came from it (None: no cache)."""
 
 
 class Completion(BaseModel):

@@ -35,41 +35,49 @@ def model_calls(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def latency_profile(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Per (model, role) statistics of the model calls; see the module docstring."""
+    """Per (model, role) statistics of the model calls; see the module docstring. Calls that name
+    the replica that answered (``base_url``) are also grouped per (model, role, replica) under
+    ``replicas``; an expert consulted by the agent is the role ``expert:NAME``."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    replicas: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for call in model_calls(results):
-        groups[(str(call.get("model") or "(unknown)"), str(call.get("role") or "agent"))].append(call)
-    rows = []
-    for (model, role), calls in sorted(groups.items()):
-        latencies = [float(c["latency_s"]) for c in calls if c.get("latency_s") is not None]
-        ttfts = [float(c["ttft_s"]) for c in calls if c.get("ttft_s") is not None]
-        speeds = [float(c["decode_tokens_per_s"]) for c in calls if c.get("decode_tokens_per_s") is not None]
-        rows.append(
-            {
-                "model": model,
-                "role": role,
-                "calls": len(calls),
-                "latency_s": _quantiles(latencies),
-                "ttft_s": _quantiles(ttfts),
-                "decode_tokens_per_s": {
-                    "mean": mean(speeds),
-                    "p50": percentile(speeds, 50),
-                    "n": len(speeds),
-                },
-                "prompt_tokens": sum(int(c.get("prompt_tokens") or 0) for c in calls),
-                "completion_tokens": sum(int(c.get("completion_tokens") or 0) for c in calls),
-                "cached_tokens": sum(int(c.get("cached_tokens") or 0) for c in calls),
-                "share_under_5s": (sum(1 for v in latencies if v < FAST_S) / len(latencies))
-                if latencies
-                else None,
-                "retries": sum(int(c.get("retries") or 0) for c in calls),
-                "errors": sum(1 for c in calls if c.get("error")),
-                "cost_usd": math.fsum(float(c.get("cost_usd") or 0.0) for c in calls),
-            }
-        )
-    return {
+        key = (str(call.get("model") or "(unknown)"), str(call.get("role") or "agent"))
+        groups[key].append(call)
+        if call.get("base_url"):
+            replicas[(*key, str(call["base_url"]))].append(call)
+    rows = [{"model": m, "role": r, **_stats(calls)} for (m, r), calls in sorted(groups.items())]
+    out = {
         "percentiles": "linear interpolation between order statistics",
         "fast_threshold_s": FAST_S,
         "calls": sum(row["calls"] for row in rows),
         "groups": rows,
+    }
+    if replicas:
+        out["replicas"] = [
+            {"model": m, "role": r, "base_url": u, **_stats(calls)}
+            for (m, r, u), calls in sorted(replicas.items())
+        ]
+    return out
+
+
+def _stats(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = [float(c["latency_s"]) for c in calls if c.get("latency_s") is not None]
+    ttfts = [float(c["ttft_s"]) for c in calls if c.get("ttft_s") is not None]
+    speeds = [float(c["decode_tokens_per_s"]) for c in calls if c.get("decode_tokens_per_s") is not None]
+    return {
+        "calls": len(calls),
+        "latency_s": _quantiles(latencies),
+        "ttft_s": _quantiles(ttfts),
+        "decode_tokens_per_s": {
+            "mean": mean(speeds),
+            "p50": percentile(speeds, 50),
+            "n": len(speeds),
+        },
+        "prompt_tokens": sum(int(c.get("prompt_tokens") or 0) for c in calls),
+        "completion_tokens": sum(int(c.get("completion_tokens") or 0) for c in calls),
+        "cached_tokens": sum(int(c.get("cached_tokens") or 0) for c in calls),
+        "share_under_5s": (sum(1 for v in latencies if v < FAST_S) / len(latencies)) if latencies else None,
+        "retries": sum(int(c.get("retries") or 0) for c in calls),
+        "errors": sum(1 for c in calls if c.get("error")),
+        "cost_usd": math.fsum(float(c.get("cost_usd") or 0.0) for c in calls),
     }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from casework.llm import EndpointConfig, LLMClient, ModelsConfig, load_models_config
+from casework.llm import EndpointConfig, ModelsConfig, load_models_config
 
 
 @dataclass
@@ -26,7 +26,13 @@ class EndpointChoice:
         """The endpoint of a role as manifest data (names the key's variable, never the key)."""
         config = {"agent": self.agent, "user": self.user, "judge": self.judge}.get(role)
         if config is not None:
-            return config.model_dump(mode="json")
+            # fields added with replicas are left out at their defaults, so that a run made before
+            # them still resumes with the same settings
+            data = config.model_dump(mode="json")
+            for key, default in (("base_urls", []), ("prompt_suffix", None), ("transport", "aiohttp")):
+                if data.get(key) == default:
+                    data.pop(key, None)
+            return data
         return {"model": "embedded-local"} if role in self.local_roles else None
 
 
@@ -107,6 +113,8 @@ def open_clients(
     on_server: Callable[[Any], None] | None = None,
     prompt_prefix: tuple[list[dict[str, Any]], list[dict[str, Any]] | None] | None = None,
     on_status: Callable[[str], None] | None = None,
+    concurrency: int | None = None,
+    cache: Any = None,
 ) -> Iterator[tuple[Any, ...]]:
     """``(agent_client, user_client)`` for the run (``with_judge``: and the judge's client); starts
     the local model when a role needs it.
@@ -116,7 +124,18 @@ def open_clients(
     once it answers (the server's ``failure()`` says when it has exited). With ``prompt_prefix``
     (opening messages, tools) of a local agent, the prefix's KV cache is restored from the user cache
     directory, or warmed once and saved there (``on_status`` hears what happens).
+
+    ``concurrency`` (the run's simulations in flight) is each endpoint's default cap on calls in
+    flight (a models file's ``max_concurrency`` lowers it); ``on_status`` hears the effective limits.
+    ``cache``: a :class:`~casework.llm.cache.ResponseCache` shared by every client.
     """
+    from casework.llm.replicas import limits_line, make_client
+
+    def client(config: EndpointConfig | None, role: str) -> Any:
+        if config is None:
+            return None
+        return make_client(config, role=role, keep_records=False, max_in_flight=concurrency, cache=cache)
+
     with ExitStack() as stack:
         agent_cfg, user_cfg, judge_cfg = choice.agent, choice.user, choice.judge
         if choice.local_roles:
@@ -141,13 +160,39 @@ def open_clients(
             if "judge" in choice.local_roles:
                 judge_cfg = cfg
         # Each call's record travels with its simulation into results.jsonl; the clients keep none.
-        agent = LLMClient(agent_cfg, role="agent", keep_records=False) if agent_cfg is not None else None
-        user = LLMClient(user_cfg, role="user", keep_records=False) if user_cfg is not None else None
-        if not with_judge:
-            yield agent, user
-            return
-        judge = LLMClient(judge_cfg, role="judge", keep_records=False) if judge_cfg is not None else None
-        yield agent, user, judge
+        agent, user = client(agent_cfg, "agent"), client(user_cfg, "user")
+        judge = client(judge_cfg, "judge") if with_judge else None
+        if on_status is not None and (line := limits_line({"agent": agent, "user": user, "judge": judge})):
+            on_status(line)
+        yield (agent, user, judge) if with_judge else (agent, user)
+
+
+def expert_clients(
+    experts: dict[str, EndpointConfig], *, concurrency: int | None = None, cache: Any = None
+) -> dict[str, Any]:
+    """One client per expert model (role ``expert:NAME``), for the agent's ``call_expert`` tool."""
+    from casework.llm.replicas import make_client
+
+    return {
+        name: make_client(
+            config, role=f"expert:{name}", keep_records=False, max_in_flight=concurrency, cache=cache
+        )
+        for name, config in experts.items()
+    }
+
+
+def load_experts(models_file: Path | None, spec: str | None) -> dict[str, EndpointConfig]:
+    """Experts from the models file's ``[[experts]]`` and the ``--experts`` option (which wins)."""
+    from casework.llm.config import parse_experts
+
+    out: dict[str, EndpointConfig] = {}
+    if models_file is not None:
+        models = load_models_config(models_file)
+        for section, config in zip(models.experts, models.resolve("experts"), strict=True):  # type: ignore[arg-type]
+            out[section["name"]] = config
+    if spec:
+        out.update(parse_experts(spec))
+    return out
 
 
 def _prepare_prompt_cache(server: Any, cfg: EndpointConfig, prefix: Any, slots: int, on_status: Any) -> None:

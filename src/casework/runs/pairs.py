@@ -114,7 +114,7 @@ async def simulate_pair(ctx: PairRunner, index: int, task: Task, trial: int) -> 
         domain=ctx.domain,
         state=fresh_state(ctx.domain, ctx.database, task),
         task=task,
-        agent=ctx.agent_cls(llm=ctx.agent_llm),
+        agent=ctx.agent_cls(llm=ctx.agent_llm, **getattr(ctx, "agent_options", {})),
         user=user_for(ctx),
         config=SimulationConfig(
             mode=config.mode,

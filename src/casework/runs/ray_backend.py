@@ -135,7 +135,8 @@ class PairWorker:
         limiters: dict[str, Any],
         client_factory: Callable[[], dict[str, Any]] | None = None,
     ):
-        from casework.llm import EndpointConfig, LLMClient
+        from casework.llm import EndpointConfig
+        from casework.llm.replicas import make_client
 
         ray = import_ray()
         self.holder = ray.get_runtime_context().get_actor_id()
@@ -146,7 +147,12 @@ class PairWorker:
                 clients[f"{role}_llm"] = None
                 continue
             # the key is read here, from this worker's environment, by the variable's name
-            client = LLMClient(EndpointConfig(**endpoint), role=role, keep_records=False)
+            client = make_client(  # replicas: a pool; calls in flight follow the run's concurrency
+                EndpointConfig(**endpoint),
+                role=role,
+                keep_records=False,
+                max_in_flight=config.get("concurrency"),
+            )
             limiter = limiters.get(role)
             clients[f"{role}_llm"] = LimitedClient(client, limiter, self.holder) if limiter else client
         self.ctx = PairContext.build(RunConfig.model_validate(config), policy, **clients)
@@ -215,7 +221,10 @@ class RayRunner(Runner):
                 continue
             key = (endpoint["model"], endpoint.get("base_url"))
             if key not in by_endpoint:
-                limit = int(endpoint.get("max_concurrency") or 1)
+                # the run's concurrency, lowered by the endpoint's max_concurrency, per replica
+                cap = endpoint.get("max_concurrency")
+                limit = min(int(cap), self.config.concurrency) if cap else self.config.concurrency
+                limit *= max(1, len(endpoint.get("base_urls") or []))
                 by_endpoint[key] = self._remote(
                     "limiter", actor.options(num_cpus=0, max_concurrency=100_000), limit
                 )

@@ -67,6 +67,8 @@ class ModelCall(BaseModel):
     cached_tokens: int | None = None
     cost_usd: float | None = None
     error: str | None = None
+    base_url: str | None = None
+    cache_hit: bool | None = None
 
 
 class ExpectedAction(BaseModel):

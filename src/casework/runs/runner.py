@@ -71,6 +71,8 @@ TRANSPORT_FIELDS = {
     "timeout_s",
     "max_retries",
     "max_concurrency",
+    "base_urls",
+    "transport",
     "stream",
     "price",
 }
@@ -230,6 +232,7 @@ class Runner:
         self.config = config
         self.agent_llm = agent_llm
         self.user_llm = user_llm
+        self.agent_options: dict[str, Any] = {}  # extra keyword arguments of the agent (e.g. experts)
         self.on_result = on_result
         self.on_note = on_note or (lambda text: print(text, file=sys.stderr, flush=True))
         # Consecutive infrastructure errors that stop the run (the endpoint is down).
@@ -336,7 +339,9 @@ class Runner:
         if not self.tasks:
             return None
         try:
-            agent = self.agent_cls(llm=self.agent_llm if self.agent_llm is not None else _NoModel())
+            agent = self.agent_cls(
+                llm=self.agent_llm if self.agent_llm is not None else _NoModel(), **self.agent_options
+            )
         except Exception:  # a plugin agent that cannot be built without its model has no known prefix
             return None
         setup = AgentSetup(

@@ -54,9 +54,12 @@ def summarize(
     table = pass_k_table(per_task, seed=seed) if per_task else {}
     successful = sum(bool(r.success) for r in counted)
     usage = Counter()
+    cache = Counter()
     cost = 0.0
     for r in counted:
         for call in r.model_calls:
+            if call.cache_hit is not None:
+                cache["hits" if call.cache_hit else "misses"] += 1
             for key in ("prompt_tokens", "completion_tokens", "cached_tokens"):
                 usage[f"{call.role or 'agent'}_{key}"] += getattr(call, key) or 0
             cost += call.cost_usd or 0.0
@@ -88,6 +91,8 @@ def summarize(
         "tokens": dict(usage),
         "cost_usd": round(cost, 6),
     }
+    if cache:  # the run used a response cache (--cache)
+        summary["llm_cache"] = {"hits": cache["hits"], "misses": cache["misses"]}
     if any(r.reward_basis is not None for r in counted):
         summary["components"] = component_summary(counted)
     return summary

@@ -88,28 +88,109 @@ def system_prompt(setup: AgentSetup) -> str:
     return prompt
 
 
+CALL_EXPERT = "call_expert"
+EXPERT_SYSTEM = "You are an expert consulted by a customer-service agent. Answer its question briefly."
+TOOL_CHOICES = ("auto", "required", "required-first")
+
+
+def expert_tool(names: list[str]) -> dict[str, Any]:
+    """The ``call_expert(expert, question)`` function schema for the configured experts."""
+    return {
+        "type": "function",
+        "function": {
+            "name": CALL_EXPERT,
+            "description": "Ask an expert model a self-contained question and get its answer. "
+            "The customer does not see this exchange.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "expert": {"type": "string", "enum": names, "description": "Which expert to ask."},
+                    "question": {"type": "string", "description": "The question, with all context needed."},
+                },
+                "required": ["expert", "question"],
+            },
+        },
+    }
+
+
 class ToolCallingAgent(Agent):
-    """An LLM agent using native function calling; falls back to tool calls written as text."""
+    """An LLM agent using native function calling; falls back to tool calls written as text.
+
+    Options: ``tool_choice`` (``auto``; ``required``; ``required-first``: required on the first model
+    call of a simulation, auto afterwards) and ``experts`` (name -> model client): the model may then
+    call ``call_expert(expert, question)``; the agent answers those calls itself (at most
+    ``max_expert_rounds`` rounds per step) and records each expert call with the role ``expert:NAME``.
+    The expert exchange stays out of the conversation the domain sees.
+    """
 
     name = "tool-calling"
 
-    def __init__(self, llm: Any, **options: Any):
+    def __init__(
+        self,
+        llm: Any,
+        *,
+        experts: dict[str, Any] | None = None,
+        tool_choice: str = "auto",
+        max_expert_rounds: int = 3,
+        **options: Any,
+    ):
         if llm is None:
             raise ValueError("the tool-calling agent needs a model endpoint")
+        if tool_choice not in TOOL_CHOICES:
+            raise ValueError(f"tool_choice {tool_choice!r}: expected one of {', '.join(TOOL_CHOICES)}")
         self.llm = llm
+        self.experts = dict(experts or {})
+        self.tool_choice = tool_choice
+        self.max_expert_rounds = max_expert_rounds
         self.options = options
         self.setup: AgentSetup | None = None
+        self.tools: list[dict[str, Any]] = []
+        self.tool_names: set[str] = set()
+        self.replies = 0
 
     def reset(self, setup: AgentSetup) -> list[dict[str, Any]]:
         self.setup = setup
+        self.tools = list(setup.tools)
+        if self.experts:
+            self.tools.append(expert_tool(sorted(self.experts)))
+        self.tool_names = setup.tool_names
+        self.replies = 0
         return [{"role": "system", "content": system_prompt(setup)}]
+
+    def _choice(self) -> str:
+        if self.tool_choice == "required-first":
+            return "required" if self.replies == 0 else "auto"
+        return self.tool_choice
+
+    async def _ask_expert(self, call: Any) -> tuple[str, dict[str, Any] | None]:
+        from casework.llm import LLMError
+
+        try:
+            args = json.loads(call.arguments or "{}")
+        except ValueError:
+            args = None
+        if not isinstance(args, dict):
+            return "Error: call_expert arguments must be a JSON object with expert and question", None
+        name, question = args.get("expert"), args.get("question")
+        client = self.experts.get(name) if isinstance(name, str) else None
+        if client is None:
+            return f"Error: unknown expert {name!r}; experts: {', '.join(sorted(self.experts))}", None
+        if not isinstance(question, str) or not question.strip():
+            return "Error: call_expert needs a non-empty question", None
+        messages = [{"role": "system", "content": EXPERT_SYSTEM}, {"role": "user", "content": question}]
+        try:
+            completion = await client.chat(messages, role=f"expert:{name}")
+        except LLMError as exc:  # a failed expert is an observation, not the end of the simulation
+            record = exc.record.model_dump(mode="json") if exc.record is not None else None
+            return f"Error: expert {name} did not answer", record
+        return completion.content or "", completion.usage.model_dump(mode="json")
 
     def prompt_prefix(
         self, setup: AgentSetup
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None] | None:
         if setup.mode == "oracle-plan":
             return None  # the system message holds each task's own plan
-        return self.reset(setup), setup.tools
+        return self.reset(setup), self.tools
 
     async def step(self, messages: list[dict[str, Any]]) -> AgentReply:
         from casework.llm import parse_text_tool_calls
@@ -118,15 +199,35 @@ class ToolCallingAgent(Agent):
         params: dict[str, Any] = {}
         if self.setup.parallel_tool_calls:
             params["parallel_tool_calls"] = True
-        completion = await self.llm.chat(messages, tools=self.setup.tools, tool_choice="auto", **params)
-        calls = [ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in completion.tool_calls]
+        records: list[dict[str, Any]] = []
+        work = messages
+        choice = self._choice()
+        rounds = 0
+        while True:
+            completion = await self.llm.chat(work, tools=self.tools, tool_choice=choice, **params)
+            records.append(completion.usage.model_dump(mode="json"))
+            calls = [ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in completion.tool_calls]
+            asks = [c for c in calls if c.name == CALL_EXPERT] if self.experts else []
+            if not asks or rounds >= self.max_expert_rounds:
+                break
+            rounds += 1
+            work = [*work, completion.to_message()]
+            for call in calls:  # every call of the turn gets a result; domain calls wait for the answer
+                if call.name == CALL_EXPERT:
+                    answer, record = await self._ask_expert(call)
+                    if record is not None:
+                        records.append(record)
+                else:
+                    answer = "Not executed: ask the expert first, then call this tool again."
+                work.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": answer})
+            choice = "auto"
+        self.replies += 1
+        calls = [c for c in calls if c.name != CALL_EXPERT]
         content = completion.content
         if not calls and content:
-            content, parsed = parse_text_tool_calls(content, self.setup.tool_names)
+            content, parsed = parse_text_tool_calls(content, self.tool_names)
             calls = [ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in parsed]
-        return AgentReply(
-            content=content or None, tool_calls=calls, calls=[completion.usage.model_dump(mode="json")]
-        )
+        return AgentReply(content=content or None, tool_calls=calls, calls=records)
 
 
 TEXT_PROTOCOL = """

@@ -160,8 +160,9 @@ class Simulation:
         )
 
     def _record_calls(self, calls: list[dict[str, Any]], role: str) -> None:
-        for call in calls:
-            self.model_calls.append({**call, "role": role})
+        for call in calls:  # an expert consulted by the agent keeps its own role (expert:NAME)
+            own = call.get("role")
+            self.model_calls.append({**call, "role": own if str(own).startswith("expert:") else role})
 
     # -- the loop --------------------------------------------------------------------------------
     async def run(self) -> SimulationOutcome:
