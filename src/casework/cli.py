@@ -1078,6 +1078,11 @@ def demo(
     console.print(f"report: {paths.html}")
 
 
+from casework.cli_train import register as _register_train  # noqa: E402 - export, train
+
+_register_train(app)
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

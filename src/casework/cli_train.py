@@ -1,0 +1,189 @@
+"""The training commands: ``casework export`` and ``casework train sft|grpo``.
+
+Registered on the main app by :func:`register`. Heavy libraries (torch, transformers, TRL, PEFT,
+datasets) are imported inside the commands that need them, never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+train_app = typer.Typer(
+    help="Train agents on exported runs (needs pip install 'casework[train]').", no_args_is_help=True
+)
+
+TRAIN_HINT = "the training commands need the train extra: pip install 'casework[train]'"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _need_train_extra(*modules: str) -> None:
+    import importlib.util
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise _fail(f"{module} is not installed; {TRAIN_HINT}")
+
+
+def export(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories written by `casework run`.")],
+    fmt: Annotated[str, typer.Option("--format", help="sft | sharegpt | grpo")] = "sft",
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("dataset"),
+    min_reward: Annotated[float, typer.Option("--min-reward", help="Keep trajectories with reward >= this.")] = 1.0,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop trajectories identical to a kept one.")] = False,
+    split_by: Annotated[str, typer.Option("--split-by", help="task (train/test by task id) | none")] = "task",
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", help="Fraction of task ids held out as test.")
+    ] = 0.0,
+    per_turn: Annotated[
+        bool, typer.Option("--per-turn", help="sft: one prompt-completion example per assistant turn.")
+    ] = False,
+    hf: Annotated[
+        bool, typer.Option("--hf", help="Also write a Hugging Face DatasetDict (hf/) and parquet files.")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the task split.")] = 0,
+) -> None:
+    """Export graded runs as training data: SFT chat JSONL, ShareGPT (APIGen-MT-5k layout) or GRPO prompts.
+
+    Writes train.jsonl / test.jsonl, dataset_card.json and README.md (counts, domains, scenarios,
+    reward filter, source runs, which task ids went to train and test).
+
+    Example: casework export runs/oracle runs/local --format sft --min-reward 1 --dedupe --test-fraction 0.2 --out data/sft
+    """
+    from casework.train.export import ExportError, export_runs
+    from casework.train.records import RecordError
+
+    if hf:
+        _need_train_extra("datasets")
+    try:
+        result = export_runs(
+            run_dirs,
+            out,
+            fmt=fmt,
+            min_reward=min_reward,
+            dedupe=dedupe,
+            split_by=split_by,
+            test_fraction=test_fraction,
+            per_turn=per_turn,
+            hf=hf,
+            seed=seed,
+        )
+    except (ExportError, RecordError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    card = result.card
+    c = card["counts"]
+    console.print(
+        f"{fmt}: train {card['examples']['train']} examples, test {card['examples']['test']} "
+        f"({c['kept']} of {c['trajectories_read']} trajectories kept; {c['below_min_reward']} below reward "
+        f"{min_reward}, {c['duplicates_removed']} duplicates, {c['infrastructure_errors_excluded']} "
+        f"infrastructure errors excluded)"
+    )
+    console.print(f"dataset: {out}  card: {out / 'README.md'}")
+
+
+def _train(kind: str, **options) -> None:
+    _need_train_extra("torch", "transformers", "trl", "peft", "datasets")
+    from casework.train.trainers import TrainError, TrainSettings, train_grpo, train_sft
+
+    settings = TrainSettings(**options)
+    try:
+        summary = (train_sft if kind == "sft" else train_grpo)(settings)
+    except (TrainError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if summary.first_loss is not None:
+        console.print(f"loss: {summary.first_loss:.4f} -> {summary.last_loss:.4f} over {summary.steps} steps")
+    if summary.first_reward is not None:
+        console.print(f"reward: {summary.first_reward:.4f} -> {summary.last_reward:.4f}")
+    if summary.params_changed is not None:
+        console.print(f"parameters changed: {summary.params_changed} (max |delta| {summary.max_param_change:.3g})")
+    console.print(
+        f"{summary.device}: {summary.seconds_per_step:.2f} s/step, peak RSS {summary.peak_rss_mb:.0f} MB; "
+        f"model: {settings.out / 'final'}; curves: {settings.out / 'curves.png'}, {settings.out / 'curves.csv'}"
+    )
+
+
+DataArg = Annotated[Path, typer.Option("--data", help="Dataset directory from `casework export`.")]
+BaseOpt = Annotated[
+    str,
+    typer.Option(
+        "--base",
+        help="tiny (random 2-layer model, for smoke tests) | embedded (the embedded GGUF) | a HF model dir/id.",
+    ),
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output directory (checkpoints, final/, curves).")]
+StepsOpt = Annotated[int, typer.Option("--max-steps", help="Optimizer steps.")]
+LoraOpt = Annotated[int, typer.Option("--lora", help="LoRA rank (0 = full fine-tune).")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate.")]
+SaveOpt = Annotated[int, typer.Option("--save-steps", help="Checkpoint every N steps (0 = only the final model).")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")]
+SeedOpt = Annotated[int, typer.Option("--seed")]
+
+
+@train_app.command("sft")
+def train_sft_command(
+    data: DataArg,
+    out: OutOpt = Path("train-out/sft"),
+    base: BaseOpt = "embedded",
+    max_steps: StepsOpt = 20,
+    lora: LoraOpt = 8,
+    lr: LrOpt = 2e-4,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 1,
+    max_length: Annotated[int | None, typer.Option("--max-length", help="Truncate sequences (tokens).")] = None,
+    save_steps: SaveOpt = 0,
+    resume: ResumeOpt = False,
+    seed: SeedOpt = 0,
+) -> None:
+    """Supervised fine-tuning (TRL SFTTrainer, LoRA by default) with loss on the assistant's tokens only.
+
+    Example: casework train sft --data data/sft --base embedded --max-steps 20 --lora 8 --out train-out/sft
+    """
+    _train(
+        "sft", data=data, out=out, base=base, max_steps=max_steps, lora_r=lora, learning_rate=lr,
+        batch_size=batch_size, max_length=max_length, save_steps=save_steps, resume=resume, seed=seed,
+    )
+
+
+@train_app.command("grpo")
+def train_grpo_command(
+    data: DataArg,
+    out: OutOpt = Path("train-out/grpo"),
+    base: BaseOpt = "embedded",
+    max_steps: StepsOpt = 10,
+    lora: LoraOpt = 8,
+    lr: LrOpt = 1e-5,
+    num_generations: Annotated[int, typer.Option("--num-generations", help="Completions per prompt.")] = 4,
+    max_completion_length: Annotated[int, typer.Option("--max-completion-length", help="Tokens.")] = 96,
+    reward: Annotated[
+        list[str] | None, typer.Option("--reward", help="shaped | execution | similarity (repeatable).")
+    ] = None,
+    save_steps: SaveOpt = 0,
+    resume: ResumeOpt = False,
+    seed: SeedOpt = 0,
+) -> None:
+    """GRPO (TRL GRPOTrainer) on exported prompts, scored by the shaped / execution / similarity rewards.
+
+    Example: casework train grpo --data data/grpo --base embedded --max-steps 10 --reward shaped --reward execution
+    """
+    _train(
+        "grpo", data=data, out=out, base=base, max_steps=max_steps, lora_r=lora, learning_rate=lr,
+        num_generations=num_generations, max_completion_length=max_completion_length,
+        rewards=tuple(reward or ("shaped", "similarity")), save_steps=save_steps, resume=resume, seed=seed,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``export`` and ``train`` to the main ``casework`` app."""
+    app.command("export")(export)
+    app.add_typer(train_app, name="train")
+
+
