@@ -39,8 +39,12 @@ def export(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories written by `casework run`.")],
     fmt: Annotated[str, typer.Option("--format", help="sft | sharegpt | grpo")] = "sft",
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("dataset"),
-    min_reward: Annotated[float, typer.Option("--min-reward", help="Keep trajectories with reward >= this.")] = 1.0,
-    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop trajectories identical to a kept one.")] = False,
+    min_reward: Annotated[
+        float, typer.Option("--min-reward", help="Keep trajectories with reward >= this.")
+    ] = 1.0,
+    dedupe: Annotated[
+        bool, typer.Option("--dedupe", help="Drop trajectories identical to a kept one.")
+    ] = False,
     split_by: Annotated[str, typer.Option("--split-by", help="task (train/test by task id) | none")] = "task",
     test_fraction: Annotated[
         float, typer.Option("--test-fraction", help="Fraction of task ids held out as test.")
@@ -105,7 +109,9 @@ def _train(kind: str, **options) -> None:
     if summary.first_reward is not None:
         console.print(f"reward: {summary.first_reward:.4f} -> {summary.last_reward:.4f}")
     if summary.params_changed is not None:
-        console.print(f"parameters changed: {summary.params_changed} (max |delta| {summary.max_param_change:.3g})")
+        console.print(
+            f"parameters changed: {summary.params_changed} (max |delta| {summary.max_param_change:.3g})"
+        )
     console.print(
         f"{summary.device}: {summary.seconds_per_step:.2f} s/step, peak RSS {summary.peak_rss_mb:.0f} MB; "
         f"model: {settings.out / 'final'}; curves: {settings.out / 'curves.png'}, {settings.out / 'curves.csv'}"
@@ -124,7 +130,9 @@ OutOpt = Annotated[Path, typer.Option("--out", help="Output directory (checkpoin
 StepsOpt = Annotated[int, typer.Option("--max-steps", help="Optimizer steps.")]
 LoraOpt = Annotated[int, typer.Option("--lora", help="LoRA rank (0 = full fine-tune).")]
 LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate.")]
-SaveOpt = Annotated[int, typer.Option("--save-steps", help="Checkpoint every N steps (0 = only the final model).")]
+SaveOpt = Annotated[
+    int, typer.Option("--save-steps", help="Checkpoint every N steps (0 = only the final model).")
+]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")]
 SeedOpt = Annotated[int, typer.Option("--seed")]
 
@@ -138,7 +146,9 @@ def train_sft_command(
     lora: LoraOpt = 8,
     lr: LrOpt = 2e-4,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 1,
-    max_length: Annotated[int | None, typer.Option("--max-length", help="Truncate sequences (tokens).")] = None,
+    max_length: Annotated[
+        int | None, typer.Option("--max-length", help="Truncate sequences (tokens).")
+    ] = None,
     save_steps: SaveOpt = 0,
     resume: ResumeOpt = False,
     seed: SeedOpt = 0,
@@ -148,8 +158,18 @@ def train_sft_command(
     Example: casework train sft --data data/sft --base embedded --max-steps 20 --lora 8 --out train-out/sft
     """
     _train(
-        "sft", data=data, out=out, base=base, max_steps=max_steps, lora_r=lora, learning_rate=lr,
-        batch_size=batch_size, max_length=max_length, save_steps=save_steps, resume=resume, seed=seed,
+        "sft",
+        data=data,
+        out=out,
+        base=base,
+        max_steps=max_steps,
+        lora_r=lora,
+        learning_rate=lr,
+        batch_size=batch_size,
+        max_length=max_length,
+        save_steps=save_steps,
+        resume=resume,
+        seed=seed,
     )
 
 
@@ -175,9 +195,19 @@ def train_grpo_command(
     Example: casework train grpo --data data/grpo --base embedded --max-steps 10 --reward shaped --reward execution
     """
     _train(
-        "grpo", data=data, out=out, base=base, max_steps=max_steps, lora_r=lora, learning_rate=lr,
-        num_generations=num_generations, max_completion_length=max_completion_length,
-        rewards=tuple(reward or ("shaped", "similarity")), save_steps=save_steps, resume=resume, seed=seed,
+        "grpo",
+        data=data,
+        out=out,
+        base=base,
+        max_steps=max_steps,
+        lora_r=lora,
+        learning_rate=lr,
+        num_generations=num_generations,
+        max_completion_length=max_completion_length,
+        rewards=tuple(reward or ("shaped", "similarity")),
+        save_steps=save_steps,
+        resume=resume,
+        seed=seed,
     )
 
 
@@ -185,5 +215,3 @@ def register(app: typer.Typer) -> None:
     """Add ``export`` and ``train`` to the main ``casework`` app."""
     app.command("export")(export)
     app.add_typer(train_app, name="train")
-
-

@@ -142,7 +142,9 @@ def test_grpo_rows_carry_what_the_rewards_need(oracle_run: Path, tmp_path: Path)
             replayed = replayed + json.loads(t["reference_calls"])
         assert replayed == original["expected_actions"]
         last = turns[-1]
-        assert json.loads(last["reference_calls"]) or last["reference_text"]  # a final call (transfer) or words
+        assert (
+            json.loads(last["reference_calls"]) or last["reference_text"]
+        )  # a final call (transfer) or words
 
 
 def test_unknown_schema_version_is_refused(run_copy):
@@ -171,7 +173,9 @@ def test_bad_options_and_empty_exports_fail_clearly(oracle_run: Path, tmp_path: 
         export_runs([oracle_run], tmp_path / "x", fmt="csv")
     with pytest.raises(ExportError, match="--per-turn applies to --format sft"):
         export_runs([oracle_run], tmp_path / "x", fmt="grpo", per_turn=True)
-    with pytest.raises(ExportError, match="nothing to export: 12 trajectories read, 12 below --min-reward 2.0"):
+    with pytest.raises(
+        ExportError, match="nothing to export: 12 trajectories read, 12 below --min-reward 2.0"
+    ):
         export_runs([oracle_run], tmp_path / "x", fmt="sft", min_reward=2.0)
     with pytest.raises(RecordError, match="not a run directory"):
         export_runs([tmp_path / "nowhere"], tmp_path / "x")
@@ -180,7 +184,9 @@ def test_bad_options_and_empty_exports_fail_clearly(oracle_run: Path, tmp_path: 
 def test_cli_export_and_its_one_line_errors(oracle_run: Path, tmp_path: Path):
     runner = CliRunner()
     out = tmp_path / "cli"
-    result = runner.invoke(app, ["export", str(oracle_run), "--format", "grpo", "--out", str(out), "--dedupe"])
+    result = runner.invoke(
+        app, ["export", str(oracle_run), "--format", "grpo", "--out", str(out), "--dedupe"]
+    )
     assert result.exit_code == 0, result.output
     assert "6 of 12 trajectories kept" in result.output and (out / "train.jsonl").exists()
     (tmp_path / "bad").mkdir()

@@ -146,7 +146,11 @@ class CaseworkEnv(gym.Env):
             {"role": "user", "content": opening.content},
         ]
         self._potential = self._shaped() if self.dense else 0.0
-        return self._observation(self.messages), {"task_id": self.task.id, "messages": list(self.messages), "tools": self.tools}
+        return self._observation(self.messages), {
+            "task_id": self.task.id,
+            "messages": list(self.messages),
+            "tools": self.tools,
+        }
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict]:
         if self.task is None or self.done:
@@ -164,7 +168,9 @@ class CaseworkEnv(gym.Env):
                     "type": "function",
                     "function": {
                         "name": c["name"],
-                        "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"]),
+                        "arguments": c["arguments"]
+                        if isinstance(c["arguments"], str)
+                        else json.dumps(c["arguments"]),
                     },
                 }
                 for i, c in enumerate(calls)
@@ -178,7 +184,9 @@ class CaseworkEnv(gym.Env):
                 except json.JSONDecodeError:
                     parsed = {}
                 self.calls.append({"name": name, "arguments": parsed if isinstance(parsed, dict) else {}})
-                self.messages.append({"role": "tool", "tool_call_id": tc["id"], "name": name, "content": observation})
+                self.messages.append(
+                    {"role": "tool", "tool_call_id": tc["id"], "name": name, "content": observation}
+                )
                 tool = self.domain.toolbox.tools.get(name)
                 if tool is not None and tool.ends_conversation and not observation.startswith("Error"):
                     terminated, reason = True, Termination.TRANSFER.value
@@ -197,7 +205,11 @@ class CaseworkEnv(gym.Env):
             potential = self._shaped()
             reward += potential - self._potential
             self._potential = potential
-        info: dict[str, Any] = {"task_id": self.task.id, "messages": list(self.messages), "new_messages": self.messages[start:]}
+        info: dict[str, Any] = {
+            "task_id": self.task.id,
+            "messages": list(self.messages),
+            "new_messages": self.messages[start:],
+        }
         if terminated or truncated:
             self.done = True
             expected = self._expected_of(self.task)

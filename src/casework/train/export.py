@@ -165,8 +165,10 @@ def trajectory_key(messages: list[dict[str, Any]]) -> str:
     parts = []
     for m in messages:
         if m["role"] == "assistant":
-            calls = [normalize_action((c["name"], c["arguments"] if isinstance(c["arguments"], dict) else {}))
-                     for c in calls_of(m)]
+            calls = [
+                normalize_action((c["name"], c["arguments"] if isinstance(c["arguments"], dict) else {}))
+                for c in calls_of(m)
+            ]
             parts.append(["assistant", m.get("content") or "", calls])
         else:
             parts.append([m["role"], m.get("content") or ""])
@@ -204,7 +206,9 @@ def sharegpt_tools(tools: list[dict[str, Any]]) -> str:
     return json.dumps([t["function"] for t in tools], ensure_ascii=False)
 
 
-def sharegpt_example(source: Source, record: TrajectoryRecord, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def sharegpt_example(
+    source: Source, record: TrajectoryRecord, messages: list[dict[str, Any]]
+) -> dict[str, Any]:
     system = ""
     turns: list[dict[str, str]] = []
     for m in messages:
@@ -221,10 +225,17 @@ def sharegpt_example(source: Source, record: TrajectoryRecord, messages: list[di
             for call in calls_of(m):
                 value = {"name": call["name"], "arguments": call["arguments"]}
                 turns.append({"from": "function_call", "value": json.dumps(value, ensure_ascii=False)})
-    return {"conversations": turns, "system": system, "tools": sharegpt_tools(source.tools), **_meta(source, record)}
+    return {
+        "conversations": turns,
+        "system": system,
+        "tools": sharegpt_tools(source.tools),
+        **_meta(source, record),
+    }
 
 
-def grpo_examples(source: Source, record: TrajectoryRecord, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def grpo_examples(
+    source: Source, record: TrajectoryRecord, messages: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     tools = json.dumps(source.tools, ensure_ascii=False)
     meta = _meta(source, record)
     expected = json.dumps(record.expected_actions, ensure_ascii=False)
@@ -304,7 +315,9 @@ def export_runs(
     if split_by not in ("task", "none"):
         raise ExportError(f"--split-by {split_by!r}: expected 'task' (or 'none' for no test split)")
     if split_by == "none" and test_fraction > 0:
-        raise ExportError("--test-fraction needs --split-by task (splits are by task id, never by trajectory)")
+        raise ExportError(
+            "--test-fraction needs --split-by task (splits are by task id, never by trajectory)"
+        )
     if per_turn and fmt != "sft":
         raise ExportError("--per-turn applies to --format sft (grpo rows are already one per agent turn)")
     if not run_dirs:

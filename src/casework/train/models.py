@@ -20,7 +20,7 @@ from casework.train.chat_template import training_chat_template
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
-def tiny_tokenizer(corpus: Iterable[str], vocab_size: int = 4096) -> Any:
+def tiny_tokenizer(corpus: Iterable[str], vocab_size: int = 8192) -> Any:
     """A byte-level BPE tokenizer with ChatML special tokens, trained on ``corpus`` (seconds).
 
     Merges may cross word boundaries (no pre-tokenizing regex), so the texts every example repeats
@@ -45,7 +45,7 @@ def tiny_tokenizer(corpus: Iterable[str], vocab_size: int = 4096) -> Any:
     return fast
 
 
-def tiny_model(tokenizer: Any, seed: int = 0, hidden: int = 64) -> Any:
+def tiny_model(tokenizer: Any, seed: int = 0, hidden: int = 32) -> Any:
     """A randomly initialised two-layer Qwen2 sized for ``tokenizer``."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM

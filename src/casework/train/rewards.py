@@ -50,6 +50,13 @@ def completion_text(completion: Any) -> tuple[str, list[dict[str, Any]]]:
     return "\n".join(text_parts), calls
 
 
+def _arguments_or_text(raw: str) -> Any:
+    try:
+        return json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError:
+        return raw
+
+
 def parse_completion_calls(completion: Any, domain: Domain) -> list[dict[str, Any]]:
     """The ``{"name", "arguments"}`` calls in a completion (arguments parsed when valid JSON)."""
     text, structured = completion_text(completion)
@@ -60,10 +67,7 @@ def parse_completion_calls(completion: Any, domain: Domain) -> list[dict[str, An
     for call in structured:
         args = call["arguments"]
         if isinstance(args, str):
-            try:
-                args = json.loads(args) if args.strip() else {}
-            except json.JSONDecodeError:
-                pass
+            args = _arguments_or_text(args)
         out.append({"name": call["name"], "arguments": args})
     return out
 
@@ -93,7 +97,9 @@ def shaped_reward_func(completions: list[Any], **kwargs: Any) -> list[float]:
         domain = get_domain(domain_name)
         called = parse_completion_calls(completion, domain)
         # a call whose arguments are not a JSON object still counts by name, with no arguments
-        called = [{**c, "arguments": c["arguments"] if isinstance(c["arguments"], dict) else {}} for c in called]
+        called = [
+            {**c, "arguments": c["arguments"] if isinstance(c["arguments"], dict) else {}} for c in called
+        ]
         rewards.append(shaped_reward(_loads(reference), called, required_args=_required(domain)).normalized)
     return rewards
 
@@ -106,7 +112,9 @@ def _database(domain_name: str, data: str | None) -> Database:
     return domain.database(Path(data) if data else None)
 
 
-def _run_calls(domain: Domain, database: Database, prior: list[dict], calls: list[dict]) -> tuple[str, list[str]]:
+def _run_calls(
+    domain: Domain, database: Database, prior: list[dict], calls: list[dict]
+) -> tuple[str, list[str]]:
     state = database.fork()
     for call in prior:
         domain.call(state, call["name"], call["arguments"])
@@ -133,7 +141,9 @@ class ExecutionReward:
             database = _database(domain_name, data)
             prior_calls = _loads(prior)
             want_hash, want_obs = _run_calls(domain, database, prior_calls, _loads(reference))
-            got_hash, got_obs = _run_calls(domain, database, prior_calls, parse_completion_calls(completion, domain))
+            got_hash, got_obs = _run_calls(
+                domain, database, prior_calls, parse_completion_calls(completion, domain)
+            )
             if got_hash != want_hash:
                 rewards.append(0.0)
             else:
@@ -147,7 +157,9 @@ execution_reward_func = ExecutionReward()
 def render_turn(text: str, calls: list[dict[str, Any]]) -> str:
     """An agent turn as the embedded model writes it: text, then one ```json block per call."""
     blocks = [
-        "```json\n" + json.dumps({"name": c["name"], "arguments": c["arguments"]}, ensure_ascii=False) + "\n```"
+        "```json\n"
+        + json.dumps({"name": c["name"], "arguments": c["arguments"]}, ensure_ascii=False)
+        + "\n```"
         for c in calls
     ]
     return "\n".join(part for part in [text, *blocks] if part)

@@ -112,7 +112,9 @@ def _peft_config(lora_r: int) -> Any:
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
 
 
 def _peak_rss_mb() -> float:
@@ -182,8 +184,15 @@ def write_curves(out: Path, history: list[dict[str, Any]], kind: str) -> None:
 
 
 def _finish(
-    kind: str, settings: TrainSettings, trainer: Any, tokenizer: Any, device: str, started: float,
-    examples: int, tokens: int | None = None, change: float | None = None,
+    kind: str,
+    settings: TrainSettings,
+    trainer: Any,
+    tokenizer: Any,
+    device: str,
+    started: float,
+    examples: int,
+    tokens: int | None = None,
+    change: float | None = None,
 ) -> TrainSummary:
     final = settings.out / "final"
     trainer.save_model(str(final))
@@ -251,7 +260,6 @@ def train_sft(settings: TrainSettings) -> TrainSummary:
         assistant_only_loss=not per_turn,
         completion_only_loss=True if per_turn else None,
         packing=False,
-        gradient_checkpointing=False,
     )
     trainer = SFTTrainer(
         model=model,
@@ -263,7 +271,9 @@ def train_sft(settings: TrainSettings) -> TrainSummary:
     tokens = sum(len(x) for x in trainer.train_dataset["input_ids"])
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=True if settings.resume else None)
-    steps_tokens = tokens * trainer.state.global_step * settings.batch_size * settings.grad_accum // max(len(rows), 1)
+    steps_tokens = (
+        tokens * trainer.state.global_step * settings.batch_size * settings.grad_accum // max(len(rows), 1)
+    )
     return _finish("sft", settings, trainer, tokenizer, device, started, len(rows), tokens=steps_tokens)
 
 
@@ -301,7 +311,6 @@ def train_grpo(settings: TrainSettings) -> TrainSummary:
         beta=settings.beta,
         temperature=settings.temperature,
         remove_unused_columns=False,
-        gradient_checkpointing=False,
     )
     trainer = GRPOTrainer(
         model=model,
