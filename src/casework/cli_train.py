@@ -6,6 +6,7 @@ datasets) are imported inside the commands that need them, never at import time.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -209,6 +210,87 @@ def train_grpo_command(
         resume=resume,
         seed=seed,
     )
+
+
+@train_app.command("eval")
+def train_eval_command(
+    data: DataArg,
+    split: Annotated[str, typer.Option("--split", help="Which file of --data: test | train.")] = "test",
+    model: Annotated[str | None, typer.Option("--model", help="Model name at --base-url.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint.")] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option("--api-key-env", help="Environment variable holding the API key.")
+    ] = None,
+    model_path: Annotated[
+        Path | None,
+        typer.Option("--model-path", help="A GGUF file to serve with the embedded llama.cpp server."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Evaluate the first N prefixes only.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency")] = 1,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the report (with per-item scores).")
+    ] = None,
+) -> None:
+    """Step-level evaluation: the model's next agent turn for each exported prefix, scored without a user.
+
+    Reports JSON-valid rate of tool calls, tool-name accuracy, argument exact match (normalised),
+    shaped reward, and text answers where a tool was expected. Temperature 0. With neither --base-url
+    nor --model-path the embedded model is used.
+
+    Example: casework train eval --data data/grpo --model-path train-out/sft/model.gguf --limit 50 --json eval.json
+    """
+    from contextlib import ExitStack
+
+    from casework import aio
+    from casework.llm import EndpointConfig, LLMClient
+    from casework.train.evaluate import EvalError, evaluate_endpoint, load_items, report_dict
+
+    try:
+        items = load_items(data, split, limit)
+    except EvalError as exc:
+        raise _fail(str(exc)) from None
+    if not items:
+        raise _fail(f"{data}: no prefixes to evaluate")
+    with ExitStack() as stack:
+        if base_url is None:
+            from casework.llm.local import LocalModelError, LocalModelServer
+            from casework.runs.endpoints import local_endpoint
+
+            if model_path is not None and not model_path.exists():
+                raise _fail(f"--model-path {model_path}: no such file")
+            err_console.print(f"starting the embedded server on {model_path or 'the embedded model'}…")
+            try:
+                server = stack.enter_context(LocalModelServer(model_path=model_path, verbosity=-1))
+            except LocalModelError as exc:
+                raise _fail(str(exc)) from None
+            config = local_endpoint(server.base_url)
+        else:
+            config = EndpointConfig(
+                model=model or "default",
+                base_url=base_url,
+                api_key_env=api_key_env,
+                temperature=0.0,
+                parse_text_tool_calls=True,
+            )
+        client = LLMClient(config, role="agent")
+        report = aio.run(evaluate_endpoint(items, client, concurrency=concurrency), closing=[client])
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    console.print(
+        f"{report.items} prefixes ({report.expected_call_items} expecting a call, {report.expected_text_items} text)\n"
+        f"  JSON-valid tool calls:      {pct(report.json_valid_rate)} of {report.tool_calls_made}\n"
+        f"  tool-name accuracy:         {pct(report.tool_name_accuracy)}\n"
+        f"  argument exact match:       {pct(report.argument_exact_match)}\n"
+        f"  shaped reward (normalised): {report.shaped_reward:.3f}\n"
+        f"  text when a tool expected:  {pct(report.text_when_tool_expected)}\n"
+        f"  tool when text expected:    {pct(report.tool_when_text_expected)}",
+        highlight=False,
+    )
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report_dict(report), indent=2), encoding="utf-8")
 
 
 def register(app: typer.Typer) -> None:
