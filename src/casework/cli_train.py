@@ -117,6 +117,16 @@ def _train(kind: str, **options) -> None:
         f"{summary.device}: {summary.seconds_per_step:.2f} s/step, peak RSS {summary.peak_rss_mb:.0f} MB; "
         f"model: {settings.out / 'final'}; curves: {settings.out / 'curves.png'}, {settings.out / 'curves.csv'}"
     )
+    final = settings.out / "final"
+    console.print(
+        "next:\n"
+        f"  casework train merge --adapter {final} --base {settings.base} --out {settings.out / 'model.gguf'}\n"
+        f"  casework train eval --data DATA --model-path {settings.out / 'model.gguf'}\n"
+        f"  python -m casework.llm.local --model {settings.out / 'model.gguf'} --port 8080   # serve it\n"
+        "  casework run --tasks TASKS --base-url http://127.0.0.1:8080/v1 --model local --out runs/trained\n"
+        "  casework compare runs/base runs/trained",
+        highlight=False,
+    )
 
 
 DataArg = Annotated[Path, typer.Option("--data", help="Dataset directory from `casework export`.")]
@@ -209,6 +219,55 @@ def train_grpo_command(
         save_steps=save_steps,
         resume=resume,
         seed=seed,
+    )
+
+
+@train_app.command("merge")
+def train_merge_command(
+    adapter: Annotated[
+        Path, typer.Option("--adapter", help="The final/ folder of `casework train` (a LoRA adapter).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The GGUF file to write.")] = Path(
+        "train-out/model.gguf"
+    ),
+    base: BaseOpt = "embedded",
+    template: Annotated[
+        Path | None,
+        typer.Option(
+            "--template",
+            help="GGUF whose metadata (tokenizer, chat template) to keep; default: the embedded model's.",
+        ),
+    ] = None,
+    qtype: Annotated[str, typer.Option("--type", help="Q8_0 | F16 | F32 for the 2-D weights.")] = "Q8_0",
+) -> None:
+    """Merge a LoRA adapter into its base model and write a GGUF the embedded llama.cpp server loads.
+
+    Example: casework train merge --adapter train-out/sft/final --out train-out/model.gguf
+    """
+    _need_train_extra("torch", "transformers", "peft", "gguf")
+    from casework.train.gguf_export import GGUFExportError, merge_adapter, write_gguf
+
+    if template is None:
+        if base != "embedded":
+            raise _fail(
+                "--template GGUF is needed for a base other than the embedded model (its tokenizer metadata)"
+            )
+        from casework.train.models import embedded_paths
+
+        directory, name = embedded_paths()
+        template = directory / name
+    try:
+        model, _ = merge_adapter(adapter, base)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        written = write_gguf(model, out, template=template, qtype=qtype)
+    except (GGUFExportError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(
+        f"wrote {out} ({written['bytes'] / 2**20:.0f} MiB, {written['tensors']} tensors, {'/'.join(written['types'])})"
+    )
+    console.print(
+        "serve it:   python -m casework.llm.local --model " + str(out) + " --port 8080\n"
+        "re-test it: casework train eval --data DATA --model-path " + str(out)
     )
 
 

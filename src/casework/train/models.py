@@ -77,9 +77,31 @@ def embedded_paths() -> tuple[Path, str]:
     return path.parent, path.name
 
 
+def load_gguf_dense(path: Path) -> Any:
+    """A GGUF file as a plain float32 transformers model (every weight dequantised), trainable.
+
+    transformers keeps GGUF weights packed by default and refuses to train such a model; with
+    ``GgufConfig(dequantize=True)`` the weights are ordinary dense tensors, so the quantizer handle
+    is dropped and the model is what ``from_config`` + the weights would give.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, GgufConfig
+
+    model = AutoModelForCausalLM.from_pretrained(
+        str(path.parent),
+        gguf_file=path.name,
+        dtype=torch.float32,
+        quantization_config=GgufConfig(dequantize=True),
+    )
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
+    return model
+
+
 def load_base(base: str, corpus: Iterable[str] | None = None, seed: int = 0) -> tuple[Any, Any]:
     """``(model, tokenizer)`` for ``base`` (``tiny``, ``embedded``, or a ``from_pretrained`` name)."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if base == "tiny":
@@ -88,7 +110,7 @@ def load_base(base: str, corpus: Iterable[str] | None = None, seed: int = 0) -> 
     if base == "embedded":
         directory, name = embedded_paths()
         tokenizer = AutoTokenizer.from_pretrained(str(directory), gguf_file=name)
-        model = AutoModelForCausalLM.from_pretrained(str(directory), gguf_file=name, dtype=torch.float32)
+        model = load_gguf_dense(directory / name)
     else:
         tokenizer = AutoTokenizer.from_pretrained(base)
         model = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
