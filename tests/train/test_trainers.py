@@ -113,10 +113,48 @@ def test_cli_train_sft_per_turn_and_wrong_dataset_errors(oracle_run: Path, sft_d
     )
     out = tmp_path / "cli"
     result = runner.invoke(
-        app, ["train", "sft", "--data", str(turns), "--base", "tiny", "--max-steps", "2", "--out", str(out)]
+        app,
+        [
+            "train",
+            "sft",
+            "--data",
+            str(turns),
+            "--base",
+            "tiny",
+            "--max-steps",
+            "2",
+            "--save-steps",
+            "1",
+            "--out",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "loss:" in result.output and (out / "final" / "adapter_config.json").exists()
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    resumed = runner.invoke(
+        app,
+        [
+            "train",
+            "sft",
+            "--data",
+            str(turns),
+            "--base",
+            "tiny",
+            "--max-steps",
+            "3",
+            "--out",
+            str(out),
+            "--resume",
+        ],
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((out / "train_summary.json").read_text())["steps"] == 3
+    fresh = runner.invoke(
+        app,
+        ["train", "sft", "--data", str(turns), "--base", "tiny", "--out", str(tmp_path / "new"), "--resume"],
+    )
+    assert fresh.exit_code == 2 and "no checkpoint-N folder" in fresh.output
     wrong = runner.invoke(app, ["train", "grpo", "--data", str(sft_dir), "--base", "tiny", "--out", str(out)])
     assert wrong.exit_code == 2 and "not a GRPO dataset" in wrong.output
     missing = runner.invoke(app, ["train", "sft", "--data", str(tmp_path / "none"), "--base", "tiny"])

@@ -72,6 +72,11 @@ class TrainSummary:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _check_resume(settings: TrainSettings) -> None:
+    if settings.resume and not any(settings.out.glob("checkpoint-*")):
+        raise TrainError(f"--resume: no checkpoint-N folder in {settings.out} (train with --save-steps to write them)")
+
+
 def _rows(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise TrainError(f"{path}: missing (make the dataset with `casework export ... --out {path.parent}`)")
@@ -239,6 +244,7 @@ def _quiet() -> None:
 def train_sft(settings: TrainSettings) -> TrainSummary:
     """Supervised fine-tuning with assistant-only (or completion-only) loss."""
     _quiet()
+    _check_resume(settings)
     rows = _rows(settings.data / "train.jsonl")
     if not ({"messages"} <= rows[0].keys() or {"prompt", "completion"} <= rows[0].keys()):
         raise TrainError(
@@ -280,6 +286,7 @@ def train_sft(settings: TrainSettings) -> TrainSummary:
 def train_grpo(settings: TrainSettings) -> TrainSummary:
     """GRPO on exported prompts with the shaped and/or execution reward."""
     _quiet()
+    _check_resume(settings)
     rows = _rows(settings.data / "train.jsonl")
     if "reference_calls" not in rows[0]:
         raise TrainError(f"{settings.data / 'train.jsonl'}: not a GRPO dataset (export with --format grpo)")
