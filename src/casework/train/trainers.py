@@ -74,7 +74,9 @@ class TrainSummary:
 
 def _check_resume(settings: TrainSettings) -> None:
     if settings.resume and not any(settings.out.glob("checkpoint-*")):
-        raise TrainError(f"--resume: no checkpoint-N folder in {settings.out} (train with --save-steps to write them)")
+        raise TrainError(
+            f"--resume: no checkpoint-N folder in {settings.out} (train with --save-steps to write them)"
+        )
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
