@@ -16,8 +16,14 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install $(PIP_FLAGS) -e ".[local]"
 	touch $@
 
+# the train extra on the CPU build of torch (192 MB, not the GBs of CUDA libraries plain `torch` pulls):
+# from the configured package sources when they have it, else from PyTorch's CPU index
+TORCH_CPU ?= torch==2.13.0+cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install $(PIP_FLAGS) -e ".[test,local,ray]"
+	$(BIN)/pip install $(PIP_FLAGS) "$(TORCH_CPU)" || $(BIN)/pip install $(PIP_FLAGS) --index-url $(TORCH_INDEX) "$(TORCH_CPU)"
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[test,local,ray,train]"
 	touch $@
 
 demo: $(VENV)/.installed-demo

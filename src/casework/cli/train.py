@@ -1,0 +1,380 @@
+"""The training commands: ``casework export`` and ``casework train sft|grpo``.
+
+Heavy libraries (torch, transformers, TRL, PEFT,
+datasets) are imported inside the commands that need them, never at import time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from casework.cli._app import app, bench_app, console, err_console
+
+train_app = typer.Typer(
+    help="Train agents on exported runs (needs the train extra of casework).", no_args_is_help=True
+)
+
+TRAIN_HINT = "the training commands need the train extra: pip install 'casework[train]'"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # long paths stay whole
+    return typer.Exit(code)
+
+
+def _need_train_extra(*modules: str) -> None:
+    import importlib.util
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise _fail(f"{module} is not installed; {TRAIN_HINT}")
+
+
+def export(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories written by `casework run`.")],
+    fmt: Annotated[str, typer.Option("--format", help="sft | sharegpt | grpo")] = "sft",
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("dataset"),
+    min_reward: Annotated[
+        float, typer.Option("--min-reward", help="Keep trajectories with reward >= this.")
+    ] = 1.0,
+    dedupe: Annotated[
+        bool, typer.Option("--dedupe", help="Drop trajectories identical to a kept one.")
+    ] = False,
+    split_by: Annotated[str, typer.Option("--split-by", help="task (train/test by task id) | none")] = "task",
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", help="Fraction of task ids held out as test.")
+    ] = 0.0,
+    per_turn: Annotated[
+        bool, typer.Option("--per-turn", help="sft: one prompt-completion example per assistant turn.")
+    ] = False,
+    hf: Annotated[
+        bool, typer.Option("--hf", help="Also write a Hugging Face DatasetDict (hf/) and parquet files.")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the task split.")] = 0,
+) -> None:
+    """Export graded runs as training data: SFT chat JSONL, ShareGPT (APIGen-MT-5k layout) or GRPO prompts.
+
+    Writes train.jsonl / test.jsonl, dataset_card.json and README.md (counts, domains, scenarios,
+    reward filter, source runs, which task ids went to train and test).
+
+    Example: casework export runs/oracle runs/local --format sft --min-reward 1 --dedupe --test-fraction 0.2 --out data/sft
+    """
+    from casework.train.export import ExportError, export_runs
+    from casework.train.records import RecordError
+
+    if hf:
+        _need_train_extra("datasets")
+    try:
+        result = export_runs(
+            run_dirs,
+            out,
+            fmt=fmt,
+            min_reward=min_reward,
+            dedupe=dedupe,
+            split_by=split_by,
+            test_fraction=test_fraction,
+            per_turn=per_turn,
+            hf=hf,
+            seed=seed,
+        )
+    except (ExportError, RecordError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    card = result.card
+    c = card["counts"]
+    console.print(
+        f"{fmt}: train {card['examples']['train']} examples, test {card['examples']['test']} "
+        f"({c['kept']} of {c['trajectories_read']} trajectories kept; {c['below_min_reward']} below reward "
+        f"{min_reward}, {c['duplicates_removed']} duplicates, {c['infrastructure_errors_excluded']} "
+        f"infrastructure errors excluded)"
+    )
+    console.print(f"dataset: {out}  card: {out / 'README.md'}")
+
+
+def _train(kind: str, **options) -> None:
+    _need_train_extra("torch", "transformers", "trl", "peft", "datasets")
+    from casework.train.trainers import TrainError, TrainSettings, train_grpo, train_sft
+
+    settings = TrainSettings(**options)
+    try:
+        summary = (train_sft if kind == "sft" else train_grpo)(settings)
+    except (TrainError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if summary.first_loss is not None:
+        console.print(f"loss: {summary.first_loss:.4f} -> {summary.last_loss:.4f} over {summary.steps} steps")
+    if summary.first_reward is not None:
+        console.print(f"reward: {summary.first_reward:.4f} -> {summary.last_reward:.4f}")
+    if summary.params_changed is not None:
+        console.print(
+            f"parameters changed: {summary.params_changed} (max |delta| {summary.max_param_change:.3g})"
+        )
+    console.print(
+        f"{summary.device}: {summary.seconds_per_step:.2f} s/step, peak RSS {summary.peak_rss_mb:.0f} MB; "
+        f"model: {settings.out / 'final'}; curves: {settings.out / 'curves.png'}, {settings.out / 'curves.csv'}"
+    )
+    final = settings.out / "final"
+    console.print(
+        "next:\n"
+        f"  casework train merge --adapter {final} --base {settings.base} --out {settings.out / 'model.gguf'}\n"
+        f"  casework train eval --data DATA --model-path {settings.out / 'model.gguf'}\n"
+        f"  python -m casework.llm.local --model {settings.out / 'model.gguf'} --port 8080   # serve it\n"
+        "  casework run --tasks TASKS --base-url http://127.0.0.1:8080/v1 --model local --out runs/trained\n"
+        "  casework compare runs/base runs/trained",
+        highlight=False,
+    )
+
+
+DataArg = Annotated[Path, typer.Option("--data", help="Dataset directory from `casework export`.")]
+BaseOpt = Annotated[
+    str,
+    typer.Option(
+        "--base",
+        help="tiny (random 2-layer model, for smoke tests) | embedded (the embedded GGUF) | a HF model dir/id.",
+    ),
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output directory (checkpoints, final/, curves).")]
+StepsOpt = Annotated[int, typer.Option("--max-steps", help="Optimizer steps.")]
+LoraOpt = Annotated[int, typer.Option("--lora", help="LoRA rank (0 = full fine-tune).")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate.")]
+SaveOpt = Annotated[
+    int, typer.Option("--save-steps", help="Checkpoint every N steps (0 = only the final model).")
+]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")]
+SeedOpt = Annotated[int, typer.Option("--seed")]
+
+
+@train_app.command("sft")
+def train_sft_command(
+    data: DataArg,
+    out: OutOpt = Path("train-out/sft"),
+    base: BaseOpt = "embedded",
+    max_steps: StepsOpt = 20,
+    lora: LoraOpt = 8,
+    lr: LrOpt = 2e-4,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 1,
+    max_length: Annotated[
+        int | None, typer.Option("--max-length", help="Truncate sequences (tokens).")
+    ] = None,
+    save_steps: SaveOpt = 0,
+    resume: ResumeOpt = False,
+    seed: SeedOpt = 0,
+) -> None:
+    """Supervised fine-tuning (TRL SFTTrainer, LoRA by default) with loss on the assistant's tokens only.
+
+    Example: casework train sft --data data/sft --base embedded --max-steps 20 --lora 8 --out train-out/sft
+    """
+    _train(
+        "sft",
+        data=data,
+        out=out,
+        base=base,
+        max_steps=max_steps,
+        lora_r=lora,
+        learning_rate=lr,
+        batch_size=batch_size,
+        max_length=max_length,
+        save_steps=save_steps,
+        resume=resume,
+        seed=seed,
+    )
+
+
+@train_app.command("grpo")
+def train_grpo_command(
+    data: DataArg,
+    out: OutOpt = Path("train-out/grpo"),
+    base: BaseOpt = "embedded",
+    max_steps: StepsOpt = 10,
+    lora: LoraOpt = 8,
+    lr: LrOpt = 1e-5,
+    num_generations: Annotated[int, typer.Option("--num-generations", help="Completions per prompt.")] = 4,
+    max_completion_length: Annotated[int, typer.Option("--max-completion-length", help="Tokens.")] = 96,
+    reward: Annotated[
+        list[str] | None, typer.Option("--reward", help="shaped | execution | similarity (repeatable).")
+    ] = None,
+    save_steps: SaveOpt = 0,
+    resume: ResumeOpt = False,
+    seed: SeedOpt = 0,
+) -> None:
+    """GRPO (TRL GRPOTrainer) on exported prompts, scored by the shaped / execution / similarity rewards.
+
+    Example: casework train grpo --data data/grpo --base embedded --max-steps 10 --reward shaped --reward execution
+    """
+    _train(
+        "grpo",
+        data=data,
+        out=out,
+        base=base,
+        max_steps=max_steps,
+        lora_r=lora,
+        learning_rate=lr,
+        num_generations=num_generations,
+        max_completion_length=max_completion_length,
+        rewards=tuple(reward or ("shaped", "similarity")),
+        save_steps=save_steps,
+        resume=resume,
+        seed=seed,
+    )
+
+
+@train_app.command("merge")
+def train_merge_command(
+    adapter: Annotated[
+        Path, typer.Option("--adapter", help="The final/ folder of `casework train` (a LoRA adapter).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The GGUF file to write.")] = Path(
+        "train-out/model.gguf"
+    ),
+    base: BaseOpt = "embedded",
+    template: Annotated[
+        Path | None,
+        typer.Option(
+            "--template",
+            help="GGUF whose metadata (tokenizer, chat template) to keep; default: the embedded model's.",
+        ),
+    ] = None,
+    qtype: Annotated[str, typer.Option("--type", help="Q8_0 | F16 | F32 for the 2-D weights.")] = "Q8_0",
+) -> None:
+    """Merge a LoRA adapter into its base model and write a GGUF the embedded llama.cpp server loads.
+
+    Example: casework train merge --adapter train-out/sft/final --out train-out/model.gguf
+    """
+    _need_train_extra("torch", "transformers", "peft", "gguf")
+    from casework.train.gguf_export import GGUFExportError, merge_adapter, write_gguf
+
+    if template is None:
+        if base != "embedded":
+            raise _fail(
+                "--template GGUF is needed for a base other than the embedded model (its tokenizer metadata)"
+            )
+        from casework.train.models import embedded_paths
+
+        directory, name = embedded_paths()
+        template = directory / name
+    try:
+        model, _ = merge_adapter(adapter, base)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        written = write_gguf(model, out, template=template, qtype=qtype)
+    except (GGUFExportError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(
+        f"wrote {out} ({written['bytes'] / 2**20:.0f} MiB, {written['tensors']} tensors, {'/'.join(written['types'])})"
+    )
+    console.print(
+        "serve it:   python -m casework.llm.local --model " + str(out) + " --port 8080\n"
+        "re-test it: casework train eval --data DATA --model-path " + str(out)
+    )
+
+
+@train_app.command("eval")
+def train_eval_command(
+    data: DataArg,
+    split: Annotated[str, typer.Option("--split", help="Which file of --data: test | train.")] = "test",
+    model: Annotated[str | None, typer.Option("--model", help="Model name at --base-url.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint.")] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option("--api-key-env", help="Environment variable holding the API key.")
+    ] = None,
+    model_path: Annotated[
+        Path | None,
+        typer.Option("--model-path", help="A GGUF file to serve with the embedded llama.cpp server."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Evaluate the first N prefixes only.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency")] = 1,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the report (with per-item scores).")
+    ] = None,
+) -> None:
+    """Step-level evaluation: the model's next agent turn for each exported prefix, scored without a user.
+
+    Reports JSON-valid rate of tool calls, tool-name accuracy, argument exact match (normalised),
+    shaped reward, and text answers where a tool was expected. Temperature 0. With neither --base-url
+    nor --model-path the embedded model is used.
+
+    Example: casework train eval --data data/grpo --model-path train-out/sft/model.gguf --limit 50 --json eval.json
+    """
+    from contextlib import ExitStack
+
+    from casework import aio
+    from casework.llm import EndpointConfig, LLMClient
+    from casework.train.evaluate import EvalError, evaluate_endpoint, load_items, report_dict
+
+    try:
+        items = load_items(data, split, limit)
+    except EvalError as exc:
+        raise _fail(str(exc)) from None
+    if not items:
+        raise _fail(f"{data}: no prefixes to evaluate")
+    with ExitStack() as stack:
+        if base_url is None:
+            from casework.llm.local import LocalModelError, LocalModelServer
+            from casework.runs.endpoints import local_endpoint
+
+            if model_path is not None and not model_path.exists():
+                raise _fail(f"--model-path {model_path}: no such file")
+            err_console.print(f"starting the embedded server on {model_path or 'the embedded model'}…")
+            try:
+                server = stack.enter_context(LocalModelServer(model_path=model_path, verbosity=-1))
+            except LocalModelError as exc:
+                raise _fail(str(exc)) from None
+            config = local_endpoint(server.base_url)
+        else:
+            config = EndpointConfig(
+                model=model or "default",
+                base_url=base_url,
+                api_key_env=api_key_env,
+                temperature=0.0,
+                parse_text_tool_calls=True,
+            )
+        client = LLMClient(config, role="agent")
+        report = aio.run(evaluate_endpoint(items, client, concurrency=concurrency), closing=[client])
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    console.print(
+        f"{report.items} prefixes ({report.expected_call_items} expecting a call, {report.expected_text_items} text)\n"
+        f"  JSON-valid tool calls:      {pct(report.json_valid_rate)} of {report.tool_calls_made}\n"
+        f"  tool-name accuracy:         {pct(report.tool_name_accuracy)}\n"
+        f"  argument exact match:       {pct(report.argument_exact_match)}\n"
+        f"  shaped reward (normalised): {report.shaped_reward:.3f}\n"
+        f"  text when a tool expected:  {pct(report.text_when_tool_expected)}\n"
+        f"  tool when text expected:    {pct(report.tool_when_text_expected)}",
+        highlight=False,
+    )
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report_dict(report), indent=2), encoding="utf-8")
+
+
+def bench_train_command(
+    out: Annotated[Path, typer.Option("--out", help="Working directory.")] = Path("bench-train"),
+    steps: Annotated[int, typer.Option("--steps", help="LoRA steps on the embedded model.")] = 3,
+    rows: Annotated[int, typer.Option("--rows", help="Training rows (agent turns that call a tool).")] = 1,
+) -> None:
+    """The training loop on the real embedded model, timed: export, LoRA SFT, merge, GGUF, serve, run.
+
+    Prints seconds per step, tokens/s, peak RSS, loss before/after, the GGUF size and the trained
+    model's tool calls in one `casework run` task. Minutes and ~8 GB RAM on a CPU.
+
+    Example: casework bench train --steps 3 --out bench-train
+    """
+    _need_train_extra("torch", "transformers", "trl", "peft", "gguf")
+    from casework.train.bench import bench_train
+
+    result = bench_train(out, steps=steps, rows=rows)
+    console.print_json(json.dumps(result))
+    console.print(
+        f"train: {result['seconds_per_step']:.1f} s/step, {result['tokens_per_second']} tokens/s, "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB, loss {result['first_loss']:.3f} -> {result['last_loss']:.3f}; "
+        f"GGUF {result['gguf_mib']} MiB loaded in {result['server_load_s']} s; run: {result['run_tool_calls']}",
+        highlight=False,
+    )
+
+
+app.command("export")(export)
+app.add_typer(train_app, name="train")
+bench_app.command("train")(bench_train_command)
