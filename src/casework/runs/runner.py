@@ -249,7 +249,13 @@ class Runner:
         self.endpoint_failure = endpoint_failure
         self.domain: Domain = get_domain(config.domain)
         self.database: Database = self.domain.database(config.data)
-        self.policy = config.policy.read_text(encoding="utf-8") if config.policy else self.domain.policy
+        self.policy = (
+            config.policy.read_text(encoding="utf-8")
+            if config.policy
+            else self.domain.policies.get("solo", self.domain.policy)
+            if config.mode == "solo"
+            else self.domain.policy
+        )
         loaded = load_tasks(config.tasks, domain=config.domain)
         check_task_domains(loaded, config.domain, config.tasks)
         loaded, self.split_missing = select_split(loaded, config.tasks, config.split)
@@ -459,9 +465,7 @@ class Runner:
             **outcome.timings,
             "expected_actions": [a.model_dump() for a in task.actions],
             "expected_outputs": task.outputs,
-            "tool_calls": [
-                {"requestor": "assistant", **c.model_dump(mode="json")} for c in outcome.tool_calls
-            ],
+            "tool_calls": [c.model_dump(mode="json") for c in outcome.tool_calls],
             "messages": outcome.messages,
             "message_times": outcome.message_times,
             "model_calls": outcome.model_calls + judge_calls,
