@@ -877,16 +877,22 @@ class ScriptedUser(UserSimulator):
 
         The rule: (1) the first pending user-side golden action (task order, each done once) whose
         tool the message names in words (``toggle_airplane_mode`` -> "toggle airplane mode"),
-        with its golden arguments; (2) else a read-only device tool the message names that needs
+        preferring one whose argument values the message also says, with its golden arguments; (2) else a read-only device tool the message names that needs
         no arguments ("check status bar"), even if not golden; (3) else, unless ``named_only``, when
         the message asks the user to do or check something on the phone (:data:`_DEVICE_REQUEST`),
         the next pending user-side golden action in order."""
         text = " " + re.sub(r"[^a-z0-9]+", " ", agent_message.lower()) + " "
         pending = self._pending_device_actions()
-        for index, action in pending:
-            if f" {action.name.replace('_', ' ')} " in text:
-                self.performed.add(index)
-                return action.name, dict(action.arguments)
+        named = [(i, a) for i, a in pending if f" {a.name.replace('_', ' ')} " in text]
+
+        def says_arguments(action: Any) -> bool:
+            values = [re.sub(r"[^a-z0-9]+", " ", str(v).lower()).strip() for v in action.arguments.values()]
+            return all(f" {v} " in text for v in values)
+
+        if named:  # of several calls of the named tool, the one whose argument values the message says
+            index, action = next(((i, a) for i, a in named if says_arguments(a)), named[0])
+            self.performed.add(index)
+            return action.name, dict(action.arguments)
         assert self.domain is not None
         user_tools = self.domain.user_toolbox.tools if self.domain.user_toolbox is not None else {}
         for schema in self.device_tools:
