@@ -222,6 +222,9 @@ class ScenarioDraft:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: the library's own notes between :meth:`ScenarioLibrary.draft` and :meth:`ScenarioLibrary.instruction`
     extra: dict[str, Any] = field(default_factory=dict)
+    #: further :class:`~casework.tasks.model.Task` fields the task carries (τ³: ``initial_state``,
+    #: ``env_assertions``, ``reward_basis``, ``user_scenario``, ``ticket``, ``description``)
+    task_fields: dict[str, Any] = field(default_factory=dict)
 
 
 class ScenarioLibrary(Protocol):

@@ -881,6 +881,8 @@ class ScriptedUser(UserSimulator):
         no arguments ("check status bar"), even if not golden; (3) else, unless ``named_only``, when
         the message asks the user to do or check something on the phone (:data:`_DEVICE_REQUEST`),
         the next pending user-side golden action in order."""
+        if not self.device_tools or self.device_call is None:
+            return None
         text = " " + re.sub(r"[^a-z0-9]+", " ", agent_message.lower()) + " "
         pending = self._pending_device_actions()
         named = [(i, a) for i, a in pending if f" {a.name.replace('_', ' ')} " in text]
@@ -893,8 +895,8 @@ class ScriptedUser(UserSimulator):
             index, action = next(((i, a) for i, a in named if says_arguments(a)), named[0])
             self.performed.add(index)
             return action.name, dict(action.arguments)
-        assert self.domain is not None
-        user_tools = self.domain.user_toolbox.tools if self.domain.user_toolbox is not None else {}
+        toolbox = self.domain.user_toolbox if self.domain is not None else None
+        user_tools = toolbox.tools if toolbox is not None else {}
         for schema in self.device_tools:
             name = schema["function"]["name"]
             tool = user_tools.get(name)

@@ -494,6 +494,11 @@ def _read_tau2(where: _Where, record: Mapping[str, Any], domain: str) -> Task:
     )
 
 
+def read_tau2_record(record: Mapping[str, Any], *, domain: str, source: str = "<tau2 record>") -> Task:
+    """One tau2-bench task record (a ``tasks.json`` entry) as a :class:`Task`, as :func:`load_tasks` reads it."""
+    return _read_tau2(_Where(source, 0, task_id=record.get("id")), record, domain)
+
+
 _READERS: dict[str, Callable[[_Where, Mapping[str, Any], str], Task]] = {
     "casework": _read_casework,
     "blueprint": _read_blueprint,

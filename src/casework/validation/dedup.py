@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,8 +20,16 @@ def _only_thinking(action: Action, rules: ArgumentRules | None) -> bool:
 
 
 def dedup_key(task: Task, rules: ArgumentRules | None = None) -> tuple[Any, ...]:
-    """Same user, same actions (normalised; with the domain's ``rules``, thoughts ignored) means the same task."""
-    return (task.user_id, tuple(normalize_action(a) for a in task.actions if not _only_thinking(a, rules)))
+    """Same user, same actions (normalised; with the domain's ``rules``, thoughts ignored) and the same
+    initial state and environment assertions (τ³) means the same task."""
+    actions = tuple(normalize_action(a) for a in task.actions if not _only_thinking(a, rules))
+    if task.initial_state is None and not task.env_assertions:
+        return (task.user_id, actions)
+    initial = json.dumps(
+        task.initial_state.model_dump(mode="json") if task.initial_state else None, sort_keys=True
+    )
+    checks = json.dumps([a.model_dump(mode="json") for a in task.env_assertions or ()], sort_keys=True)
+    return (task.user_id, actions, initial, checks)
 
 
 def deduplicate(
