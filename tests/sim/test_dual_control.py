@@ -77,6 +77,16 @@ def test_oracle_and_scripted_user_solve_every_tau3_telecom_task(tau3_dir: Path, 
     assert summary["avg_user_action_recall"] == 1.0 and summary["avg_action_recall"] == 1.0
 
 
+def test_tau3_telecom_splits_select_the_task_files_tasks(tau3_dir: Path):
+    from casework.tasks.splits import load_split_tasks
+
+    data = tau3_dir / "telecom"
+    for name, split in (("tasks_train.json", "train"), ("tasks_small.json", "small")):
+        selected = load_split_tasks(data / name, split=split)
+        assert [t.id for t in selected] == [t.id for t in load_tasks(data / name)]
+        assert all(t.env_assertions and t.initial_state for t in selected)
+
+
 def test_without_the_last_user_action_the_reward_is_zero_wherever_an_assertion_needs_it(
     tau3_dir: Path, tmp_path: Path
 ):
