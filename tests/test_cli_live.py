@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from casework.cli_live import RunDisplay
+from casework.cli.live import RunDisplay
 from casework.domains import get_domain
 from casework.generate.templated import generate_templated
 from casework.sim.progress import SimulationProgress

@@ -58,5 +58,6 @@ def test_bench_sim_cli_reports_overhead_throughput_and_memory(tmp_path: Path):
     assert throughput["simulations"] == 8 and throughput["infrastructure_errors"] == 0
     assert throughput["avg_reward"] == 1.0
     assert throughput["ideal_calls_per_s"] == 400 and throughput["model_calls"] > 8
-    assert throughput["percent_of_ideal"] > 0 and throughput["kib_per_simulation"] >= 0
+    # the endpoint answers after the delay: no harness can beat the ideal rate (5 % slack for timers)
+    assert 0 < throughput["percent_of_ideal"] <= 105
     assert throughput["client_cpu_ms_per_call"] > 0 and throughput["endpoint_cpu_ms_per_call"] > 0

@@ -73,6 +73,7 @@ def _nested(depth: int) -> list:
         [(1, 2), {"é": "ü"}, ()],
         {1: {2: 3}, False: [{"x": None}], None: {1.5: "k"}},
         _nested(20),
+        [1e16, 1e-05, 2**70, -0.0, 123456.78],  # where orjson's text differs: the json fallback
     ],
 )
 def test_dumps_indented_matches_json_dumps(value: object) -> None:

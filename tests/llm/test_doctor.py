@@ -80,7 +80,7 @@ def test_good_endpoint_is_usable():
     assert report.check("parallel_calls").result == "2 calls"
     assert report.check("json_arguments").result == "8/8 valid"
     assert report.check("native_calls").result == "native"
-    assert report.check("streaming").time_s is not None
+    assert 0 < report.check("streaming").time_s < 30  # the fake endpoint streams at once
     # the probes: GET /models first, auto and required both sent, parallel_tool_calls asked for
     assert srv.requests[0]["method"] == "GET" and srv.requests[0]["path"] == "/v1/models"
     choices = [r["body"].get("tool_choice") for r in srv.requests[1:] if r["body"].get("tools")]

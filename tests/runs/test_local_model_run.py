@@ -53,7 +53,9 @@ def check_complete(result: dict) -> None:
         "max_steps",
         "too_many_errors",
     }
-    assert result["reward"] in (0.0, 1.0)
+    # the reward is tau-bench's: 1 exactly when the state hashes like the ground truth and every output was said
+    state_ok = result["final_state_sha256"] == result["expected_state_sha256"]
+    assert result["reward"] == (1.0 if state_ok and all(result["outputs_found"]) else 0.0)
     assert 0.0 <= result["action_f1"] <= 1.0
     assert result["error_category"] in {
         "none",

@@ -58,5 +58,38 @@ def test_llm_agent_and_llm_user_with_device_tools(local_model_url: str, tau3_dir
     user_model_calls = [c for c in result["model_calls"] if c["role"] == "user"]
     assert user_model_calls and all(c["error"] is None for c in user_model_calls)
     assert result["agent_steps"] >= 1
+    for m in messages[1:]:
+        calls = [c["function"]["name"] for c in m.get("tool_calls") or []]
+        print(m["role"], repr((m.get("content") or "")[:200]), calls or "")
     print("user tool calls:", [(c["name"], c["observation"][:60]) for c in user_calls])
     print("termination:", result["termination_reason"], "reward:", result["reward"])
+
+
+def test_llm_user_calls_a_device_tool_when_asked(local_model_url: str, tau3_dir: Path, tmp_path: Path):
+    """The oracle agent asks the user to toggle airplane mode; the real model, as the user with the
+    device tools, calls the tool itself (recorded with requestor user) and the task is graded."""
+    data = tau3_dir / "telecom"
+    task = next(t for t in load_tasks(data / "tasks_small.json") if "airplane_mode_on" in t.id)
+    tasks = tmp_path / "one.json"
+    export_tau2([task], tasks)
+    config = RunConfig(
+        tasks=tasks,
+        out=tmp_path / "run",
+        domain="telecom",
+        data=data,
+        agent="oracle",
+        user="llm",
+        max_steps=3,
+        concurrency=1,
+    )
+    user = LLMClient(local_endpoint(local_model_url), role="user")
+    aio.run(Runner(config, user_llm=user).run(), closing=[user])
+    [result] = read_results(config.out)
+    for m in result["messages"][1:]:
+        print(m["role"], repr((m.get("content") or "")[:200]))
+    user_calls = [c for c in result["tool_calls"] if c["requestor"] == "user"]
+    print("user tool calls:", [(c["name"], c["arguments"], c["observation"][:60]) for c in user_calls])
+    print("termination:", result["termination_reason"], "reward:", result["reward"])
+    assert "toggle_airplane_mode" in [c["name"] for c in user_calls]
+    assert result["components"]["ENV_ASSERTION"]["status"] == "ok"
+    assert result["user_action_recall"] is not None

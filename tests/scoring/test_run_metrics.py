@@ -1,9 +1,8 @@
-import math
 import random
 import statistics
-import time
 from statistics import NormalDist
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,7 +18,6 @@ from casework.scoring import (
     successes_by_task,
     wilson_interval,
 )
-from casework.scoring.metrics import _binomial, _quantile
 
 T, F = True, False
 EXAMPLE = {"a": [T, T, F], "b": [F, F, F]}
@@ -98,29 +96,20 @@ def test_bootstrap_agrees_with_a_naive_per_task_bootstrap():
         means = sorted(
             statistics.fmean(per_task[naive_rng.choice(tasks)] for _ in tasks) for _ in range(2000)
         )
-        assert table[k].bootstrap_low == pytest.approx(_quantile(means, 0.025), abs=0.01)
-        assert table[k].bootstrap_high == pytest.approx(_quantile(means, 0.975), abs=0.01)
+        assert table[k].bootstrap_low == pytest.approx(float(np.quantile(means, 0.025)), abs=0.01)
+        assert table[k].bootstrap_high == pytest.approx(float(np.quantile(means, 0.975)), abs=0.01)
 
 
-@pytest.mark.parametrize(("n", "p"), [(20, 0.1), (1000, 0.3), (500, 0.97), (1, 0.5), (10, 0.0), (10, 1.0)])
-def test_binomial_sampler_mean_and_variance(n, p):
-    rng = random.Random(0)
-    draws = [_binomial(rng, n, p) for _ in range(20000)]
-    assert all(0 <= d <= n for d in draws)
-    assert statistics.fmean(draws) == pytest.approx(n * p, abs=4 * math.sqrt(n * p * (1 - p) / 20000) + 1e-9)
-    assert statistics.pvariance(draws) == pytest.approx(n * p * (1 - p), rel=0.05, abs=1e-9)
-
-
-def test_wilson_part_is_fast_for_10000_tasks_of_8_trials():
+def test_10000_tasks_of_8_trials_every_k_with_intervals_around_the_value():
+    # (speed is measured by `casework bench`, not asserted here)
     rng = random.Random(1)
     data = {i: [rng.random() < 0.6 for _ in range(8)] for i in range(10_000)}
-    start = time.perf_counter()
-    table = pass_k_table(data, resamples=0)
-    assert time.perf_counter() - start < 0.5
-    assert len(table) == 8
-    start = time.perf_counter()
-    pass_k_table(data)  # 2000 bootstrap resamples
-    assert time.perf_counter() - start < 3.0
+    table = pass_k_table(data)
+    assert sorted(table) == list(range(1, 9))
+    for row in table.values():
+        assert row.n_tasks == 10_000
+        assert row.bootstrap_low <= row.value <= row.bootstrap_high
+        assert row.bootstrap_high - row.bootstrap_low < 0.05  # 10,000 tasks: a narrow interval
 
 
 def test_success_rate_and_average_reward():

@@ -10,7 +10,9 @@ clearly (naming the domain) when the domain does not support the method.
 
 from __future__ import annotations
 
-from casework.domains import Domain
+from typing import Any
+
+from casework.domains import Database, Domain
 
 METHODS: tuple[str, ...] = ("templated", "direct", "agentflow")
 LLM_METHODS: tuple[str, ...] = ("direct", "agentflow")
@@ -90,3 +92,41 @@ def compare_plan(
         note = f"{note}; {single}" if note else single
         return [(names[0], seed), (names[0], seed + 1)], note
     return [(m, seed) for m in names], note
+
+
+def make_generator(
+    method: str,
+    domain: Domain,
+    database: Database,
+    client: Any = None,
+    *,
+    seed: int = 0,
+    weights: dict[str, float] | None = None,
+    multi_intent: float = 0.2,
+    min_actions: int | None = None,
+    max_actions: int | None = None,
+    agentflow_turns: int = 6,
+) -> Any:
+    """The pipeline generator of ``method`` (``client``: the model of the LLM methods)."""
+    check_method(method)
+    if method == "direct":
+        from casework.generate.direct import DirectGenerator
+
+        return DirectGenerator(domain, database, client, seed=seed, weights=weights)
+    if method == "agentflow":
+        from casework.generate.agentflow import AgentFlowGenerator
+
+        return AgentFlowGenerator(
+            domain, database, client, seed=seed, weights=weights, max_turns=agentflow_turns
+        )
+    from casework.generate.pipeline import TemplatedGenerator
+
+    return TemplatedGenerator(
+        domain,
+        database,
+        seed=seed,
+        weights=weights,
+        multi_intent=multi_intent,
+        min_actions=min_actions,
+        max_actions=max_actions,
+    )

@@ -22,11 +22,11 @@ from casework.domains import Domain
 from casework.tasks.model import Task
 
 
-def entropy_bits(counts: Mapping[str, int]) -> float:
-    total = sum(counts.values())
-    if not total:
-        return 0.0
-    return -sum(c / total * math.log2(c / total) for c in counts.values() if c)
+def entropy_bits(counts: Mapping[str, int] | Iterable[int]) -> float:
+    """The Shannon entropy (bits) of a distribution given by counts (a mapping's values, or counts)."""
+    values = [c for c in (counts.values() if isinstance(counts, Mapping) else counts) if c > 0]
+    total = sum(values)
+    return -sum(c / total * math.log2(c / total) for c in values) if total else 0.0
 
 
 def scenario_keys(task: Task) -> list[str]:

@@ -26,6 +26,9 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
+import numpy as np
+
+from casework.generate.stats import entropy_bits
 from casework.runs.records import RecordError, SimulationResult, parse_result, schema_version
 from casework.runs.store import RESULTS, read_manifest, scan_results
 from casework.scoring import is_infrastructure_error, pass_k_table, successes_by_task, wilson_interval
@@ -131,13 +134,7 @@ def kind_of(name: str, kinds: Mapping[str, str]) -> str:
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The ``q``-th percentile (0..100), linear interpolation between order statistics; None if empty."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    position = (len(ordered) - 1) * q / 100.0
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return float(np.percentile(values, q)) if len(values) else None
 
 
 def mean(values: Iterable[float]) -> float | None:
@@ -162,13 +159,6 @@ def distribution(values: Sequence[float]) -> dict[str, Any]:
         "max": max(values) if values else None,
         "total": math.fsum(values),
     }
-
-
-def entropy_bits(counts: Iterable[int]) -> float:
-    """The Shannon entropy (bits) of a distribution given by counts."""
-    items = [c for c in counts if c > 0]
-    total = sum(items)
-    return -math.fsum(c / total * math.log2(c / total) for c in items) if total else 0.0
 
 
 # --------------------------------------------------------------------------- per task facts

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from casework.domains import get_domain
+from casework.domains.registry import DEFAULT_DOMAIN
 from casework.runs.grading import (
     COMMUNICATE,
     COMPONENT_SCORERS,
@@ -126,7 +127,7 @@ async def regrade(
     if manifest is None:
         raise RunDirError(f"{run_dir}: no manifest.json: pass a directory written by `casework run`")
     config = manifest.get("config") or {}
-    domain = get_domain(config.get("domain") or "retail")
+    domain = get_domain(config.get("domain") or DEFAULT_DOMAIN)
     database = domain.database(Path(config["data"]) if config.get("data") else None)
     source = Path(tasks_path) if tasks_path is not None else Path(config["tasks"])
     if not source.exists():

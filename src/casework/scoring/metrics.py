@@ -13,12 +13,13 @@ same number of trials (with unequal trials, the set of tasks that count shrinks 
   with one trial per task and a reasonable approximation otherwise (per-task values in [0, 1]
   have at most the variance of a Bernoulli with the same mean, so it errs on the wide side).
 - *Bootstrap*: a percentile bootstrap over tasks: resample the tasks with replacement
-  (``resamples`` times, ``random.Random(seed)``), recompute pass^k for every k on each resample,
-  and take the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles (linear
-  interpolation between order statistics). Resampling tasks is done exactly but cheaply: a task's
-  per-k values depend only on its ``(n, c)``, so a resample is a multinomial draw of counts over
-  the distinct ``(n, c)`` groups (sequential binomials), not one draw per task; the cost depends
-  on the number of groups, not on the number of tasks. The same resamples serve every k.
+  (``resamples`` times, ``numpy.random.default_rng(seed)``), recompute pass^k for every k on each
+  resample, and take the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles
+  (``numpy.quantile``, linear interpolation between order statistics). Resampling tasks is done
+  exactly but cheaply: a task's per-k values depend only on its ``(n, c)``, so a resample is a
+  multinomial draw of counts over the distinct ``(n, c)`` groups (``Generator.multinomial``, all
+  resamples at once), not one draw per task; the cost depends on the number of groups, not on the
+  number of tasks. The same resamples serve every k.
 
 **Infrastructure errors** are failures like any other unless ``exclude_infrastructure=True`` is
 passed explicitly (:func:`successes_by_task`, :func:`rewards_of`); :func:`count_infrastructure_errors`
@@ -28,11 +29,12 @@ says how many runs it concerns.
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from casework.scoring.errors import is_infrastructure_error
 
@@ -111,77 +113,6 @@ def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, f
     half = z * math.sqrt(p * (1.0 - p) / n + z2 / (4 * n * n)) / denominator
     # Rounding can put a bound a hair past the rate at p = 0 or 1: clip so that low <= p <= high.
     return min(max(0.0, center - half), p), max(min(1.0, center + half), p)
-
-
-def _quantile(sorted_values: Sequence[float], q: float) -> float:
-    position = q * (len(sorted_values) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
-def _binomial(rng: random.Random, n: int, p: float) -> int:
-    """An exact Binomial(n, p) draw: the algorithm of CPython 3.12's ``random.binomialvariate``
-
-    (geometric method for ``n·p < 10``, else Hörmann's BTRS), written out so that Python 3.11 and
-    later draw the same numbers from the same seed.
-    """
-    if p <= 0.0 or n <= 0:
-        return 0
-    if p >= 1.0:
-        return n
-    if n == 1:
-        return int(rng.random() < p)
-    if p > 0.5:
-        return n - _binomial(rng, n, 1.0 - p)
-    if n * p < 10.0:
-        x = y = 0
-        c = math.log2(1.0 - p)
-        if not c:
-            return x
-        while True:
-            y += math.floor(math.log2(rng.random()) / c) + 1
-            if y > n:
-                return x
-            x += 1
-    spq = math.sqrt(n * p * (1.0 - p))
-    b = 1.15 + 2.53 * spq
-    a = -0.0873 + 0.0248 * b + 0.01 * p
-    c = n * p + 0.5
-    vr = 0.92 - 4.2 / b
-    setup = False
-    alpha = lpq = h = 0.0
-    m = 0
-    while True:
-        u = rng.random() - 0.5
-        us = 0.5 - abs(u)
-        k = math.floor((2.0 * a / us + b) * u + c)
-        if k < 0 or k > n:
-            continue
-        v = rng.random()
-        if us >= 0.07 and v <= vr:
-            return k
-        if not setup:
-            alpha = (2.83 + 5.1 / b) * spq
-            lpq = math.log(p / (1.0 - p))
-            m = math.floor((n + 1) * p)
-            h = math.lgamma(m + 1) + math.lgamma(n - m + 1)
-            setup = True
-        v *= alpha / (a / (us * us) + b)
-        if math.log(v) <= h - math.lgamma(k + 1) - math.lgamma(n - k + 1) + (k - m) * lpq:
-            return k
-
-
-def _multinomial(rng: random.Random, n: int, weights: Sequence[int]) -> list[int]:
-    """Counts of ``n`` draws over categories with the given integer weights (sequential binomials)."""
-    remaining_weight = sum(weights)
-    counts = []
-    for w in weights:
-        draw = _binomial(rng, n, w / remaining_weight) if remaining_weight > 0 else 0
-        counts.append(draw)
-        n -= draw
-        remaining_weight -= w
-    return counts
 
 
 # --------------------------------------------------------------------------- pass^k
@@ -282,19 +213,17 @@ def pass_k_table(
         k: [_pass_hat_k_of(n, c, k) if n >= k else None for n, c in keys] for k in range(1, max_k + 1)
     }
 
-    boot: dict[int, list[float]] = {k: [] for k in per_group}
+    boot: dict[int, np.ndarray] = {}
     if resamples > 0:
-        rng = random.Random(seed)
-        for _ in range(resamples):
-            counts = _multinomial(rng, n_total, weights)
-            for k, values in per_group.items():
-                total = count = 0.0
-                for w, v in zip(counts, values, strict=True):
-                    if v is not None and w:
-                        total += w * v
-                        count += w
-                if count:
-                    boot[k].append(total / count)
+        rng = np.random.default_rng(seed)
+        counts = rng.multinomial(n_total, np.asarray(weights, dtype=float) / n_total, size=resamples)
+        for k, values in per_group.items():
+            present = np.array([v is not None for v in values])
+            v = np.array([0.0 if x is None else x for x in values])
+            counted = counts[:, present].sum(axis=1)
+            totals = counts @ (v * present)
+            keep = counted > 0
+            boot[k] = totals[keep] / counted[keep]
     tail = (1.0 - confidence) / 2.0
 
     table: dict[int, PassK] = {}
@@ -306,14 +235,15 @@ def pass_k_table(
             continue
         value = math.fsum(w * v for w, v in eligible) / n_tasks
         low, high = wilson_interval(value * n_tasks, n_tasks, z)
-        samples = sorted(boot[k])
+        samples = boot.get(k)
+        has_samples = samples is not None and samples.size > 0
         table[k] = PassK(
             k=k,
             value=value,
             wilson_low=low,
             wilson_high=high,
-            bootstrap_low=_quantile(samples, tail) if samples else None,
-            bootstrap_high=_quantile(samples, 1.0 - tail) if samples else None,
+            bootstrap_low=float(np.quantile(samples, tail)) if has_samples else None,
+            bootstrap_high=float(np.quantile(samples, 1.0 - tail)) if has_samples else None,
             n_tasks=n_tasks,
             excluded_tasks=excluded_by_k[k],
         )

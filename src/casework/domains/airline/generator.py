@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from casework.domains.airline.tools import AIRPORTS, CABINS, CERTIFICATE_IDS, RESERVATION_IDS
-from casework.domains.retail.generator import CITIES, FIRST_NAMES, LAST_NAMES, STREETS, iter_dumps_indented
+from casework.domains.synthetic import CITIES, FIRST_NAMES, LAST_NAMES, STREETS, write_json
 
 TABLE_NAMES = ("flights", "reservations", "users")
 FIRST_DAY = Date(2024, 5, 1)
@@ -393,15 +393,7 @@ def write_airline(tables: dict[str, Any], out_dir: Path) -> list[Path]:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in TABLE_NAMES:
-        path = out_dir / f"{name}.json"
-        with path.open("w", encoding="ascii", newline="\n") as f:
-            for chunk in iter_dumps_indented(tables[name]):
-                f.write(chunk)
-            f.write("\n")
-        written.append(path)
-    return written
+    return [write_json(out_dir / f"{name}.json", tables[name]) for name in TABLE_NAMES]
 
 
 __all__ = ["FREE_BAGS", "free_bags", "generate_airline", "write_airline"]

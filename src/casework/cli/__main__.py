@@ -1,0 +1,5 @@
+"""``python -m casework.cli``."""
+
+from casework.cli import main
+
+main()
