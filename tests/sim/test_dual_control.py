@@ -226,3 +226,41 @@ def test_llm_user_calls_device_tools_and_grounds_its_reply_in_their_results(tau3
         outcome.final_state, task.env_assertions[0].func_name, task.env_assertions[0].arguments
     )
     assert passed
+
+
+class _LazyUserModel(_FakeUserModel):
+    """A user model that claims to have done what it was asked unless the tool is forced."""
+
+    async def chat(self, messages, tools=None, tool_choice=None, **params):
+        self.requests.append({"messages": list(messages), "tools": tools, "tool_choice": tool_choice})
+        usage = SimpleNamespace(model_dump=lambda mode=None: {"role": "user"})
+        if isinstance(tool_choice, dict):
+            call = SimpleNamespace(id="u1", name=tool_choice["function"]["name"], arguments="{}")
+            return SimpleNamespace(content=None, tool_calls=[call], usage=usage)
+        if messages[-1]["role"] == "tool":
+            return SimpleNamespace(
+                content=f"It shows: {messages[-1]['content'][:40]}", tool_calls=[], usage=usage
+            )
+        return SimpleNamespace(content="Toggled it, all good.", tool_calls=[], usage=usage)
+
+
+def test_llm_user_that_answers_without_the_named_tool_is_asked_once_to_call_it(tau3_dir: Path):
+    from casework.runs.grading import fresh_state
+
+    task = _task(tau3_dir, "airplane_mode_on")
+    model = _LazyUserModel("toggle_airplane_mode")
+    simulation = Simulation(
+        domain=TELECOM,
+        state=fresh_state(TELECOM, TELECOM.database(tau3_dir / "telecom"), task),
+        task=task,
+        agent=OracleAgent(),
+        user=LLMUser(model),
+        config=SimulationConfig(max_steps=3),
+    )
+    outcome = asyncio.run(simulation.run())
+    assert [c.name for c in outcome.tool_calls if c.requestor == "user"] == ["toggle_airplane_mode"]
+    forced = [r for r in model.requests if isinstance(r["tool_choice"], dict)]
+    assert len(forced) == 1 and "call that tool now" in forced[0]["messages"][-1]["content"]
+    said = [m["content"] for m in outcome.messages if m["role"] in ("user", "assistant") and m.get("content")]
+    asked = said.index("Please toggle airplane mode on your phone now.")
+    assert said[asked + 1].startswith("It shows: Airplane Mode is now OFF")  # from the tool's result

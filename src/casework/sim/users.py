@@ -1039,6 +1039,21 @@ Your phone:
 #: device tool calls the LLM user may make in a row before it must say something to the agent
 MAX_DEVICE_CALLS = 4
 
+#: said (in that request only) to a user model that answered a request naming a device tool without
+#: calling it; the request also names the tool in ``tool_choice``
+NOT_DONE = (
+    "(You answered without using your phone. The agent asked you to use {tool}: call that tool now, "
+    "then tell the agent what it shows. Never describe your phone without a tool result.)"
+)
+
+
+def _named_tool(message: str, names: Iterable[str]) -> str | None:
+    """The device tool an agent's message names in words (``toggle airplane mode``), or None."""
+    text = " " + re.sub(r"[^a-z0-9]+", " ", message.lower()) + " "
+    found = [n for n in names if f" {n.replace('_', ' ')} " in text]
+    return max(found, key=len) if found else None
+
+
 #: said to the user model when it tried to end the conversation before the agent did anything
 NOT_YET = (
     "(The conversation has only just started and the agent has not helped you yet. Do not end the "
@@ -1090,9 +1105,16 @@ class LLMUser(UserSimulator):
 
         calls: list[dict[str, Any]] = []
         names = self.device_tool_names
-        for _ in range(MAX_DEVICE_CALLS + 1):
+        asked = self.history[-1].get("content") or "" if self.history else ""
+        named = _named_tool(asked, names)
+        nudged = False
+        for _ in range(MAX_DEVICE_CALLS + 2):
             messages = [{"role": "system", "content": self.system}, *self.history]
-            completion = await self.llm.chat(messages, tools=self.device_tools, tool_choice="auto")
+            choice: str | dict[str, Any] = "auto"
+            if nudged:
+                messages.append({"role": "user", "content": NOT_DONE.format(tool=named)})
+                choice = {"type": "function", "function": {"name": named}}
+            completion = await self.llm.chat(messages, tools=self.device_tools, tool_choice=choice)
             calls.append(completion.usage.model_dump(mode="json"))
             content = (completion.content or "").strip()
             requested = [(c.id, c.name, c.arguments) for c in completion.tool_calls]
@@ -1100,7 +1122,18 @@ class LLMUser(UserSimulator):
                 content, parsed = parse_text_tool_calls(content, names)
                 content = content.strip()
                 requested = [(c.id, c.name, c.arguments) for c in parsed]
-            if not requested or len(calls) > MAX_DEVICE_CALLS:
+            if (
+                not requested
+                and named
+                and not nudged
+                and not any(m.get("role") == "tool" for m in self.history[-1:])
+            ):
+                # the agent named a tool of the phone and the model answered without using it: its
+                # answer would be made up, so it is asked once to make the call (named tool_choice)
+                nudged = True
+                continue
+            nudged = False
+            if not requested or len(calls) > MAX_DEVICE_CALLS + 1:
                 return content, calls
             call_id, name, arguments = requested[0]  # one action at a time
             assert self.device_call is not None
