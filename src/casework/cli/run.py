@@ -349,6 +349,9 @@ def _print_summary(summary: dict, out: Path) -> None:
         value = summary.get(key)
         table.add_row(key.removeprefix("avg_").replace("_", " "), "-" if value is None else f"{value:.3f}")
     table.add_row("exact action matches", str(summary["exact_action_matches"]))
+    for key in ("avg_user_action_precision", "avg_user_action_recall", "avg_user_action_f1"):
+        if summary.get(key) is not None:  # dual control: the user's device actions
+            table.add_row(key.removeprefix("avg_").replace("_", " "), f"{summary[key]:.3f}")
     table.add_row("infrastructure errors", str(summary["infrastructure_errors"]))
     for name, c in (summary.get("components") or {}).items():  # τ³-graded runs
         extra = "".join(f", {k.replace('_', ' ')} {c[k]}" for k in ("not_evaluated", "judge_error") if c[k])

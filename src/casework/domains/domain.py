@@ -225,6 +225,9 @@ class ScenarioDraft:
     #: ``len(actions)`` after each key was built (one entry per key, in order): the per-intent golden
     #: slices of a multi-intent task (empty when the library does not record them)
     intent_ends: list[int] = field(default_factory=list)
+    #: further :class:`~casework.tasks.model.Task` fields the task carries (τ³: ``initial_state``,
+    #: ``env_assertions``, ``reward_basis``, ``user_scenario``, ``ticket``, ``description``)
+    task_fields: dict[str, Any] = field(default_factory=dict)
 
 
 class ScenarioLibrary(Protocol):

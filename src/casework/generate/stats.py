@@ -3,7 +3,10 @@
 :func:`task_stats` works on any task file (``casework tasks stats``): scenario coverage, action
 counts, read/write mixes, tool usage and the action-diversity entropy (Shannon entropy, in bits,
 of the tool-name distribution over all ground-truth actions), validation verdicts per stage when
-the tasks carry reports. The pipeline adds its own counters (``pipeline``: generated, passed per
+the tasks carry reports, and ``coverage``: for every dimension a domain's scenarios record in
+``task.metadata["coverage"]`` (``{dimension: value or list of values}``, e.g. telecom's fault types
+and number of faults), how many tasks have each value and their share (a task with several values
+counts once for each), with the largest share per dimension. The pipeline adds its own counters (``pipeline``: generated, passed per
 stage, failure reasons, iterations used). :func:`format_stats` renders one report as text,
 :func:`format_comparison` two or more side by side.
 """
@@ -47,7 +50,11 @@ def task_stats(tasks: Iterable[Task], domain: Domain | None = None) -> dict[str,
     stage_pass: Counter[str] = Counter()
     stage_seen: Counter[str] = Counter()
     multi = valid = reported = 0
+    dimensions: dict[str, Counter[str]] = {}
     for task in tasks:
+        for dimension, values in (task.metadata.get("coverage") or {}).items():
+            listed = values if isinstance(values, list) else [values]
+            dimensions.setdefault(str(dimension), Counter()).update(str(v) for v in dict.fromkeys(listed))
         keys = scenario_keys(task)
         scenarios.update(keys or ["(none)"])
         multi += len(keys) > 1
@@ -83,6 +90,13 @@ def task_stats(tasks: Iterable[Task], domain: Domain | None = None) -> dict[str,
         "tool_usage": dict(sorted(tools.items(), key=lambda kv: (-kv[1], kv[0]))),
         "personas": dict(sorted(personas.items())),
         "methods": dict(sorted(methods.items())),
+        "coverage": {
+            dimension: {
+                "values": {k: {"tasks": c, "share": round(c / n, 4)} for k, c in sorted(counts.items())},
+                "max_share": round(max(counts.values()) / n, 4),
+            }
+            for dimension, counts in sorted(dimensions.items())
+        },
         "validated": {
             "with_report": reported,
             "valid": valid,
@@ -104,6 +118,9 @@ def _lines(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
     for key, entry in stats["scenario_coverage"].items():
         rows.append((f"scenario {key}", f"{entry['tasks']} ({entry['share']:.1%})"))
+    for dimension, entry in (stats.get("coverage") or {}).items():
+        for key, value in entry["values"].items():
+            rows.append((f"{dimension} {key}", f"{value['tasks']} ({value['share']:.1%})"))
     rows.append(("action counts", ", ".join(f"{k}:{v}" for k, v in stats["action_counts"].items())))
     rows.append(
         ("read/write mixes (top 8)", ", ".join(f"{k}:{v}" for k, v in list(stats["rw_mix"].items())[:8]))

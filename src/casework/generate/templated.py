@@ -76,9 +76,9 @@ def rw_mix(domain: Domain, actions: Sequence[Action]) -> str:
     """``r2_w1`` (reads, writes), with ``_g1`` appended when generic tools (no state: a calculator, a hand-over) are used."""
     counts = {ToolKind.READ: 0, ToolKind.WRITE: 0, ToolKind.GENERIC: 0}
     for action in actions:
-        found = domain.toolbox.tools.get(action.name)
-        if found is not None:
-            counts[found.kind] += 1
+        kind = domain.tool_kind(action.name)  # the agent's tools, or the user's device tools
+        if kind is not None:
+            counts[kind] += 1
     mix = f"r{counts[ToolKind.READ]}_w{counts[ToolKind.WRITE]}"
     return mix + (f"_g{counts[ToolKind.GENERIC]}" if counts[ToolKind.GENERIC] else "")
 
@@ -212,6 +212,7 @@ def _assemble(
         persona=persona,
         scenario=keys[0] if len(keys) == 1 else keys,
         metadata=metadata,
+        **draft.task_fields,
     )
 
 

@@ -378,7 +378,7 @@ def prf_section(run: RunData) -> dict[str, Any]:
         values = [((r.get("action_metrics") or {}).get(kind) or {}).get(key) for r in counted]
         return mean(float(v) for v in values if v is not None)
 
-    return {
+    section = {
         "overall": {m: avg(f"action_{m}") for m in ("precision", "recall", "f1")},
         "read": {m: avg(m, "read") for m in ("precision", "recall", "f1")},
         "write": {m: avg(m, "write") for m in ("precision", "recall", "f1")},
@@ -388,6 +388,9 @@ def prf_section(run: RunData) -> dict[str, Any]:
             if r.get("shaped_reward_normalized") is not None
         ),
     }
+    if any(r.get("user_action_precision") is not None for r in counted):  # dual control
+        section["user"] = {m: avg(f"user_action_{m}") for m in ("precision", "recall", "f1")}
+    return section
 
 
 def timing_section(run: RunData) -> dict[str, Any]:

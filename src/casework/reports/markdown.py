@@ -254,8 +254,14 @@ def render_markdown(analysis: dict[str, Any], profile: dict[str, Any], charts: d
         table(
             ["actions", "precision", "recall", "F1"],
             [
-                [g, num(prf[g]["precision"], 3), num(prf[g]["recall"], 3), num(prf[g]["f1"], 3)]
-                for g in ("overall", "read", "write")
+                [
+                    "user (device)" if g == "user" else g,
+                    num(prf[g]["precision"], 3),
+                    num(prf[g]["recall"], 3),
+                    num(prf[g]["f1"], 3),
+                ]
+                for g in ("overall", "read", "write", "user")
+                if g in prf
             ],
         )
     )

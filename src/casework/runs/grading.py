@@ -152,6 +152,18 @@ class GradingInput:
             if c.get("requestor", "assistant") == "assistant"
         ]
 
+    def user_calls(self) -> list[dict[str, Any]]:
+        """The calls made on the user's device (dual control), as :meth:`agent_calls`."""
+        return [
+            {
+                "name": c["name"],
+                "arguments": c["arguments"] if isinstance(c["arguments"], dict) else {},
+                "observation": c.get("observation", ""),
+            }
+            for c in self.tool_calls
+            if c.get("requestor", "assistant") == "user"
+        ]
+
 
 # --------------------------------------------------------------------------- the scorers
 
@@ -282,8 +294,19 @@ def grade_input(g: GradingInput) -> dict[str, Any]:
     reward_value = combine(components, basis, g.termination_reason, g.tau3)
     legacy = compute_reward(g.expected.final_hash, g.final_hash, task.outputs, g.agent_messages)
     legacy = dataclasses.replace(legacy, reward=reward_value)
-    expected_actions = [{"name": a.name, "arguments": a.arguments} for a in task.actions]
+    # action metrics are the agent's: its golden actions against its own calls; a dual-control task
+    # adds the user's (user-side golden actions against the user's device calls) as user_action_*
+    expected_actions = [
+        {"name": a.name, "arguments": a.arguments} for a in task.actions if a.requestor != "user"
+    ]
     called = g.agent_calls()
+    expected_user = [
+        {"name": a.name, "arguments": a.arguments} for a in task.actions if a.requestor == "user"
+    ]
+    user_called = g.user_calls()
+    agent_observations = [
+        o for o, a in zip(g.expected.observations, task.actions, strict=False) if a.requestor != "user"
+    ]
 
     def required(name: str) -> list[str]:
         found = domain.toolbox.tools.get(name)
@@ -294,9 +317,14 @@ def grade_input(g: GradingInput) -> dict[str, Any]:
         expected_actions,
         called,
         is_write=domain.is_write,
-        expected_observations=g.expected.observations,
+        expected_observations=agent_observations,
         rules=rules,
         identification=identification,
+    )
+    user_metrics = (
+        action_metrics(expected_user, user_called, is_write=domain.is_write, rules=rules)
+        if expected_user or user_called
+        else None
     )
     shaped = shaped_reward(expected_actions, called, required_args=required, rules=rules)
     diagnosis = classify_failure(
@@ -304,7 +332,7 @@ def grade_input(g: GradingInput) -> dict[str, Any]:
         called,
         reward=legacy,
         termination_reason=g.termination_reason,
-        expected_observations=g.expected.observations,
+        expected_observations=agent_observations,
         is_write=domain.is_write,
         rules=rules,
         identification=identification,
@@ -351,6 +379,16 @@ def grade_input(g: GradingInput) -> dict[str, Any]:
         "error_category": diagnosis.category.value,
         "error_detail": diagnosis.detail,
         "reward_basis": None if task.reward_basis is None else basis,
+        **(
+            {
+                "user_action_precision": user_metrics.precision,
+                "user_action_recall": user_metrics.recall,
+                "user_action_f1": user_metrics.f1,
+                "user_exact_match": user_metrics.exact_match,
+            }
+            if user_metrics is not None
+            else {}
+        ),
         "components": {c.name: c.model_dump(mode="json") for c in components},
     }
     return result

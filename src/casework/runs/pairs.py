@@ -168,7 +168,7 @@ def result_line(
         **outcome.timings,
         "expected_actions": [a.model_dump() for a in task.actions],
         "expected_outputs": task.outputs,
-        "tool_calls": [{"requestor": "assistant", **c.model_dump(mode="json")} for c in outcome.tool_calls],
+        "tool_calls": [c.model_dump(mode="json") for c in outcome.tool_calls],  # each with its requestor
         "messages": outcome.messages,
         "message_times": outcome.message_times,
         "model_calls": outcome.model_calls + judge_calls,

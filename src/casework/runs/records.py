@@ -102,6 +102,11 @@ class SimulationResult(BaseModel):
     action_f1: float | None = None
     exact_match: bool | None = None
     action_metrics: dict[str, Any] = Field(default_factory=dict)
+    #: dual control: the user's device actions (user-side golden actions vs the user's calls)
+    user_action_precision: float | None = None
+    user_action_recall: float | None = None
+    user_action_f1: float | None = None
+    user_exact_match: bool | None = None
     shaped_reward: float | None = None
     shaped_reward_normalized: float | None = None
     shaped: dict[str, Any] = Field(default_factory=dict)

@@ -241,7 +241,13 @@ class Runner:
         self.endpoint_failure = endpoint_failure
         self.domain: Domain = get_domain(config.domain)
         self.database: Database = self.domain.database(config.data)
-        self.policy = config.policy.read_text(encoding="utf-8") if config.policy else self.domain.policy
+        self.policy = (
+            config.policy.read_text(encoding="utf-8")
+            if config.policy
+            else self.domain.policies.get("solo", self.domain.policy)
+            if config.mode == "solo"
+            else self.domain.policy
+        )
         loaded = load_tasks(config.tasks, domain=config.domain)
         check_task_domains(loaded, config.domain, config.tasks)
         loaded, self.split_missing = select_split(loaded, config.tasks, config.split)

@@ -93,6 +93,12 @@ def summarize(
     }
     if cache:  # the run used a response cache (--cache)
         summary["llm_cache"] = {"hits": cache["hits"], "misses": cache["misses"]}
+    dual = [r for r in counted if r.user_action_precision is not None]
+    if dual:  # dual control: the user's device actions, apart from the agent's
+        summary["avg_user_action_precision"] = _avg([r.user_action_precision or 0.0 for r in dual])
+        summary["avg_user_action_recall"] = _avg([r.user_action_recall or 0.0 for r in dual])
+        summary["avg_user_action_f1"] = _avg([r.user_action_f1 or 0.0 for r in dual])
+        summary["user_exact_action_matches"] = sum(bool(r.user_exact_match) for r in dual)
     if any(r.reward_basis is not None for r in counted):
         summary["components"] = component_summary(counted)
     return summary

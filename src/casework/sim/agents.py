@@ -53,6 +53,8 @@ class AgentSetup:
     options: dict[str, Any] = field(default_factory=dict)
     #: tools that end the conversation (the domain's transfer); the oracle speaks before calling one
     ending_tools: frozenset[str] = frozenset()
+    #: the user's device tools (dual control), which only the user can call: the oracle asks for them
+    user_tools: frozenset[str] = frozenset()
 
     @property
     def tool_names(self) -> set[str]:
@@ -300,8 +302,21 @@ class TextActionAgent(ToolCallingAgent):
         )
 
 
+def device_request(action: Any) -> str:
+    """How the oracle asks the user to perform a golden action on their own device:
+    ``Please toggle airplane mode on your phone now.`` (the tool's name in words, then its arguments)."""
+    words = action.name.replace("_", " ")
+    args = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in action.arguments.items())
+    return f"Please {words}{f' ({args})' if args else ''} on your phone now."
+
+
 class OracleAgent(Agent):
     """Executes the task's ground-truth actions one by one, then states the expected outputs.
+
+    A golden action whose ``requestor`` is the user and whose tool the agent does not have (dual
+    control, interactive mode) is not called: the oracle asks the user to do it
+    (:func:`device_request`) and goes on with the next action after the user's reply. In solo mode
+    the agent holds the device tools and calls them itself.
 
     The harness self-test: with a cooperative user it must earn reward 1 on every solvable task.
     """
@@ -313,9 +328,11 @@ class OracleAgent(Agent):
         self.outputs: list[str] = []
         self.counter = 0
         self.ending: frozenset[str] = frozenset()
+        self.own_tools: set[str] = set()
 
     def reset(self, setup: AgentSetup) -> list[dict[str, Any]]:
         self.ending = setup.ending_tools
+        self.own_tools = setup.tool_names
         self.pending = list(setup.task.actions)
         self.outputs = list(setup.task.outputs)
         self.counter = 0
@@ -327,6 +344,8 @@ class OracleAgent(Agent):
             return AgentReply(content=". ".join(said) + ".")
         if self.pending:
             action = self.pending.pop(0)
+            if action.requestor == "user" and action.name not in self.own_tools:
+                return AgentReply(content=device_request(action))
             self.counter += 1
             call = ToolCall(
                 id=f"oracle_{self.counter}", name=action.name, arguments=json.dumps(action.arguments)

@@ -2,7 +2,13 @@
 
 One :class:`Simulation` runs one task once. The agent speaks through ``step`` replies; tool calls
 run on the simulation's own fork of the database; text replies go to the user simulator (or end the
-run in solo mode). Everything is recorded: messages, tool calls with observations and timings,
+run in solo mode).
+
+Dual control (a domain with a ``user_toolbox``): the user simulator is given the user's device
+tools (:meth:`~casework.sim.users.UserSimulator.bind_tools`); its calls run on the same fork and
+are recorded among the tool calls with ``requestor="user"`` (the agent never sees them, only what
+the user says). In solo mode there is no user: the agent gets both tool sets, and its calls to
+device tools are recorded with ``requestor="user"`` (the side they act on). Everything is recorded: messages, tool calls with observations and timings,
 model-call records. A simulation interrupted from outside (timeout, Ctrl-C) can still report what
 it did so far through :meth:`Simulation.outcome`.
 """
@@ -178,14 +184,70 @@ class Simulation:
                 )
             return self.outcome(Termination.INFRASTRUCTURE_ERROR, error=str(exc))
 
+    @property
+    def _device_tools(self) -> dict[str, Any]:
+        """The user's device tools the agent does not have itself (dual-control domains)."""
+        user_tools = self.domain.user_toolbox
+        if user_tools is None:
+            return {}
+        return {n: t for n, t in user_tools.tools.items() if n not in self.domain.toolbox.tools}
+
+    def _agent_tools(self) -> list[dict[str, Any]]:
+        """The agent's tool schemas: its own, plus the user's device tools in solo mode."""
+        tools = list(self.domain.toolbox.openai_schemas())
+        if self.config.mode == "solo" and self.domain.user_toolbox is not None:
+            device = self._device_tools
+            tools += [s for s in self.domain.user_toolbox.openai_schemas() if s["function"]["name"] in device]
+        return tools
+
+    def _execute(self, name: str, arguments: Any, requestor: str) -> str:
+        if requestor == "user":
+            assert self.domain.user_toolbox is not None
+            return self.domain.user_toolbox.call(self.state, name, arguments)
+        return self.domain.call(self.state, name, arguments)
+
+    def _side_of(self, name: str) -> str:
+        """The side an agent's call acts on: the user's device (solo mode) or the agent's tools."""
+        return "user" if self.config.mode == "solo" and name in self._device_tools else "assistant"
+
+    def _run_user_tool(self, name: str, arguments: Any) -> str:
+        """Run a user simulator's call on the user's device; recorded with requestor ``user``."""
+        start = time.perf_counter()
+        if name not in self._device_tools:
+            observation = f"Error: unknown tool '{name}'; your tools: {', '.join(self._device_tools)}"
+        else:
+            observation = self._execute(name, arguments, "user")
+        elapsed = time.perf_counter() - start
+        self.tool_time += elapsed
+        self.executed.append(
+            ExecutedCall(
+                id=f"user_{sum(c.requestor == 'user' for c in self.executed) + 1}",
+                name=name,
+                arguments=_parse_arguments(arguments)
+                if isinstance(arguments, str)
+                else dict(arguments or {}),
+                observation=observation,
+                error=observation.startswith("Error"),
+                duration_s=elapsed,
+                step=self.steps,
+                requestor="user",
+            )
+        )
+        self._last_tool = name
+        self._progress("tool")
+        return observation
+
     async def _run(self) -> SimulationOutcome:
+        tools = self._agent_tools()
+        device = self._device_tools
         setup = AgentSetup(
             policy=self.policy,
-            tools=self.domain.toolbox.openai_schemas(),
+            tools=tools,
             task=self.task,
             mode=self.config.mode,
             parallel_tool_calls=self.config.parallel_tool_calls,
             ending_tools=frozenset(n for n, t in self.domain.toolbox.tools.items() if t.ends_conversation),
+            user_tools=frozenset(device) if self.config.mode != "solo" else frozenset(),
         )
         self._progress("start")
         for message in self.agent.reset(setup):
@@ -194,6 +256,15 @@ class Simulation:
             self._add({"role": "user", "content": first_person(self.task.instruction)})
         else:
             self.user.bind_domain(self.domain)
+            if device:
+                schemas = [
+                    schema
+                    for schema in (
+                        self.domain.user_toolbox.openai_schemas() if self.domain.user_toolbox else []
+                    )
+                    if schema["function"]["name"] in device
+                ]
+                self.user.bind_tools(schemas, self._run_user_tool)
             self.user.reset(
                 self.task,
                 self.domain.users.facts_for(self.state, self.task.user_id),
@@ -255,7 +326,8 @@ class Simulation:
                 return text, None
             for call in calls:
                 start = time.perf_counter()
-                observation = self.domain.call(self.state, call.name, call.arguments)
+                side = self._side_of(call.name)
+                observation = self._execute(call.name, call.arguments, side)
                 elapsed = time.perf_counter() - start
                 self.tool_time += elapsed
                 failed = observation.startswith("Error")
@@ -269,6 +341,7 @@ class Simulation:
                         error=failed,
                         duration_s=elapsed,
                         step=self.steps,
+                        requestor=side,
                     )
                 )
                 self._add(

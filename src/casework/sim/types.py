@@ -59,6 +59,9 @@ class ExecutedCall(BaseModel):
     error: bool
     duration_s: float
     step: int
+    #: the side whose environment the tool acts on: ``assistant`` (the agent's tools) or ``user``
+    #: (the user's own device, called by the user simulator, or by the agent in solo mode)
+    requestor: str = "assistant"
 
 
 #: a stop token as models write it: stray spaces, any case, ``_`` or spaces for ``-`` (``### stop###``)

@@ -7,6 +7,11 @@ with stray spaces and in any case (``### stop###``). No user ends the conversati
 has spoken; an end for no reason of the user's own (an empty model reply, a scripted user that gives
 up) is marked ``abnormal`` on the reply and counted by runs.
 
+Dual control (:meth:`UserSimulator.bind_tools`): the LLM user gets the device tools as function
+schemas, calls them when the agent asks it to do or check something on its phone, and answers from
+their results; the scripted user performs the task's user-side golden actions when asked
+(:meth:`ScriptedUser.device_action` states the rule).
+
 The scripted user never reads out its instruction: :func:`read_instruction` sorts the sentences of
 an instruction (identity, request, background, persona, conversation instructions, conditionals;
 tau2-style sections by their headings) and the user says requests and background in the first
@@ -17,6 +22,7 @@ instructions. Nothing here knows a domain: what an agent may ask about comes fro
 
 from __future__ import annotations
 
+import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -45,9 +51,24 @@ class UserSimulator(ABC):
     name = "user"
     domain: Domain | None = None
 
+    #: the user's device tools (OpenAI schemas) and how to run one (dual-control domains)
+    device_tools: list[dict[str, Any]] = []
+    device_call: Callable[[str, Any], str] | None = None
+
     def bind_domain(self, domain: Domain) -> None:
         """The domain the simulation runs in (its user vocabulary and id formats)."""
         self.domain = domain
+
+    def bind_tools(self, tools: list[dict[str, Any]], call: Callable[[str, Any], str]) -> None:
+        """The tools that act on the user's own device (OpenAI schemas) and ``call(name, arguments)``,
+        which runs one on the simulation's state, records it (``requestor="user"``) and returns the
+        observation. Called after :meth:`bind_domain` in dual-control domains only."""
+        self.device_tools = list(tools)
+        self.device_call = call
+
+    @property
+    def device_tool_names(self) -> list[str]:
+        return [t["function"]["name"] for t in self.device_tools]
 
     @abstractmethod
     def reset(
@@ -642,6 +663,13 @@ _OPEN_QUESTION = re.compile(
     r"(?:could|can|would) you (?:please )?(?:tell|give|provide|share|confirm|let)|please (?:tell|give|provide|share))\b",
     re.I,
 )
+#: the agent asks the user to do or check something on their own phone
+_DEVICE_REQUEST = re.compile(
+    r"\b(?:on|in|from|with) your (?:phone|device|handset|mobile)\b|\byour (?:phone|device)'s\b|"
+    r"\b(?:restart|reboot|toggle|reseat|re-?insert|turn (?:on|off)|switch (?:on|off)|disconnect|"
+    r"grant|reset|run a speed test|status bar)\b",
+    re.I,
+)
 _QUESTIONISH = re.compile(
     r"\b(please|could you|can you|would you|let me know|provide|tell me|share|confirm)\b", re.I
 )
@@ -687,6 +715,7 @@ class ScriptedUser(UserSimulator):
         self.identified = False
         self.last = ""
         self.used_conditions: set[int] = set()
+        self.performed: set[int] = set()  # indexes of the user-side golden actions done
 
     def reset(
         self, task: Task, facts: UserFacts, persona: str | None, goal_reached: Callable[[], bool]
@@ -696,6 +725,7 @@ class ScriptedUser(UserSimulator):
         self.identified = False
         self.last = ""
         self.used_conditions: set[int] = set()
+        self.performed: set[int] = set()
         self.plan = read_instruction(task.instruction, self._identity_values())
         described = " ".join(s.original for s in self.plan.sentences if s.kind == Kind.PERSONA)
         self.tone = tone_for(f"{persona or ''} {described}")
@@ -831,6 +861,65 @@ class ScriptedUser(UserSimulator):
     def _stop(self, text: str, abnormal: str | None = None) -> UserReply:
         return UserReply(content=f"{text} ###STOP###", stop=Termination.USER_STOP, abnormal=abnormal)
 
+    # -- acting on the device (dual control) ------------------------------------------------------
+    def _pending_device_actions(self) -> list[tuple[int, Any]]:
+        if self.task is None or self.device_call is None:
+            return []
+        names = set(self.device_tool_names)
+        return [
+            (i, a)
+            for i, a in enumerate(self.task.actions)
+            if a.requestor == "user" and a.name in names and i not in self.performed
+        ]
+
+    def device_action(self, agent_message: str, *, named_only: bool) -> tuple[str, dict[str, Any]] | None:
+        """The device tool call the agent's message asks for, or None.
+
+        The rule: (1) the first pending user-side golden action (task order, each done once) whose
+        tool the message names in words (``toggle_airplane_mode`` -> "toggle airplane mode"),
+        preferring one whose argument values the message also says, with its golden arguments; (2) else a read-only device tool the message names that needs
+        no arguments ("check status bar"), even if not golden; (3) else, unless ``named_only``, when
+        the message asks the user to do or check something on the phone (:data:`_DEVICE_REQUEST`),
+        the next pending user-side golden action in order."""
+        if not self.device_tools or self.device_call is None:
+            return None
+        text = " " + re.sub(r"[^a-z0-9]+", " ", agent_message.lower()) + " "
+        pending = self._pending_device_actions()
+        named = [(i, a) for i, a in pending if f" {a.name.replace('_', ' ')} " in text]
+
+        def says_arguments(action: Any) -> bool:
+            values = [re.sub(r"[^a-z0-9]+", " ", str(v).lower()).strip() for v in action.arguments.values()]
+            return all(f" {v} " in text for v in values)
+
+        if named:  # of several calls of the named tool, the one whose argument values the message says
+            index, action = next(((i, a) for i, a in named if says_arguments(a)), named[0])
+            self.performed.add(index)
+            return action.name, dict(action.arguments)
+        toolbox = self.domain.user_toolbox if self.domain is not None else None
+        user_tools = toolbox.tools if toolbox is not None else {}
+        for schema in self.device_tools:
+            name = schema["function"]["name"]
+            tool = user_tools.get(name)
+            needs = schema["function"].get("parameters", {}).get("required") or []
+            named = f" {name.replace('_', ' ')} " in text
+            if tool is not None and str(tool.kind) == "read" and not needs and named:
+                return name, {}
+        if not named_only and pending and _DEVICE_REQUEST.search(agent_message):
+            index, action = pending[0]
+            self.performed.add(index)
+            return action.name, dict(action.arguments)
+        return None
+
+    def _perform(self, call: tuple[str, dict[str, Any]]) -> UserReply:
+        assert self.device_call is not None
+        observation = self.device_call(call[0], call[1])
+        self.repeats = 0
+        if len(observation) > 400:
+            observation = observation[:400] + " ..."
+        return self._say(
+            f"Done, I did that on my phone ({call[0].replace('_', ' ')}). It shows: {observation}"
+        )
+
     async def respond(self, agent_message: str) -> UserReply:
         self.turns += 1
         if self.goal_reached():
@@ -839,6 +928,9 @@ class ScriptedUser(UserSimulator):
             return self._stop(
                 "I have to go now.", abnormal=f"scripted user gave up after {self.max_turns} turns"
             )
+        named = self.device_action(agent_message, named_only=True)
+        if named is not None:
+            return self._perform(named)
         question = _questions(agent_message)
         for index, sentence in enumerate(self.plan.sentences):
             if index not in self.used_conditions and sentence.answers(question):
@@ -854,6 +946,9 @@ class ScriptedUser(UserSimulator):
             self.identified = True
             content = self._identify(question)
             return UserReply(content=content, stop=user_stop_reason(content))
+        device = self.device_action(agent_message, named_only=False)
+        if device is not None:
+            return self._perform(device)
         answer = None if yes_no else (self._answer(question) or self._known(question))
         if answer is not None:
             self.repeats = 0
@@ -929,6 +1024,36 @@ identification details unless the request is only about them. Reply with the mes
 Request: {instruction}"""
 
 
+DEVICE_RULES = """
+Your phone:
+- You have tools that act on your own phone. Use one when the agent asks you to do or check something
+  on your phone, or when you need it to answer the agent's question; otherwise do not call tools.
+- Call one tool at a time. After a tool call you get its result; then tell the agent, in your own
+  words, what you did and what you see. The agent does not see your tool calls or their results, only
+  your messages.
+- Never make up what your phone shows: every statement about your phone must come from a tool result.
+- If a tool call returns an error, fix the call and try again, or tell the agent what went wrong.
+- If the agent asks for several actions at once, do them one at a time.
+"""
+
+#: device tool calls the LLM user may make in a row before it must say something to the agent
+MAX_DEVICE_CALLS = 4
+
+#: said (in that request only) to a user model that answered a request naming a device tool without
+#: calling it; the request also names the tool in ``tool_choice``
+NOT_DONE = (
+    "(You answered without using your phone. The agent asked you to use {tool}: call that tool now, "
+    "then tell the agent what it shows. Never describe your phone without a tool result.)"
+)
+
+
+def _named_tool(message: str, names: Iterable[str]) -> str | None:
+    """The device tool an agent's message names in words (``toggle airplane mode``), or None."""
+    text = " " + re.sub(r"[^a-z0-9]+", " ", message.lower()) + " "
+    found = [n for n in names if f" {n.replace('_', ' ')} " in text]
+    return max(found, key=len) if found else None
+
+
 #: said to the user model when it tried to end the conversation before the agent did anything
 NOT_YET = (
     "(The conversation has only just started and the agent has not helped you yet. Do not end the "
@@ -963,6 +1088,8 @@ class LLMUser(UserSimulator):
         self.system = USER_SYSTEM_PROMPT.format(
             role=self.role, instruction=task.instruction, persona=persona_text
         )
+        if self.device_tools:
+            self.system += DEVICE_RULES
         self.history = []
 
     async def _complete(self, extra: list[dict[str, Any]] | None = None) -> tuple[str, dict[str, Any]]:
@@ -970,10 +1097,80 @@ class LLMUser(UserSimulator):
         completion = await self.llm.chat(messages)
         return (completion.content or "").strip(), completion.usage.model_dump(mode="json")
 
+    async def _complete_with_device(self) -> tuple[str, list[dict[str, Any]]]:
+        """The model's next message to the agent, after the device tool calls it makes first (each run
+        through :attr:`device_call`, its result added to the model's history). Tool calls written as
+        text are recognised too (models without function calling)."""
+        from casework.llm import parse_text_tool_calls
+
+        calls: list[dict[str, Any]] = []
+        names = self.device_tool_names
+        asked = self.history[-1].get("content") or "" if self.history else ""
+        named = _named_tool(asked, names)
+        nudged = False
+        for _ in range(MAX_DEVICE_CALLS + 2):
+            messages = [{"role": "system", "content": self.system}, *self.history]
+            choice: str | dict[str, Any] = "auto"
+            if nudged:
+                messages.append({"role": "user", "content": NOT_DONE.format(tool=named)})
+                choice = {"type": "function", "function": {"name": named}}
+            completion = await self.llm.chat(messages, tools=self.device_tools, tool_choice=choice)
+            calls.append(completion.usage.model_dump(mode="json"))
+            content = (completion.content or "").strip()
+            requested = [(c.id, c.name, c.arguments) for c in completion.tool_calls]
+            if not requested and content:
+                content, parsed = parse_text_tool_calls(content, names)
+                content = content.strip()
+                requested = [(c.id, c.name, c.arguments) for c in parsed]
+            if (
+                not requested
+                and named
+                and not nudged
+                and not any(m.get("role") == "tool" for m in self.history[-1:])
+            ):
+                # the agent named a tool of the phone and the model answered without using it: its
+                # answer would be made up, so it is asked once to make the call (named tool_choice)
+                nudged = True
+                continue
+            nudged = False
+            if not requested or len(calls) > MAX_DEVICE_CALLS + 1:
+                return content, calls
+            call_id, name, arguments = requested[0]  # one action at a time
+            assert self.device_call is not None
+            observation = self.device_call(name, arguments)
+            self.history.append(
+                {
+                    "role": "assistant",
+                    "content": content or None,
+                    "tool_calls": [
+                        {
+                            "id": call_id,
+                            "type": "function",
+                            "function": {
+                                "name": name,
+                                "arguments": arguments
+                                if isinstance(arguments, str)
+                                else json.dumps(arguments),
+                            },
+                        }
+                    ],
+                }
+            )
+            self.history.append(
+                {"role": "tool", "tool_call_id": call_id, "name": name, "content": observation}
+            )
+        return "", calls
+
     async def _reply(self) -> UserReply:
         """The model's next message; an empty one is asked for again once, then ends the run (abnormal)."""
-        content, call = await self._complete()
-        calls = [call]
+        if self.device_tools and self.device_call is not None:
+            content, calls = await self._complete_with_device()
+            if not content:
+                more, call = await self._complete()
+                content, calls = more, [*calls, call]
+        else:
+            content, call = await self._complete()
+            calls = [call]
         if not content:
             content, call = await self._complete()
             calls.append(call)

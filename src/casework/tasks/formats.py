@@ -300,6 +300,35 @@ def _read_tau_bench_v1(where: _Where, record: Mapping[str, Any], domain: str) ->
     )
 
 
+#: τ³ task fields a blueprint's ``task`` object may carry beside q/agt/ogt
+_BLUEPRINT_TAU3 = (
+    "user_scenario",
+    "initial_state",
+    "ticket",
+    "description",
+    "env_assertions",
+    "nl_assertions",
+    "reward_basis",
+)
+
+
+def _blueprint_action_fields(
+    where: _Where, body: Mapping[str, Any], actions: list[Action], prefix: str
+) -> None:
+    """Put the τ³ fields of ``agt`` entries (``requestor``, ``action_id``, ...) on ``actions``."""
+    for i, item in enumerate(body.get("agt") or []):
+        if not isinstance(item, Mapping) or i >= len(actions):
+            continue
+        typed = {
+            k: item[k] for k in ("action_id", "requestor", "compare_args", "info") if item.get(k) is not None
+        }
+        if typed:
+            try:
+                actions[i] = Action(name=actions[i].name, arguments=actions[i].arguments, **typed)
+            except ValidationError as exc:
+                raise _from_validation_error(where, exc, lambda f, i=i: f"{prefix}agt[{i}].{f}") from None
+
+
 def _read_blueprint(where: _Where, record: Mapping[str, Any], domain: str) -> Task:
     if "task" in record:
         body = _get(where, record, "task", "object")
@@ -310,6 +339,8 @@ def _read_blueprint(where: _Where, record: Mapping[str, Any], domain: str) -> Ta
     where.task_id = task_id
     instruction = _get(where, body, "q", "string", prefix=prefix)
     actions = _actions(where, body, "agt", ("arguments", "kwargs"), prefix=prefix)
+    _blueprint_action_fields(where, body, actions, prefix)
+    tau3 = {k: body[k] for k in _BLUEPRINT_TAU3 if body.get(k) is not None}
     outputs = _string_list(where, body, "ogt", prefix=prefix)
     user_id = _get(where, body, "user_id", "string", prefix=prefix, required=False) or _get(
         where, record, "user_id", "string", required=False
@@ -335,7 +366,9 @@ def _read_blueprint(where: _Where, record: Mapping[str, Any], domain: str) -> Ta
     return _build(
         where,
         lambda field: (
-            f"{prefix}{field}" if field.split(".")[0] in ("domain", "persona", "scenario") else field
+            f"{prefix}{field}"
+            if field.split(".")[0] in ("domain", "persona", "scenario", *_BLUEPRINT_TAU3)
+            else field
         ),
         id=task_id,
         domain=body.get("domain") or domain,
@@ -347,6 +380,7 @@ def _read_blueprint(where: _Where, record: Mapping[str, Any], domain: str) -> Ta
         scenario=body.get("scenario"),
         metadata=dict(metadata),
         validation_report=report,
+        **tau3,
     )
 
 
@@ -492,6 +526,11 @@ def _read_tau2(where: _Where, record: Mapping[str, Any], domain: str) -> Task:
         metadata=metadata,
         **fields,
     )
+
+
+def read_tau2_record(record: Mapping[str, Any], *, domain: str, source: str = "<tau2 record>") -> Task:
+    """One tau2-bench task record (a ``tasks.json`` entry) as a :class:`Task`, as :func:`load_tasks` reads it."""
+    return _read_tau2(_Where(source, 0, task_id=record.get("id")), record, domain)
 
 
 _READERS: dict[str, Callable[[_Where, Mapping[str, Any], str], Task]] = {
@@ -705,12 +744,14 @@ def task_to_blueprint(task: Task) -> dict[str, Any]:
         "user_id": task.user_id,
         "q": task.instruction,
     }
-    body["agt"] = [{"name": a.name, "arguments": a.arguments} for a in task.actions]
+    # τ³ fields (requestor on actions, initial state, assertions, ...) are written only when set
+    body["agt"] = [a.model_dump(mode="json") for a in task.actions]
     body["ogt"] = list(task.outputs)
     if task.persona is not None:
         body["persona"] = task.persona
     if task.scenario is not None:
         body["scenario"] = task.scenario
+    body.update(task.model_dump(mode="json", include=set(_BLUEPRINT_TAU3), exclude_none=True))
     report = task.validation_report
     dumped = task.model_dump(mode="json", include={"metadata", "validation_report"})
     dumped.setdefault("validation_report", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,11 +20,19 @@ def _only_thinking(action: Action, rules: ArgumentRules | None) -> bool:
 
 
 def dedup_key(task: Task, rules: ArgumentRules | None = None) -> tuple[Any, ...]:
-    """Same user, same actions (normalised; with the domain's ``rules``, thoughts ignored) and same NL
-    assertions means the same task (two refusals of one user that the judge checks differently,
-    e.g. safety probes of two categories, are different tasks)."""
+    """Same user, same actions (normalised; with the domain's ``rules``, thoughts ignored), the same
+    NL assertions (two refusals of one user that the judge checks differently, e.g. safety probes of
+    two categories, are different tasks), and the same initial state and environment assertions (τ³)
+    mean the same task."""
     actions = tuple(normalize_action(a) for a in task.actions if not _only_thinking(a, rules))
-    return (task.user_id, actions) + ((tuple(task.nl_assertions),) if task.nl_assertions else ())
+    key: tuple = (task.user_id, actions) + ((tuple(task.nl_assertions),) if task.nl_assertions else ())
+    if task.initial_state is None and not task.env_assertions:
+        return key
+    initial = json.dumps(
+        task.initial_state.model_dump(mode="json") if task.initial_state else None, sort_keys=True
+    )
+    checks = json.dumps([a.model_dump(mode="json") for a in task.env_assertions or ()], sort_keys=True)
+    return (*key, initial, checks)
 
 
 def deduplicate(

@@ -11,7 +11,15 @@ what is wrong. Stages:
   own unless an earlier call of the domain's profile tool lets the agent find them) appears in the
   instruction;
 - ``execution``: every action succeeds when replayed on a fresh fork (except the indices listed in
-  ``task.metadata["expected_errors"]``), and a task with write actions changes the database.
+  ``task.metadata["expected_errors"]``), and a task with write actions changes the database;
+- ``assertions`` (tasks with ``env_assertions`` only): the task's assertions, run through the domain
+  (:meth:`~casework.domains.Domain.check_env_assertion`), do not all hold on the initial state
+  (unless the golden actions end the conversation, e.g. a transfer: then the state is meant to stay
+  as it is) and all hold after the golden actions.
+
+Dual control: the fork gets the task's ``initial_state`` first (the domain's
+``apply_initial_state``), and each action runs on its ``requestor``'s side (``user``: the domain's
+``user_toolbox``), so a task's golden actions on both sides replay as in a simulation.
 
 A :class:`~casework.domains.PolicyCheck` (the domain's ``policy_rules``) adds the ``policy`` stage in
 the same replay pass; the generation pipeline adds review-committee and de-duplication stages on top.
@@ -28,6 +36,7 @@ from casework.tasks.model import Task
 from casework.tasks.replay import ActionError, Replay, is_error
 
 STAGES = ("format", "grounding", "execution")
+ASSERTION_STAGE = "assertions"
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,52 @@ def _instruction_problems(domain: Domain, task: Task) -> list[Problem]:
     return problems
 
 
+def _initial_state(domain: Domain, state: State, task: Task) -> str | None:
+    """Apply the task's initial state to ``state``; the problem, or None."""
+    if task.initial_state is None:
+        return None
+    initial = task.initial_state.model_dump(mode="json", exclude_none=True)
+    if not initial:
+        return None
+    if domain.apply_initial_state is None:
+        return f"the task has an initial_state, but domain {domain.name!r} cannot apply one"
+    try:
+        domain.apply_initial_state(state, initial)
+    except Exception as exc:  # a bad initialisation action: reported, never raised
+        return f"initial_state does not apply: {exc}"
+    return None
+
+
+def assertion_results(domain: Domain, state: State, task: Task) -> list[tuple[bool, str]]:
+    """Each of the task's environment assertions on ``state``: (holds as the task expects, why)."""
+    results = []
+    for assertion in task.env_assertions or ():
+        passed, reason = domain.check_env_assertion(state, assertion.func_name, assertion.arguments)
+        holds = passed == assertion.assert_value
+        results.append((holds, f"{assertion.func_name}: {reason}" if reason else assertion.func_name))
+    return results
+
+
+def _assertion_problems(domain: Domain, task: Task, before: State, after: State) -> list[Problem]:
+    if not task.env_assertions:
+        return []
+    problems = []
+    initially = assertion_results(domain, before, task)
+    ends = any(
+        (tool := domain.toolbox.tools.get(a.name)) is not None and tool.ends_conversation
+        for a in task.actions
+        if a.requestor == "assistant"
+    )
+    if all(holds for holds, _ in initially) and not ends:
+        problems.append(
+            Problem(task.id, ASSERTION_STAGE, "every assertion already holds on the initial state")
+        )
+    for holds, reason in assertion_results(domain, after, task):
+        if not holds:
+            problems.append(Problem(task.id, ASSERTION_STAGE, f"after the golden actions: {reason}"))
+    return problems
+
+
 def _note_users(domain: Domain, state: State, arguments: dict[str, Any], seen: list[str]) -> None:
     """Collect the users an action acts for (an owner argument, the owners of records it names)."""
     for user in domain.users.owners(state, arguments):
@@ -154,6 +209,10 @@ def validate_task(
             )
         )
     state = database.fork()
+    initial_problem = _initial_state(domain, state, task)
+    if initial_problem is not None:
+        problems.append(Problem(task.id, "format", initial_problem))
+    initial = state.fork()  # the state the conversation starts from
     replay = Replay(task_id=task.id, state=state)
     owner = task.user_id if check_user_id else None
     user_table = domain.users.table
@@ -165,22 +224,29 @@ def validate_task(
     seen_users: list[str] = []
     has_write = False
     for index, action in enumerate(task.actions):
-        kwargs, error = domain.toolbox.validate_arguments(action.name, action.arguments)
+        user_side = action.requestor == "user"
+        toolbox = domain.user_toolbox if user_side else domain.toolbox
+        if toolbox is None:
+            message = f"a user-side action, but domain {domain.name!r} has no user tools"
+            problems.append(Problem(task.id, "format", message, index, action.name))
+            replay.observations.append(f"Error: {message}")
+            continue
+        kwargs, error = toolbox.validate_arguments(action.name, action.arguments)
         if error is not None:
             problems.append(Problem(task.id, "format", error.removeprefix("Error: "), index, action.name))
             replay.observations.append(error)
             continue
-        if domain.toolbox[action.name].kind == ToolKind.WRITE:
+        if toolbox[action.name].kind == ToolKind.WRITE:
             has_write = True
-        if check_user_id and task.user_id is None:
+        if check_user_id and task.user_id is None and not user_side:
             _note_users(domain, state, action.arguments, seen_users)
-        if domain.grounding is not None:
+        if domain.grounding is not None and not user_side:
             for message in domain.grounding(state, owner, action.name, action.arguments):
                 problems.append(Problem(task.id, "grounding", message, index, action.name))
-        if policy is not None:
+        if policy is not None and not user_side:
             for message in policy.check_action(state, task, index, action.arguments, action.name):
                 problems.append(Problem(task.id, "policy", message, index, action.name))
-        observation = domain.toolbox.run(state, action.name, kwargs)  # arguments checked above
+        observation = toolbox.run(state, action.name, kwargs)  # arguments checked above
         replay.observations.append(observation)
         if is_error(observation):
             replay.errors.append(ActionError(index, observation))
@@ -188,7 +254,7 @@ def validate_task(
                 problems.append(
                     Problem(task.id, "execution", f"replay failed: {observation}", index, action.name)
                 )
-    if has_write and not replay.errors and state.same_as(database.fork()):
+    if has_write and not replay.errors and state.same_as(initial):
         problems.append(
             Problem(task.id, "execution", "the task has write actions but the database is unchanged")
         )
@@ -197,9 +263,12 @@ def validate_task(
             Problem(task.id, "grounding", f"actions act for several users: {', '.join(seen_users)}")
         )
     stages = STAGES
+    if task.env_assertions:
+        problems.extend(_assertion_problems(domain, task, initial, state))
+        stages = (*stages, ASSERTION_STAGE)
     if policy is not None:
         problems.extend(Problem(task.id, "policy", message) for message in policy.check_task(task, replay))
-        stages = (*STAGES, "policy")
+        stages = (*stages, "policy")
     return TaskValidation(task, problems, replay, stages)
 
 

@@ -56,6 +56,7 @@ from casework.domains.telecom.env import (
 )
 from casework.domains.telecom.grounding import ground_action
 from casework.domains.telecom.models import AGENT_TABLES, TABLES, USER_TABLE
+from casework.domains.telecom.scenarios import TelecomScenarios
 
 _HERE = Path(__file__).parent
 POLICY = (_HERE / "policy.md").read_text(encoding="utf-8")
@@ -134,6 +135,7 @@ TELECOM = Domain(
     env_assertions={name: function for name, (_side, function) in ASSERTIONS.items()},
     apply_initial_state=apply_initial_state,
     sample_tasks=_HERE / "sample_tasks.json",
+    scenarios=TelecomScenarios(),
 )
 
 __all__ = [

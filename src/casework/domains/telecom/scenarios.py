@@ -482,9 +482,110 @@ __all__ = [
     "FAULTS",
     "ISSUES",
     "Library",
+    "TelecomScenarios",
     "compose_task",
     "coverage",
     "eligible_lines",
     "model",
     "validate_task",
 ]
+
+
+# -- the domain contract's scenario library (casework generate --method templated) ---------------
+
+
+class TelecomScenarios:
+    """:class:`~casework.domains.ScenarioLibrary` over the fault types, for the generic templated loop.
+
+    A scenario key is a fault type. The loop draws one key by weight (or several for a multi-intent
+    draw); with one key the library adds up to two more faults that fit the same issue (the task's
+    own RNG), so tasks carry one to three faults. The draft is the τ³-format task of
+    :func:`compose_task` (initial state, golden actions on both sides, assertions, structured user
+    instructions), validated by replay (:func:`validate_task`: assertions fail before, pass after,
+    every golden write needed) - a candidate that does not validate is a
+    :class:`~casework.domains.ScenarioSkip`, so the loop resamples. ``metadata["coverage"]`` holds
+    the task's fault types, number of faults and issue (``casework generate``'s stats report them).
+    """
+
+    keys: tuple[str, ...] = tuple(FAULTS)
+    solo_keys: frozenset[str] = frozenset()
+    merged_metadata: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self._lines: dict[int, dict[str, list[Context]]] = {}
+
+    def _by_customer(self, database: Any) -> dict[str, list[Context]]:
+        key = id(database)
+        if key not in self._lines:
+            by_customer: dict[str, list[Context]] = {}
+            for context in eligible_lines(database.fork()):
+                by_customer.setdefault(context.customer_id, []).append(context)
+            self._lines = {key: by_customer}  # one database at a time
+        return self._lines[key]
+
+    def users_for(self, database: Database, key: str) -> list[str]:
+        return sorted(self._by_customer(database))
+
+    def draft(self, domain: Any, state: State, rng: random.Random, user_id: str, keys: Any) -> Any:
+        from casework.domains.domain import ScenarioDraft, ScenarioSkip
+        from casework.tasks import read_tau2_record
+
+        faults = list(dict.fromkeys(keys))
+        groups = [FAULTS[k].group for k in faults if FAULTS[k].group]
+        if len(groups) != len(set(groups)):
+            raise ScenarioSkip(f"faults {', '.join(faults)} break the same setting")
+        issues = [i for i in ISSUES if all(i in FAULTS[k].issues for k in faults)]
+        if not issues:
+            raise ScenarioSkip(f"no issue is caused by all of {', '.join(faults)}")
+        issue = rng.choice(issues)
+        if len(faults) == 1:
+            for _ in range(rng.randint(0, 2)):
+                taken = {FAULTS[k].group for k in faults if FAULTS[k].group}
+                options = [
+                    k
+                    for k, f in FAULTS.items()
+                    if issue in f.issues and k not in faults and (f.group is None or f.group not in taken)
+                ]
+                if options:
+                    faults.append(rng.choice(options))
+        faults = sorted(faults)
+        lines = self._by_customer(state).get(user_id) or []
+        if not lines:
+            raise ScenarioSkip(f"customer {user_id} has no eligible line")
+        bills = state["bills"]
+        bill_id = f"B9{rng.randrange(10**6):06d}"
+        while bill_id in bills:
+            bill_id = f"B9{rng.randrange(10**6):06d}"
+        context = Context(**{**rng.choice(lines).__dict__, "bill_id": bill_id})
+        persona = rng.choice(list(PERSONAS))
+        record = compose_task(issue, faults, context, persona, rng.choice(COUNTRIES), "")
+        verdict = validate_task(state, record)
+        if not verdict.ok:
+            raise ScenarioSkip("; ".join(verdict.problems))
+        task = read_tau2_record(record, domain="telecom")
+        fields = {
+            name: getattr(task, name)
+            for name in (
+                "user_scenario",
+                "initial_state",
+                "ticket",
+                "description",
+                "env_assertions",
+                "reward_basis",
+            )
+        }
+        return ScenarioDraft(
+            user_id=context.customer_id,
+            actions=task.actions,
+            variants=[issue],
+            metadata={
+                "issue": issue,
+                "faults": faults,
+                "coverage": {"fault_type": faults, "faults": str(len(faults)), "issue": issue},
+            },
+            extra={"instruction": task.instruction, "persona": task.persona},
+            task_fields=fields,
+        )
+
+    def instruction(self, draft: Any, rng: random.Random) -> tuple[str, str | None]:
+        return draft.extra["instruction"], draft.extra["persona"]
