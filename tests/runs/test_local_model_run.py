@@ -96,4 +96,7 @@ def test_llm_agent_with_llm_user_and_persona(local_model_url: str, one_task: Pat
     assert result["persona"] == "frustration"
     user_calls = [c for c in result["model_calls"] if c["role"] == "user"]
     assert user_calls, "the LLM user spoke through the model"
-    assert sum(m["role"] == "user" for m in result["messages"]) == len(user_calls)
+    # every user message came from at least one model call (a stray stop token at the opening, or an
+    # empty reply, is asked again once: then two calls give one message)
+    user_messages = sum(m["role"] == "user" for m in result["messages"])
+    assert user_messages <= len(user_calls) <= 2 * user_messages
