@@ -34,6 +34,7 @@ from casework.domains.registry import DEFAULT_DOMAIN
 from casework.scoring.errors import is_infrastructure_error
 from casework.tasks import load_tasks
 from casework.tasks.model import Task
+from casework.tasks.replay import is_error
 
 REVIEW_FILE = "review.jsonl"
 REVIEW_SUMMARY = "review.json"
@@ -122,7 +123,7 @@ def deterministic(
     replay_errors = []
     for i, action in enumerate(task.actions):
         observation = call_tool(domain, state, action.name, action.arguments, action.requestor)
-        if observation.startswith("Error") and i not in expected_errors:
+        if is_error(observation) and i not in expected_errors:
             replay_errors.append(f"golden action {i} {action.name} errors: {observation[:120]}")
     if replay_errors:
         return "task", replay_errors

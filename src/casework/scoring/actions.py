@@ -54,6 +54,7 @@ from typing import Any
 
 from casework.domains.domain import ArgumentRules
 from casework.tasks.normalize import NO_RULES, normalize_action
+from casework.tasks.replay import is_error
 
 #: Tells whether a tool changes the state: a predicate or a collection of write tool names.
 WriteTools = Callable[[str], bool] | Collection[str]
@@ -100,7 +101,7 @@ def action_key(action: Any, rules: ArgumentRules = NO_RULES) -> Hashable:
 
 def is_error_observation(observation: str | None) -> bool:
     """True for a tool result that reports a failure (``Error: ...``)."""
-    return observation is not None and observation.lstrip().startswith("Error")
+    return observation is not None and is_error(observation.lstrip())
 
 
 def as_write_predicate(is_write: WriteTools) -> Callable[[str], bool]:

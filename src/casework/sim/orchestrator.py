@@ -29,6 +29,7 @@ from casework.sim.progress import ProgressCallback, ProgressKind, SimulationProg
 from casework.sim.types import ExecutedCall, Termination
 from casework.sim.users import UserSimulator, first_person
 from casework.tasks.model import Task
+from casework.tasks.replay import is_error
 
 AGENT_STOP_TOKEN = "###STOP###"
 
@@ -227,7 +228,7 @@ class Simulation:
                 if isinstance(arguments, str)
                 else dict(arguments or {}),
                 observation=observation,
-                error=observation.startswith("Error"),
+                error=is_error(observation),
                 duration_s=elapsed,
                 step=self.steps,
                 requestor="user",
@@ -330,7 +331,7 @@ class Simulation:
                 observation = self._execute(call.name, call.arguments, side)
                 elapsed = time.perf_counter() - start
                 self.tool_time += elapsed
-                failed = observation.startswith("Error")
+                failed = is_error(observation)
                 self.errors += failed
                 self.executed.append(
                     ExecutedCall(

@@ -38,6 +38,7 @@ from casework.sim.types import Termination
 from casework.sim.users import ScriptedUser
 from casework.tasks import load_tasks
 from casework.tasks.model import Task
+from casework.tasks.replay import is_error
 
 MAX_TEXT = 1_000_000  # an observation (the opening one holds the policy)
 MAX_TURN = 8_192  # an agent turn
@@ -187,7 +188,7 @@ class CaseworkEnv(gym.Env):
                     {"role": "tool", "tool_call_id": tc["id"], "name": name, "content": observation}
                 )
                 tool = self.domain.toolbox.tools.get(name)
-                if tool is not None and tool.ends_conversation and not observation.startswith("Error"):
+                if tool is not None and tool.ends_conversation and not is_error(observation):
                     terminated, reason = True, Termination.TRANSFER.value
         else:
             self.messages.append(message)
