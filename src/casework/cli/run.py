@@ -387,7 +387,7 @@ def regrade_command(
     Example: casework regrade runs/tau3 --tasks fixed_tasks.json --judge-model gpt-4.1 --out runs/tau3-fixed
     """
     from casework.llm import ConfigError
-    from casework.runs.endpoints import choose_endpoints, judge_id, open_judge
+    from casework.runs.endpoints import choose_judge, judge_id, open_judge
     from casework.runs.judge import SMALL_JUDGE_WARNING
     from casework.runs.regrade import regrade, run_needs_judge
     from casework.runs.store import RunDirError, read_manifest
@@ -399,18 +399,12 @@ def regrade_command(
             if used.get("model") not in (None, "embedded-local"):
                 judge_model, judge_base_url = used["model"], judge_base_url or used.get("base_url")
                 judge_api_key_env = judge_api_key_env or used.get("api_key_env")
-        choice = choose_endpoints(
+        choice = choose_judge(
             models_file=models,
-            agent_overrides={},
-            user_overrides={},
-            needs_agent=False,
-            needs_user=False,
-            judge_overrides={
-                "model": judge_model,
-                "base_url": judge_base_url,
-                "api_key_env": judge_api_key_env,
-            },
-            needs_judge=needs,
+            model=judge_model,
+            base_url=judge_base_url,
+            api_key_env=judge_api_key_env,
+            needed=needs,
         )
         with open_judge(choice) as judge_llm:
             if "judge" in choice.local_roles:
@@ -467,21 +461,9 @@ def review_command(
         if no_judge:
             verdicts, summary = aio.run(review_run(run_dir, tasks_path=tasks))
         else:
-            from casework.runs.endpoints import choose_endpoints, open_judge
+            from casework.runs.endpoints import choose_judge, open_judge
 
-            choice = choose_endpoints(
-                models_file=None,
-                agent_overrides={},
-                user_overrides={},
-                needs_agent=False,
-                needs_user=False,
-                judge_overrides={
-                    "model": judge_model,
-                    "base_url": judge_base_url,
-                    "api_key_env": judge_api_key_env,
-                },
-                needs_judge=True,
-            )
+            choice = choose_judge(model=judge_model, base_url=judge_base_url, api_key_env=judge_api_key_env)
             with open_judge(choice) as judge_llm:
                 if "judge" in choice.local_roles:
                     err_console.print("[yellow]warning:[/] the embedded 0.5B model reviews the failures")

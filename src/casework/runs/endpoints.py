@@ -96,6 +96,26 @@ def judge_id(choice: EndpointChoice) -> str:
     return MODEL_NAME
 
 
+def choose_judge(
+    *,
+    models_file: Path | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
+    needed: bool = True,
+) -> EndpointChoice:
+    """The judge's endpoint alone (regrade, review): flags > models file > the embedded model."""
+    return choose_endpoints(
+        models_file=models_file,
+        agent_overrides={},
+        user_overrides={},
+        needs_agent=False,
+        needs_user=False,
+        judge_overrides={"model": model, "base_url": base_url, "api_key_env": api_key_env},
+        needs_judge=needed,
+    )
+
+
 @contextmanager
 def open_judge(choice: EndpointChoice, *, on_local_start=None) -> Iterator[Any]:
     """The judge's client alone (for ``casework regrade``); starts the local model when it judges."""
