@@ -116,6 +116,16 @@ JudgeModelOpt = Annotated[
 ]
 
 
+ModelPathOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-path",
+        help="A GGUF file (e.g. from `casework train merge`) for the agent: the embedded llama.cpp server "
+        "is started on it; its path and sha256 go into the run manifest. Not with --model/--base-url.",
+    ),
+]
+
+
 JudgeUrlOpt = Annotated[str | None, typer.Option(help="Judge endpoint, OpenAI-compatible (…/v1).")]
 BackendOpt = Annotated[
     str, typer.Option(help="Where simulations run: local (asyncio) | ray (casework[ray]).")

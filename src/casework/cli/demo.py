@@ -11,6 +11,8 @@ import typer
 from rich.table import Table
 
 from casework.cli._app import (
+    ModelPathOpt,
+    _fail,
     app,
     console,
     err_console,
@@ -31,6 +33,7 @@ def demo(
     ] = None,
     base_url: Annotated[str | None, typer.Option(help="Agent endpoint, OpenAI-compatible (…/v1).")] = None,
     api_key_env: Annotated[str | None, typer.Option(help="NAME of the variable holding the API key.")] = None,
+    model_path: ModelPathOpt = None,
     seed: int = 0,
 ) -> None:
     """The main job on the embedded defaults: build the default domain's database, write a small task file,
@@ -102,13 +105,17 @@ def demo(
         seed=seed,
         resume=True,
     )
-    choice = choose_endpoints(
-        models_file=None,
-        agent_overrides={"model": model, "base_url": base_url, "api_key_env": api_key_env},
-        user_overrides={},
-        needs_agent=True,
-        needs_user=False,
-    )
+    try:
+        choice = choose_endpoints(
+            models_file=None,
+            agent_overrides={"model": model, "base_url": base_url, "api_key_env": api_key_env},
+            user_overrides={},
+            needs_agent=True,
+            needs_user=False,
+            agent_model_path=model_path,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     config = config.model_copy(update={"agent_endpoint": choice.record("agent")})
     summary = _execute_run(config, choice)
     _print_summary(summary, run_dir)

@@ -16,6 +16,7 @@ from casework.cli._app import (
     DataOpt,
     JudgeModelOpt,
     JudgeUrlOpt,
+    ModelPathOpt,
     ProfileOpt,
     SplitOpt,
     WorkersOpt,
@@ -44,6 +45,7 @@ def run_command(
     api_key_env: Annotated[
         str | None, typer.Option(help="NAME of the environment variable holding the API key.")
     ] = None,
+    model_path: ModelPathOpt = None,
     models: Annotated[
         Path | None,
         typer.Option(
@@ -144,6 +146,8 @@ def run_command(
 
     Example: casework run --tasks tasks.json --agent oracle --backend ray --workers 2 --out runs/ray
 
+    Example: casework run --tasks tasks.json --model-path train-out/model.gguf --out runs/trained
+
     Example: casework run --tasks tasks.json --models models.toml --experts math=qwen3-8b@http://127.0.0.1:8001/v1 --tool-choice required-first --cache .cache/llm --out runs/x
     """
 
@@ -204,7 +208,10 @@ def run_command(
             needs_user=user == "llm" and mode != "solo",
             judge_overrides={"model": judge_model, "base_url": judge_base_url},
             needs_judge=config_needs_judge(config),
+            agent_model_path=model_path,
         )
+        if model_path is not None and not needs_agent:
+            raise ValueError(f"--model-path serves the agent's model; --agent {agent} uses none")
         from casework.runs.endpoints import load_experts
         from casework.sim.agents import TOOL_CHOICES
 
@@ -321,7 +328,9 @@ def _execute_run(
             if judge_llm is not None:
                 runner.set_judge(judge_llm, judge_id(choice))
             runner.on_progress = display.on_progress
-            runner.endpoint_failure = servers[0].failure if servers else None
+            runner.endpoint_failure = (
+                (lambda: next((f for s in servers if (f := s.failure())), None)) if servers else None
+            )
             return aio.run(runner.run(), closing=[agent_llm, user_llm, judge_llm, *expert_llms.values()])
     except (RunDirError, ConfigError, ValueError, LocalModelError) as exc:
         raise _fail(str(exc)) from None

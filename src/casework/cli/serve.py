@@ -26,28 +26,82 @@ def serve(
     ] = None,
     ctx: Annotated[int, typer.Option(min=1024, help="Context size per slot, in tokens.")] = 8192,
     parallel: Annotated[int, typer.Option(min=1, help="Requests decoded together (slots).")] = 1,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="llamacpp: a GGUF file to serve (default: the embedded model); "
+            "vllm: a Hugging Face checkpoint directory (or hub id).",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Model name reported in /v1/models (default: the file's stem)."),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine", help="llamacpp (the embedded llama.cpp server, CPU) | vllm (casework[vllm], a GPU)."
+        ),
+    ] = "llamacpp",
+    vllm_arg: Annotated[
+        list[str] | None,
+        typer.Option("--vllm-arg", help="--engine vllm: one more argument for `vllm serve` (repeatable)."),
+    ] = None,
 ) -> None:
-    """Serve the embedded local model (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M) behind an OpenAI-compatible
-    API on 127.0.0.1. Prints one line with its base URL and the log file (llama.cpp's own log goes
-    there, under the user cache directory); Ctrl-C or SIGTERM stops it. Needs the 'local' extra.
+    """Serve a model behind an OpenAI-compatible API on 127.0.0.1: by default the embedded model
+    (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M) with llama.cpp, or any GGUF given with --model (e.g. one
+    written by `casework train merge`). Prints one line, `serving NAME at BASE_URL (log: FILE); Ctrl-C
+    stops`, once it answers; NAME is what /v1/models lists (--name, else the file's stem). Ctrl-C or
+    SIGTERM stops it. Needs the 'local' extra; --engine vllm runs `vllm serve` on a Hugging Face
+    checkpoint instead (the 'vllm' extra, a GPU).
 
     Example: casework serve --port 8080  # then: casework run --base-url http://127.0.0.1:8080/v1 --model local …
+
+    Example: casework serve --model train-out/model.gguf --name trained --port 8081
+
+    Example: casework serve --engine vllm --model train-out/sft/merged --port 8000
     """
     import signal
 
-    from casework.llm.local import MODEL_NAME, LocalModelError, LocalServerProcess
+    from casework.llm.local import (
+        LocalModelError,
+        LocalServerProcess,
+        check_gguf,
+        format_serve_line,
+    )
 
     def _terminate(*_: object) -> None:
         raise KeyboardInterrupt
 
+    if engine not in ("llamacpp", "vllm"):
+        raise _fail(f"--engine {engine!r}: expected llamacpp or vllm")
+    if vllm_arg and engine != "vllm":
+        raise _fail("--vllm-arg works with --engine vllm only")
+    try:
+        if engine == "vllm":
+            from casework.llm.vllm_server import VLLMServerProcess
+
+            if model is None:
+                raise LocalModelError("--engine vllm needs --model: a Hugging Face checkpoint directory")
+            server = VLLMServerProcess(
+                model, port=port, name=name, ctx=ctx, parallel=parallel, extra_args=vllm_arg or []
+            )
+        else:
+            if model is not None:
+                check_gguf(model, option="--model")
+            server = LocalServerProcess(
+                port=port, threads=threads, ctx=ctx, parallel=parallel, model=model, alias=name
+            )
+    except LocalModelError as exc:
+        raise _fail(str(exc)) from None
     signal.signal(signal.SIGTERM, _terminate)
-    server = LocalServerProcess(port=port, threads=threads, ctx=ctx, parallel=parallel)
     try:
         server.start()
-        print(f"serving {MODEL_NAME} at {server.base_url} (log: {server.log_path}); Ctrl-C stops", flush=True)
+        print(format_serve_line(server.alias, server.base_url, server.log_path), flush=True)
         while server.exit_code() is None:
             time.sleep(0.5)
-        raise _fail(server.failure() or "the embedded model server stopped", 1)
+        raise _fail(server.failure() or "the model server stopped", 1)
     except LocalModelError as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:

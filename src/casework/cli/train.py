@@ -7,6 +7,7 @@ datasets) are imported inside the commands that need them, never at import time.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -352,27 +353,83 @@ def train_eval_command(
 
 def bench_train_command(
     out: Annotated[Path, typer.Option("--out", help="Working directory.")] = Path("bench-train"),
-    steps: Annotated[int, typer.Option("--steps", help="LoRA steps on the embedded model.")] = 3,
-    rows: Annotated[int, typer.Option("--rows", help="Training rows (agent turns that call a tool).")] = 1,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="LoRA SFT steps on the embedded model.")] = 3,
+    grpo_steps: Annotated[
+        int, typer.Option("--grpo-steps", min=0, help="GRPO steps on the embedded model (0: skip GRPO).")
+    ] = 1,
+    rows: Annotated[
+        int, typer.Option("--rows", min=1, help="Training rows (agent turns that call a tool).")
+    ] = 1,
+    num_generations: Annotated[
+        int, typer.Option("--num-generations", min=2, help="GRPO completions per prompt.")
+    ] = 2,
+    max_completion_length: Annotated[
+        int, typer.Option("--max-completion-length", min=1, help="GRPO completion tokens.")
+    ] = 16,
+    reuse: Annotated[
+        bool, typer.Option("--reuse", help="Skip the training phases whose outputs are already in --out.")
+    ] = False,
 ) -> None:
-    """The training loop on the real embedded model, timed: export, LoRA SFT, merge, GGUF, serve, run.
+    """The train -> serve -> re-test loop on the real embedded model, timed: export, LoRA SFT, merge to
+    GGUF, GRPO with the shaped reward, `casework serve --model`, `casework run --model-path`.
 
-    Prints seconds per step, tokens/s, peak RSS, loss before/after, the GGUF size and the trained
-    model's tool calls in one `casework run` task. Minutes and ~8 GB RAM on a CPU.
+    Prints seconds per step, tokens/s, peak RSS and loss before/after (SFT), reward before/after and
+    whether the parameters changed (GRPO), the GGUF's size, what the served model called for a tool
+    request and in one `casework run` task. Each phase is the real command in a child process; the
+    figures go to OUT/bench_train.json as each phase ends. Tens of minutes and ~8 GB RAM on a 2-core CPU.
 
-    Example: casework bench train --steps 3 --out bench-train
+    Example: casework bench train --steps 1 --grpo-steps 1 --out bench-train
     """
     _need_train_extra("torch", "transformers", "trl", "peft", "gguf")
-    from casework.train.bench import bench_train
+    from casework.llm.local import LocalModelError
+    from casework.train.bench import BenchError, bench_train
 
-    result = bench_train(out, steps=steps, rows=rows)
+    try:
+        result = bench_train(
+            out,
+            steps=steps,
+            grpo_steps=grpo_steps,
+            rows=rows,
+            num_generations=num_generations,
+            max_completion_length=max_completion_length,
+            reuse=reuse,
+            on_phase=lambda message: err_console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}"),
+        )
+    except (BenchError, LocalModelError, OSError) as exc:
+        raise _fail(f"{exc} (figures so far: {out / 'bench_train.json'})") from None
     console.print_json(json.dumps(result))
-    console.print(
-        f"train: {result['seconds_per_step']:.1f} s/step, {result['tokens_per_second']} tokens/s, "
-        f"peak RSS {result['peak_rss_mb']:.0f} MB, loss {result['first_loss']:.3f} -> {result['last_loss']:.3f}; "
-        f"GGUF {result['gguf_mib']} MiB loaded in {result['server_load_s']} s; run: {result['run_tool_calls']}",
-        highlight=False,
+    console.print(bench_lines(result), highlight=False, markup=False)
+
+
+def bench_lines(result: dict) -> str:
+    """The benchmark's figures as a few lines of text."""
+
+    def num(value, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    sft = result["sft"]
+    lines = [
+        f"sft:   {num(sft.get('seconds_per_step'), '.1f')} s/step, {num(sft.get('tokens_per_second'), '')} tokens/s, "
+        f"peak RSS {num(sft.get('peak_rss_mb'), '.0f')} MB, loss {num(sft.get('first_loss'), '.3f')} -> "
+        f"{num(sft.get('last_loss'), '.3f')}",
+        f"gguf:  {result.get('gguf_mib')} MiB (merge + write {result.get('merge_and_gguf_s', '-')} s)",
+    ]
+    if "grpo" in result:
+        grpo = result["grpo"]
+        lines.append(
+            f"grpo:  {num(grpo.get('seconds_per_step'), '.1f')} s/step, peak RSS {num(grpo.get('peak_rss_mb'), '.0f')} MB, "
+            f"reward {num(grpo.get('first_reward'), '.3f')} -> {num(grpo.get('last_reward'), '.3f')}, "
+            f"parameters changed: {grpo.get('params_changed')} (max |delta| {num(grpo.get('max_param_change'), '.3g')})"
+        )
+    serve, run = result["serve"], result["run"]
+    lines.append(
+        f"serve: {serve['served_name']} loaded in {serve['load_s']} s; tool calls for a tool request: "
+        f"{[c['name'] for c in serve['tool_calls']]}"
     )
+    lines.append(
+        f"run:   {run['termination']}, tool calls {run['tool_calls']}, reward {run['reward']} ({run['wall_s']} s)"
+    )
+    return "\n".join(lines)
 
 
 app.command("export")(export)

@@ -182,6 +182,60 @@ def ensure_local_model(dest_dir: str | Path | None = None) -> Path:
     return target
 
 
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf(path: str | Path, *, option: str = "--model-path") -> Path:
+    """``path`` when it is a readable GGUF file (its first four bytes are ``GGUF``), else a
+    :class:`LocalModelError` naming the option, the file and what was expected."""
+    p = Path(path)
+    if not p.exists():
+        raise LocalModelError(f"{option} {p}: no such file")
+    if not p.is_file():
+        raise LocalModelError(f"{option} {p}: not a file (expected a .gguf model file)")
+    try:
+        with p.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise LocalModelError(f"{option} {p}: cannot be read ({exc.strerror or exc})") from None
+    if magic != GGUF_MAGIC:
+        raise LocalModelError(
+            f"{option} {p}: not a GGUF file (starts with {magic!r}, expected {GGUF_MAGIC!r}); "
+            "write one with `casework train merge`"
+        )
+    return p
+
+
+def gguf_record(path: str | Path) -> dict[str, Any]:
+    """What a run manifest records about a served GGUF: its path, size and sha256."""
+    p = Path(path).resolve()
+    return {"model_path": str(p), "model_bytes": p.stat().st_size, "model_sha256": _sha256_file(p)}
+
+
+def served_name(model_path: str | Path | None, name: str | None = None) -> str:
+    """The model name a server reports in /v1/models: ``name``, else the GGUF's stem, else the
+    embedded model's name."""
+    if name:
+        return name
+    return Path(model_path).stem if model_path else MODEL_NAME
+
+
+SERVE_LINE = "serving {name} at {base_url} (log: {log}); Ctrl-C stops"
+
+
+def format_serve_line(name: str, base_url: str, log: str | Path) -> str:
+    """The one line ``casework serve`` prints once its server answers (every engine prints it)."""
+    return SERVE_LINE.format(name=name, base_url=base_url, log=log)
+
+
+def parse_serve_line(line: str) -> tuple[str, str] | None:
+    """``(model name, base URL)`` from a :func:`format_serve_line` line, or None for another line."""
+    import re
+
+    found = re.match(r"^serving (\S+) at (https?://\S+) \(log: .*\); Ctrl-C stops$", line.strip())
+    return (found.group(1), found.group(2)) if found else None
+
+
 def tool_chat_template() -> str:
     """The Jinja chat template that makes llama.cpp parse ```json tool-call blocks."""
     return resources.files("casework.llm").joinpath("templates/tool_chat.jinja").read_text(encoding="utf-8")
@@ -460,8 +514,12 @@ class LocalServerProcess:
         log_path: str | Path | None = None,
         start_timeout: float = 300.0,
         command: list[str] | None = None,
+        model: str | Path | None = None,
+        alias: str | None = None,
     ) -> None:
         self.threads = threads if threads is not None else auto_threads()  # None: see auto_threads
+        self.model = Path(model) if model is not None else None  # a GGUF file; None: the embedded model
+        self.alias = served_name(self.model, alias)
         self.ctx, self.parallel = ctx, parallel
         self.port, self.host, self.max_tokens = port, host, max_tokens
         self.slot_save_path = Path(slot_save_path) if slot_save_path else None
@@ -482,6 +540,8 @@ class LocalServerProcess:
 
     @property
     def model_path(self) -> str:
+        if self.model is not None:
+            return str(self.model)
         return os.environ.get("CASEWORK_LOCAL_MODEL") or str(_models_dir() / MODEL_FILENAME)
 
     def _command(self) -> list[str]:
@@ -499,6 +559,9 @@ class LocalServerProcess:
         ]
         if self.slot_save_path is not None:
             cmd += ["--slot-save-path", str(self.slot_save_path)]
+        if self.model is not None:
+            cmd += ["--model", str(self.model)]
+        cmd += ["--alias", self.alias]
         return cmd
 
     def start(self) -> str:
@@ -509,7 +572,10 @@ class LocalServerProcess:
             return self.base_url
         if self.command is None:
             _import_xllamacpp()  # a clear error here rather than a dead child
-            ensure_local_model()  # assembles the weights once, with errors in this process
+            if self.model is None:
+                ensure_local_model()  # assembles the weights once, with errors in this process
+            else:
+                check_gguf(self.model)
         if self.log_path is None:
             self.log_path = _new_log_path()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -600,6 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parallel", type=int, default=1, help="number of slots")
     ap.add_argument("--max-tokens", type=int, default=1024, help="default generation cap per request")
     ap.add_argument("--model", default=None, help="GGUF path (default: the bundled Qwen2.5-Coder-0.5B)")
+    ap.add_argument("--alias", default=None, help="model name in /v1/models (default: the GGUF's stem)")
     ap.add_argument("--print-template", action="store_true", help="print the chat template and exit")
     ap.add_argument("--json", action="store_true", help="print a JSON line instead of the bare URL")
     ap.add_argument("--slot-save-path", default=None, help="directory for saved slot KV caches")
@@ -611,7 +678,10 @@ def main(argv: list[str] | None = None) -> int:
         print(tool_chat_template())
         return 0
     try:
+        if args.model is not None:
+            check_gguf(args.model, option="--model")
         srv = LocalModelServer(
+            alias=served_name(args.model, args.alias),
             threads=args.threads,
             ctx=args.ctx,
             parallel=args.parallel,

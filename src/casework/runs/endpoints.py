@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,20 @@ class EndpointChoice:
     user: EndpointConfig | None
     local_roles: list[str]  # roles that need the embedded local model
     judge: EndpointConfig | None = None
+    # roles served by the embedded llama.cpp server on another GGUF (--model-path), by role
+    local_models: dict[str, Path] = field(default_factory=dict)
+    _gguf_records: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def record(self, role: str) -> dict[str, Any] | None:
-        """The endpoint of a role as manifest data (names the key's variable, never the key)."""
+        """The endpoint of a role as manifest data (names the key's variable, never the key); a role
+        served from a GGUF file (``--model-path``) records the file's path, size and sha256."""
+        if role in self.local_models:
+            from casework.llm.local import gguf_record, served_name
+
+            path = self.local_models[role]
+            if role not in self._gguf_records:  # hashing hundreds of MB once per run is enough
+                self._gguf_records[role] = gguf_record(path)
+            return {"model": served_name(path), "engine": "llamacpp", **self._gguf_records[role]}
         config = {"agent": self.agent, "user": self.user, "judge": self.judge}.get(role)
         if config is not None:
             # fields added with replicas are left out at their defaults, so that a run made before
@@ -36,12 +47,13 @@ class EndpointChoice:
         return {"model": "embedded-local"} if role in self.local_roles else None
 
 
-def local_endpoint(base_url: str) -> EndpointConfig:
-    """Settings for the embedded model: deterministic, text tool calls recovered, named choice emulated."""
+def local_endpoint(base_url: str, model: str | None = None) -> EndpointConfig:
+    """Settings for the embedded model (or ``model``, a GGUF the embedded server loaded under that
+    name): deterministic, text tool calls recovered, named choice emulated."""
     from casework.llm.local import MODEL_NAME
 
     return EndpointConfig(
-        model=MODEL_NAME,
+        model=model or MODEL_NAME,
         base_url=base_url,
         temperature=0.0,
         max_tokens=512,
@@ -60,12 +72,20 @@ def choose_endpoints(
     needs_user: bool,
     judge_overrides: dict[str, Any] | None = None,
     needs_judge: bool = False,
+    agent_model_path: Path | None = None,
 ) -> EndpointChoice:
+    """Each role's endpoint: CLI flags > models file > the embedded local model. ``agent_model_path``
+    (``--model-path``): the agent is the embedded llama.cpp server started on that GGUF file."""
     models = load_models_config(models_file) if models_file else ModelsConfig()
     agent = user = None
     local: list[str] = []
+    local_models: dict[str, Path] = {}
+    if agent_model_path is not None and needs_agent:
+        local_models["agent"] = check_model_path(agent_model_path, agent_overrides)
     if needs_agent:
-        if agent_overrides.get("model") or models.agent is not None or "model" in models.defaults:
+        if "agent" in local_models:
+            local.append("agent")
+        elif agent_overrides.get("model") or models.agent is not None or "model" in models.defaults:
             agent = models.resolve("agent", agent_overrides)  # type: ignore[assignment]
         else:
             local.append("agent")
@@ -84,7 +104,23 @@ def choose_endpoints(
             judge = models.resolve("judge", judge_overrides or {})
         else:
             local.append("judge")
-    return EndpointChoice(agent, user, local, judge)  # type: ignore[arg-type]
+    return EndpointChoice(agent, user, local, judge, local_models)  # type: ignore[arg-type]
+
+
+def check_model_path(path: Path, overrides: dict[str, Any], role: str = "agent") -> Path:
+    """``--model-path``: a GGUF file, and no other endpoint named for the same role (ValueError)."""
+    from casework.llm.local import LocalModelError, check_gguf
+
+    for option, key in (("--base-url", "base_url"), ("--model", "model")):
+        if overrides.get(key):
+            raise ValueError(
+                f"--model-path {path} and {option} {overrides[key]} both set the {role}'s model: "
+                f"--model-path serves the GGUF with the embedded server; drop {option} (or --model-path)"
+            )
+    try:
+        return check_gguf(path)
+    except LocalModelError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def judge_id(choice: EndpointChoice) -> str:
@@ -158,27 +194,30 @@ def open_clients(
 
     with ExitStack() as stack:
         agent_cfg, user_cfg, judge_cfg = choice.agent, choice.user, choice.judge
-        if choice.local_roles:
+        configs: dict[str, EndpointConfig] = {}
+        # one embedded server per model: the embedded GGUF, and each --model-path file
+        by_model: dict[Path | None, list[str]] = {}
+        for role in choice.local_roles:
+            by_model.setdefault(choice.local_models.get(role), []).append(role)
+        for model_path, roles in by_model.items():
             from casework.llm.local import LocalServerProcess, prompt_cache_dir
 
             if on_status is not None:
-                on_status("starting the embedded local model…")
+                on_status(f"starting the embedded local model{f' on {model_path}' if model_path else ''}…")
             server = stack.enter_context(
-                LocalServerProcess(parallel=parallel, slot_save_path=prompt_cache_dir())
+                LocalServerProcess(parallel=parallel, slot_save_path=prompt_cache_dir(), model=model_path)
             )
-            cfg = local_endpoint(server.base_url)
+            cfg = local_endpoint(server.base_url, model=server.alias)
             if on_server is not None:
                 on_server(server)
             if on_local_start is not None:
                 on_local_start(server.base_url)
-            if prompt_prefix is not None and "agent" in choice.local_roles:
+            if prompt_prefix is not None and "agent" in roles:
                 _prepare_prompt_cache(server, cfg, prompt_prefix, parallel, on_status)
-            if "agent" in choice.local_roles:
-                agent_cfg = cfg
-            if "user" in choice.local_roles:
-                user_cfg = cfg
-            if "judge" in choice.local_roles:
-                judge_cfg = cfg
+            configs.update(dict.fromkeys(roles, cfg))
+        agent_cfg = configs.get("agent", agent_cfg)
+        user_cfg = configs.get("user", user_cfg)
+        judge_cfg = configs.get("judge", judge_cfg)
         # Each call's record travels with its simulation into results.jsonl; the clients keep none.
         agent, user = client(agent_cfg, "agent"), client(user_cfg, "user")
         judge = client(judge_cfg, "judge") if with_judge else None
