@@ -462,14 +462,14 @@ def server_logs_dir() -> Path:
     return cache_dir() / "logs"
 
 
-def _new_log_path(keep: int = 20) -> Path:
+def _new_log_path(keep: int = 20, prefix: str = "local-server") -> Path:
     directory = server_logs_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    old = sorted(directory.glob("local-server-*.log"), key=lambda p: p.stat().st_mtime)
+    old = sorted(directory.glob(f"{prefix}-*.log"), key=lambda p: p.stat().st_mtime)
     for stale in old[: max(0, len(old) - keep + 1)]:
         stale.unlink(missing_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return directory / f"local-server-{stamp}-{os.getpid()}.log"
+    return directory / f"{prefix}-{stamp}-{os.getpid()}.log"
 
 
 def auto_threads(cap: int = 2) -> int:
