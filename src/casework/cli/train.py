@@ -37,11 +37,12 @@ def _need_train_extra(*modules: str) -> None:
 
 def export(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories written by `casework run`.")],
-    fmt: Annotated[str, typer.Option("--format", help="sft | sharegpt | grpo")] = "sft",
+    fmt: Annotated[str, typer.Option("--format", help="sft | sharegpt | grpo | tau3")] = "sft",
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("dataset"),
     min_reward: Annotated[
-        float, typer.Option("--min-reward", help="Keep trajectories with reward >= this.")
-    ] = 1.0,
+        float | None,
+        typer.Option("--min-reward", help="Keep trajectories with reward >= this (default 1; tau3: 0, all)."),
+    ] = None,
     dedupe: Annotated[
         bool, typer.Option("--dedupe", help="Drop trajectories identical to a kept one.")
     ] = False,
@@ -57,15 +58,19 @@ def export(
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the task split.")] = 0,
 ) -> None:
-    """Export graded runs as training data: SFT chat JSONL, ShareGPT (APIGen-MT-5k layout) or GRPO prompts.
+    """Export graded runs as training data: SFT chat JSONL, ShareGPT (APIGen-MT-5k layout) or GRPO prompts;
+    or as a τ³-bench results file (--format tau3: results.json, readable by τ³'s tools).
 
-    Writes train.jsonl / test.jsonl, dataset_card.json and README.md (counts, domains, scenarios,
-    reward filter, source runs, which task ids went to train and test).
+    Writes train.jsonl / test.jsonl (tau3: results.json), dataset_card.json and README.md (counts,
+    domains, scenarios, reward filter, source runs, which task ids went to train and test).
 
     Example: casework export runs/oracle runs/local --format sft --min-reward 1 --dedupe --test-fraction 0.2 --out data/sft
+
+    Example: casework export runs/local --format tau3 --out tau3-results  # tau3-results/results.json
     """
     from casework.train.export import ExportError, export_runs
     from casework.train.records import RecordError
+    from casework.train.tau3_export import Tau3ExportError
 
     if hf:
         _need_train_extra("datasets")
@@ -82,14 +87,14 @@ def export(
             hf=hf,
             seed=seed,
         )
-    except (ExportError, RecordError, OSError) as exc:
+    except (ExportError, RecordError, Tau3ExportError, OSError) as exc:
         raise _fail(str(exc)) from None
     card = result.card
     c = card["counts"]
     console.print(
         f"{fmt}: train {card['examples']['train']} examples, test {card['examples']['test']} "
         f"({c['kept']} of {c['trajectories_read']} trajectories kept; {c['below_min_reward']} below reward "
-        f"{min_reward}, {c['duplicates_removed']} duplicates, {c['infrastructure_errors_excluded']} "
+        f"{card['min_reward']}, {c['duplicates_removed']} duplicates, {c['infrastructure_errors_excluded']} "
         f"infrastructure errors excluded)"
     )
     console.print(f"dataset: {out}  card: {out / 'README.md'}")

@@ -23,6 +23,8 @@ Layouts (one JSON object per line):
   a fresh fork gives the state to fork), ``reference_calls`` and ``reference_text`` (the turn the
   rewarded trajectory took), ``expected_actions`` and ``expected_outputs`` (the task's ground truth).
   Structured columns are JSON text, for the Arrow reason above.
+- ``tau3``: one ``results.json`` in τ³-bench's results layout (see :mod:`casework.train.tau3_export`),
+  every kept trajectory of one domain (no reward filter unless ``--min-reward`` is given).
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ from casework.domains import ArgumentRules, get_domain
 from casework.tasks.normalize import NO_RULES, normalize_action
 from casework.train.records import RunRecords, TrajectoryRecord, load_run, manifest_summary
 
-Format = Literal["sft", "sharegpt", "grpo"]
-FORMATS: tuple[str, ...] = ("sft", "sharegpt", "grpo")
+Format = Literal["sft", "sharegpt", "grpo", "tau3"]
+FORMATS: tuple[str, ...] = ("sft", "sharegpt", "grpo", "tau3")
 CARD_JSON = "dataset_card.json"
 CARD_MD = "README.md"
 
@@ -304,7 +306,7 @@ def export_runs(
     out: Path,
     *,
     fmt: str = "sft",
-    min_reward: float = 1.0,
+    min_reward: float | None = None,
     dedupe: bool = False,
     split_by: str = "task",
     test_fraction: float = 0.0,
@@ -315,6 +317,12 @@ def export_runs(
     """Export the runs' trajectories (see the module docstring); returns the files and the card."""
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if min_reward is None:  # training data keeps rewarded trajectories; τ³ results keep every one
+        min_reward = 0.0 if fmt == "tau3" else 1.0
+    if fmt == "tau3" and (test_fraction > 0 or per_turn or hf):
+        raise ExportError(
+            "--format tau3 writes one results.json: --test-fraction, --per-turn and --hf do not apply"
+        )
     if split_by not in ("task", "none"):
         raise ExportError(f"--split-by {split_by!r}: expected 'task' (or 'none' for no test split)")
     if split_by == "none" and test_fraction > 0:
@@ -357,6 +365,7 @@ def export_runs(
         )
 
     train_ids, test_ids = split_tasks((r.task_id for _, r, _ in kept), test_fraction, seed)
+    tau3_selected: list[tuple[RunRecords, TrajectoryRecord]] = []
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
     trajectories: Counter[str] = Counter()
     scenarios: Counter[str] = Counter()
@@ -371,11 +380,17 @@ def export_runs(
             splits[split].extend(sft_examples(source, record, messages, per_turn))
         elif fmt == "sharegpt":
             splits[split].append(sharegpt_example(source, record, messages))
-        else:
+        elif fmt == "grpo":
             splits[split].extend(grpo_examples(source, record, messages))
+        else:
+            tau3_selected.append((source.run, record))
 
     out.mkdir(parents=True, exist_ok=True)
     result = ExportResult(out=out)
+    if tau3_selected:
+        from casework.train.tau3_export import write_tau3_results
+
+        result.files["results"] = write_tau3_results(runs, tau3_selected, out / "results.json")
     for split, rows in splits.items():
         if rows:
             path = out / f"{split}.jsonl"
@@ -389,7 +404,9 @@ def export_runs(
         "split_by": split_by,
         "test_fraction": test_fraction,
         "seed": seed,
-        "examples": {k: len(v) for k, v in splits.items()},
+        "examples": {k: len(v) for k, v in splits.items()}
+        if fmt != "tau3"
+        else {"train": len(tau3_selected), "test": 0},
         "trajectories": dict(trajectories),
         "counts": {
             "trajectories_read": counts["trajectories_read"],
