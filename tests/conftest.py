@@ -84,3 +84,19 @@ def local_model_url(request: pytest.FixtureRequest):
             proc.wait()
         log.close()
         os.unlink(log.name)
+
+
+# -- the whole training loop on the real model (marker train_loop) ------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``train_loop`` tests take tens of minutes and ~12 GB RAM: they run only when asked for
+    (``CASEWORK_SLOW_TESTS=1`` or ``-m train_loop``), never in the default suite or ``make test``."""
+    if os.environ.get("CASEWORK_SLOW_TESTS") == "1" or "train_loop" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(
+        reason="the real-model training loop: run with CASEWORK_SLOW_TESTS=1 or -m train_loop"
+    )
+    for item in items:
+        if "train_loop" in item.keywords:
+            item.add_marker(skip)

@@ -102,15 +102,17 @@ def export(
 
 def _train(kind: str, **options) -> None:
     _need_train_extra("torch", "transformers", "trl", "peft", "datasets")
-    from casework.train.trainers import TrainError, TrainSettings, train_grpo, train_sft
+    from casework.train.trainers import TrainError, TrainSettings, train_grpo, train_grpo_env, train_sft
 
     settings = TrainSettings(**options)
     try:
-        summary = (train_sft if kind == "sft" else train_grpo)(settings)
+        summary = {"sft": train_sft, "grpo": train_grpo, "grpo-env": train_grpo_env}[kind](settings)
     except (TrainError, OSError) as exc:
         raise _fail(str(exc)) from None
     if summary.first_loss is not None:
         console.print(f"loss: {summary.first_loss:.4f} -> {summary.last_loss:.4f} over {summary.steps} steps")
+    if summary.final_loss is not None:
+        console.print(f"loss of the trained model on the training rows: {summary.final_loss:.4f}")
     if summary.first_reward is not None:
         console.print(f"reward: {summary.first_reward:.4f} -> {summary.last_reward:.4f}")
     if summary.params_changed is not None:
@@ -126,8 +128,8 @@ def _train(kind: str, **options) -> None:
         "next:\n"
         f"  casework train merge --adapter {final} --base {settings.base} --out {settings.out / 'model.gguf'}\n"
         f"  casework train eval --data DATA --model-path {settings.out / 'model.gguf'}\n"
-        f"  python -m casework.llm.local --model {settings.out / 'model.gguf'} --port 8080   # serve it\n"
-        "  casework run --tasks TASKS --base-url http://127.0.0.1:8080/v1 --model local --out runs/trained\n"
+        f"  casework serve --model {settings.out / 'model.gguf'} --port 8080   # serve it\n"
+        f"  casework run --tasks TASKS --model-path {settings.out / 'model.gguf'} --out runs/trained\n"
         "  casework compare runs/base runs/trained",
         highlight=False,
     )
@@ -167,6 +169,10 @@ def train_sft_command(
     save_steps: SaveOpt = 0,
     resume: ResumeOpt = False,
     seed: SeedOpt = 0,
+    final_loss: Annotated[
+        bool,
+        typer.Option("--final-loss", help="At the end, the trained model's loss on the training rows."),
+    ] = False,
 ) -> None:
     """Supervised fine-tuning (TRL SFTTrainer, LoRA by default) with loss on the assistant's tokens only.
 
@@ -185,12 +191,15 @@ def train_sft_command(
         save_steps=save_steps,
         resume=resume,
         seed=seed,
+        final_loss=final_loss,
     )
 
 
 @train_app.command("grpo")
 def train_grpo_command(
-    data: DataArg,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Dataset directory from `casework export --format grpo`.")
+    ] = None,
     out: OutOpt = Path("train-out/grpo"),
     base: BaseOpt = "embedded",
     max_steps: StepsOpt = 10,
@@ -201,17 +210,49 @@ def train_grpo_command(
     reward: Annotated[
         list[str] | None, typer.Option("--reward", help="shaped | execution | similarity (repeatable).")
     ] = None,
+    multi_turn: Annotated[
+        bool,
+        typer.Option(
+            "--multi-turn",
+            help="Play whole episodes of --tasks with tools (TRL environment_factory over the Gymnasium "
+            "environment) instead of scoring single turns of --data.",
+        ),
+    ] = False,
+    tasks: Annotated[Path | None, typer.Option("--tasks", help="--multi-turn: the task file.")] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="--multi-turn: the tasks' domain.")] = None,
+    env_data: Annotated[
+        Path | None, typer.Option("--env-data", help="--multi-turn: the database (default: the domain's).")
+    ] = None,
+    max_tool_calls: Annotated[
+        int, typer.Option("--max-tool-calls", min=1, help="--multi-turn: tool-calling rounds per rollout.")
+    ] = 4,
     save_steps: SaveOpt = 0,
     resume: ResumeOpt = False,
     seed: SeedOpt = 0,
 ) -> None:
-    """GRPO (TRL GRPOTrainer) on exported prompts, scored by the shaped / execution / similarity rewards.
+    """GRPO (TRL GRPOTrainer) on exported prompts, scored by the shaped / execution / similarity rewards;
+    with --multi-turn, on whole episodes of a task file where the model calls the domain's tools on a
+    fork of the database and the environment's shaped reward scores the calls it made.
 
     Example: casework train grpo --data data/grpo --base embedded --max-steps 10 --reward shaped --reward execution
+
+    Example: casework train grpo --multi-turn --tasks tasks.json --base embedded --max-steps 5 --reward similarity
     """
+    if multi_turn:
+        if data is not None:
+            raise _fail("--multi-turn plays the episodes of --tasks; drop --data")
+        if tasks is None:
+            raise _fail("--multi-turn needs --tasks TASK_FILE")
+    else:
+        if data is None:
+            raise _fail(
+                "--data DIR is needed (a `casework export --format grpo` dataset), or use --multi-turn"
+            )
+        if tasks is not None or domain is not None or env_data is not None:
+            raise _fail("--tasks, --domain and --env-data work with --multi-turn only")
     _train(
-        "grpo",
-        data=data,
+        "grpo-env" if multi_turn else "grpo",
+        data=data or Path("."),
         out=out,
         base=base,
         max_steps=max_steps,
@@ -219,10 +260,14 @@ def train_grpo_command(
         learning_rate=lr,
         num_generations=num_generations,
         max_completion_length=max_completion_length,
-        rewards=tuple(reward or ("shaped", "similarity")),
+        rewards=tuple(reward or (("shaped", "similarity"))),
         save_steps=save_steps,
         resume=resume,
         seed=seed,
+        tasks=tasks,
+        domain=domain,
+        env_data=env_data,
+        max_tool_calls=max_tool_calls,
     )
 
 
@@ -270,8 +315,9 @@ def train_merge_command(
         f"wrote {out} ({written['bytes'] / 2**20:.0f} MiB, {written['tensors']} tensors, {'/'.join(written['types'])})"
     )
     console.print(
-        "serve it:   python -m casework.llm.local --model " + str(out) + " --port 8080\n"
-        "re-test it: casework train eval --data DATA --model-path " + str(out)
+        f"serve it:   casework serve --model {out} --port 8080\n"
+        f"re-test it: casework train eval --data DATA --model-path {out}\n"
+        f"            casework run --tasks TASKS --model-path {out} --out runs/trained"
     )
 
 

@@ -119,7 +119,17 @@ def bench_train(
             _casework(
                 "train", "sft", "--data", str(sft_data), "--out", str(out / "sft"), "--base", "embedded"
             )
-            + ["--max-steps", str(steps), "--lora", "8", "--lr", str(lr), "--seed", str(seed)],
+            + [
+                "--max-steps",
+                str(steps),
+                "--lora",
+                "8",
+                "--lr",
+                str(lr),
+                "--seed",
+                str(seed),
+                "--final-loss",
+            ],
             logs / "sft.log",
         )
         result["sft_wall_s"] = round(wall, 1)
@@ -174,6 +184,7 @@ def _train_figures(summary: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_mb",
         "first_loss",
         "last_loss",
+        "final_loss",
         "first_reward",
         "last_reward",
         "params_changed",

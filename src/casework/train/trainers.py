@@ -42,12 +42,18 @@ class TrainSettings:
     save_steps: int = 0  # 0: only at the end
     seed: int = 0
     resume: bool = False
+    final_loss: bool = False  # SFT: evaluate the trained model's loss on the training rows at the end
     # GRPO
     num_generations: int = 4
     max_completion_length: int = 48
     rewards: tuple[str, ...] = ("shaped", "similarity")
     beta: float = 0.0
     temperature: float = 1.0
+    # multi-turn GRPO with tools (TRL environment_factory): the tasks, their domain and database
+    tasks: Path | None = None
+    domain: str | None = None
+    env_data: Path | None = None
+    max_tool_calls: int = 4
 
 
 @dataclass
@@ -64,6 +70,8 @@ class TrainSummary:
     lora_r: int
     first_loss: float | None = None
     last_loss: float | None = None
+    #: the trained model's loss on the training rows (SFT with ``final_loss``): the loss "after"
+    final_loss: float | None = None
     first_reward: float | None = None
     last_reward: float | None = None
     params_changed: bool | None = None
@@ -200,6 +208,7 @@ def _finish(
     examples: int,
     tokens: int | None = None,
     change: float | None = None,
+    final_loss: float | None = None,
 ) -> TrainSummary:
     final = settings.out / "final"
     trainer.save_model(str(final))
@@ -223,6 +232,7 @@ def _finish(
         lora_r=settings.lora_r,
         first_loss=losses[0] if losses else None,
         last_loss=losses[-1] if losses else None,
+        final_loss=final_loss,
         first_reward=rewards[0] if rewards else None,
         last_reward=rewards[-1] if rewards else None,
         params_changed=None if change is None else change > 0,
@@ -282,7 +292,14 @@ def train_sft(settings: TrainSettings) -> TrainSummary:
     steps_tokens = (
         tokens * trainer.state.global_step * settings.batch_size * settings.grad_accum // max(len(rows), 1)
     )
-    return _finish("sft", settings, trainer, tokenizer, device, started, len(rows), tokens=steps_tokens)
+    final = None
+    if settings.final_loss:  # one forward pass over the rows, after the seconds per step are taken
+        elapsed = time.perf_counter() - started
+        final = float(trainer.evaluate(eval_dataset=trainer.train_dataset)["eval_loss"])
+        started = time.perf_counter() - elapsed
+    return _finish(
+        "sft", settings, trainer, tokenizer, device, started, len(rows), tokens=steps_tokens, final_loss=final
+    )
 
 
 def train_grpo(settings: TrainSettings) -> TrainSummary:
@@ -328,6 +345,75 @@ def train_grpo(settings: TrainSettings) -> TrainSummary:
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=_peft_config(settings.lora_r),
+    )
+    before = _snapshot(trainer.model)
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=True if settings.resume else None)
+    change = _param_change(trainer.model, before)
+    return _finish("grpo", settings, trainer, tokenizer, device, started, len(rows), change=change)
+
+
+def train_grpo_env(settings: TrainSettings) -> TrainSummary:
+    """Multi-turn GRPO with tools: TRL's ``environment_factory`` over the Gymnasium environment.
+
+    Each rollout starts the episode of a task (the scripted user's opening message), the model calls
+    the domain's tools (run on the episode's fork) until it answers in text or ``max_tool_calls``
+    rounds pass, and the environment's reward (the shaped reward of the calls made) scores it, with
+    the ``settings.rewards`` functions added (``similarity`` to the task's first expected call gives a
+    dense signal to a model that does not yet write calls)."""
+    _quiet()
+    _check_resume(settings)
+    if settings.tasks is None:
+        raise TrainError("--multi-turn needs --tasks: the task file whose episodes the model plays")
+    from casework.domains.registry import DEFAULT_DOMAIN
+    from casework.tasks import TaskFormatError, load_tasks
+    from casework.train.rewards import REWARD_FUNCS
+    from casework.train.trl_env import RESPONSE_TEMPLATE, environment_factory, environment_rows
+
+    domain = settings.domain or DEFAULT_DOMAIN
+    try:
+        tasks = load_tasks(settings.tasks, domain=domain)
+    except (TaskFormatError, OSError) as exc:
+        raise TrainError(f"--tasks {settings.tasks}: {exc}") from None
+    if not tasks:
+        raise TrainError(f"--tasks {settings.tasks}: no tasks")
+    unknown = [r for r in settings.rewards if r not in REWARD_FUNCS or r == "execution"]
+    if unknown:
+        raise TrainError(f"--reward {unknown[0]!r}: with --multi-turn expected shaped or similarity")
+    import datasets
+    from trl import GRPOConfig, GRPOTrainer
+
+    from casework.train.models import load_base
+
+    rows = environment_rows(tasks, domain)
+    device = _device()
+    model, tokenizer = load_base(
+        settings.base, _corpus(rows) + [t.instruction for t in tasks], seed=settings.seed
+    )
+    if "<|im_start|>" in tokenizer.get_vocab():  # the embedded model's ```json tool calls
+        tokenizer.response_template = RESPONSE_TEMPLATE
+    batch = max(settings.batch_size, settings.num_generations)
+    args = _common_args(settings, device)
+    args["per_device_train_batch_size"] = batch
+    config = GRPOConfig(
+        **args,
+        num_generations=settings.num_generations,
+        max_completion_length=settings.max_completion_length,
+        max_tool_calling_iterations=settings.max_tool_calls,
+        beta=settings.beta,
+        temperature=settings.temperature,
+        remove_unused_columns=False,
+    )
+    # the environment's own reward (get_reward) is the shaped one; the others are added
+    extra = [REWARD_FUNCS[r] for r in settings.rewards if r != "shaped"]
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=extra or None,
+        args=config,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=_peft_config(settings.lora_r),
+        environment_factory=environment_factory(tasks, domain=domain, data=settings.env_data),
     )
     before = _snapshot(trainer.model)
     started = time.perf_counter()
