@@ -462,7 +462,7 @@ def bench_lines(result: dict) -> str:
     lines = [
         f"sft:   {num(sft.get('seconds_per_step'), '.1f')} s/step, {num(sft.get('tokens_per_second'), '')} tokens/s, "
         f"peak RSS {num(sft.get('peak_rss_mb'), '.0f')} MB, loss {num(sft.get('first_loss'), '.3f')} -> "
-        f"{num(sft.get('last_loss'), '.3f')}",
+        f"{num(sft.get('final_loss', sft.get('last_loss')), '.3f')} (the trained model on the same rows)",
         f"gguf:  {result.get('gguf_mib')} MiB (merge + write {result.get('merge_and_gguf_s', '-')} s)",
     ]
     if "grpo" in result:
