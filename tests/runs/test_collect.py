@@ -399,3 +399,39 @@ def test_cli_refuses_an_out_of_another_task_file_or_a_plain_run(write_tasks, tmp
         "collect", "--tasks", str(first), "--attempts", "1", "--agent", "oracle", "--out", str(plain)
     )
     assert refused.exit_code == 2 and "holds a `casework run` run, not a collection" in refused.output
+
+
+def test_an_infrastructure_error_is_not_an_attempt_and_the_next_attempt_runs(write_tasks, tmp_path: Path):
+    tasks = write_tasks[:2]
+    tasks_file = tmp_path / "tasks.json"
+    save_tasks(tasks, tasks_file)
+    good = FlakyOracle(tasks, set(), set())
+    broken = tasks[0].id
+    first_call = {"seen": False}
+
+    def responder(body: dict) -> dict:
+        task = good.script.task_of(body["messages"])
+        if task.id == broken and not first_call["seen"]:
+            first_call["seen"] = True  # the very first request of this task fails (HTTP 500)
+            return {"status": 500, "json": {"error": {"message": "internal error"}}}
+        return good(body)
+
+    out = tmp_path / "collect"
+    with FakeServer(responder=responder) as server:
+        config = EndpointConfig(model="fake-model", base_url=server.base_url, max_retries=0)
+
+        async def go(resume: bool) -> dict:
+            async with LLMClient(config, role="agent") as client:
+                run = RunConfig(tasks=tasks_file, out=out, trials=3, collect_successes=1, resume=resume)
+                return await CollectRunner(run, agent_llm=client).run()
+
+        collect = asyncio.run(go(False))["collect"]
+        row = collect["tasks"][broken]
+        assert row["infrastructure_errors"] == 1 and row["attempts"] == 1 and row["accepted"] == [1]
+        assert collect["totals"]["infrastructure_errors"] == 1 and collect["totals"]["attempts"] == 2
+        # continuing: the task is already collected, so its failed attempt is set aside, not re-run
+        again = asyncio.run(go(True))
+    assert again["simulations_this_session"] == 0
+    assert sorted(_pairs(out)) == sorted([(broken, 1), (tasks[1].id, 0)])
+    assert (out / "results.retried.jsonl").read_text().count("\n") == 1
+    assert again["collect"]["tasks"][broken]["accepted"] == [1]
