@@ -435,3 +435,17 @@ def test_an_infrastructure_error_is_not_an_attempt_and_the_next_attempt_runs(wri
     assert sorted(_pairs(out)) == sorted([(broken, 1), (tasks[1].id, 0)])
     assert (out / "results.retried.jsonl").read_text().count("\n") == 1
     assert again["collect"]["tasks"][broken]["accepted"] == [1]
+
+
+def test_cli_refuses_best_of_n_where_the_user_acts_on_a_device(tmp_path: Path):
+    sample = get_domain("telecom").sample_tasks
+    assert sample is not None and sample.exists()
+    out = tmp_path / "c"
+    result = _cli(
+        "collect", "--tasks", str(sample), "--domain", "telecom", "--attempts", "2", "--out", str(out),
+        "--user", "llm", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+        "--best-of-n", "2", "--judge-model", "j", "--judge-base-url", "http://127.0.0.1:9/v1",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "dual control" in result.output and "Traceback" not in result.output
+    assert not out.exists()
