@@ -281,7 +281,7 @@ def test_kill_9_mid_collection_then_collect_again(write_tasks, tmp_path: Path):
         again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0, again.stderr
         after = read_results(out)
-        third = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        third = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=120)
         assert third.returncode == 0, third.stderr
         assert "no model started" in third.stderr
 

@@ -49,6 +49,7 @@ SHARED_OPTIONS = (
     "domain",
     "data",
     "profile",
+    "resume",  # accepted for the messages that say "continue with --resume"; a collection always continues
     "retry_infrastructure",
     "no_validate",
     "backend",
