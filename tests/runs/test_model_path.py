@@ -198,3 +198,18 @@ def test_run_model_path_mistakes_are_one_line(tmp_path: Path, tasks: Path, start
     assert message.format(tmp=tmp_path) in text
     assert "Traceback" not in result.output
     assert started == []  # no server was started
+
+
+def test_collect_takes_model_path_too(tmp_path: Path, tasks: Path, started):
+    gguf = _gguf(tmp_path / "trained.gguf")
+    out = tmp_path / "collect"
+    result = CliRunner().invoke(
+        app,
+        ["collect", "--tasks", str(tasks), "--attempts", "1", "--model-path", str(gguf), "--out", str(out)]
+        + ["--max-steps", "2"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert started == [gguf]
+    endpoint = json.loads((out / "manifest.json").read_text())["config"]["agent_endpoint"]
+    assert endpoint["model_sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
