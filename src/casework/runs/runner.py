@@ -36,7 +36,7 @@ from casework.runs.grading import NL_ASSERTION, ExpectedOutcome, components_for
 from casework.runs.judge import CACHE_FILE, Judge, JudgeCache
 from casework.runs.pairs import expected_for, result_line, simulate_pair, user_for
 from casework.runs.preflight import check_ground_truth, check_task_domains, select
-from casework.runs.records import SCHEMA_VERSION, read_records
+from casework.runs.records import SCHEMA_VERSION, RecordError, parse_result, read_records
 from casework.runs.store import (
     ResultsStore,
     RunDirError,
@@ -424,11 +424,13 @@ class Runner:
                 return
 
     # -- the whole run ---------------------------------------------------------------------------
-    def _add_studies(self, summary: dict[str, Any]) -> None:
-        """Summary sections that need the tasks and the domain (robustness to perturbations)."""
+    def _add_studies(self, summary: dict[str, Any], results: list[dict[str, Any]] | None = None) -> None:
+        """Summary sections that need the tasks and the domain (robustness to perturbations);
+        ``results``: the run's result lines when the caller has just read them."""
         from casework.runs.studies import add_to_summary, robustness_section
 
-        results = read_results(self.config.out)
+        if results is None:
+            results = read_results(self.config.out)
         section = robustness_section(results, self.tasks, self.domain, self.database, self.config.seed)
         add_to_summary(self.config.out, summary, "robustness", section)
         from casework.runs.studies import study_sections
@@ -462,13 +464,18 @@ class Runner:
     def finish(self, store: ResultsStore, started: float, jobs: int) -> dict[str, Any]:
         """Close the results file and (re)write the summary from what is on disk."""
         store.close()
+        results = read_results(self.config.out)  # read once: the summary and the studies share it
+        try:
+            records = [parse_result(line) for line in results]
+        except RecordError as exc:
+            raise RecordError(f"{self.config.out / 'results.jsonl'}: {exc}") from None
         summary = write_summary(
             self.config.out,
-            read_records(self.config.out),
+            records,
             exclude_infrastructure=self.config.exclude_infrastructure,
             seed=self.config.seed,
         )
-        self._add_studies(summary)
+        self._add_studies(summary, results)
         summary["wall_time_s"] = time.perf_counter() - started
         summary["simulations_this_session"] = jobs
         return summary
