@@ -205,7 +205,7 @@ def run_command(
             judge_overrides={"model": judge_model, "base_url": judge_base_url},
             needs_judge=config_needs_judge(config),
         )
-        from casework.runs.endpoints import load_experts
+        from casework.runs.endpoints import experts_record, load_experts
         from casework.sim.agents import TOOL_CHOICES
 
         expert_configs = load_experts(models, experts)
@@ -213,8 +213,6 @@ def run_command(
             raise ValueError(f"--experts needs the tool-calling agent, not {agent!r}")
         if tool_choice not in TOOL_CHOICES:
             raise ValueError(f"--tool-choice {tool_choice!r}: expected one of {', '.join(TOOL_CHOICES)}")
-        if backend != "local" and (expert_configs or tool_choice != "auto" or cache is not None):
-            raise ValueError("--experts, --tool-choice and --cache work with --backend local only (for now)")
     except (ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
 
@@ -223,6 +221,9 @@ def run_command(
             "agent_endpoint": choice.record("agent"),
             "user_endpoint": choice.record("user"),
             "judge_endpoint": choice.record("judge"),
+            "experts": experts_record(expert_configs),
+            "tool_choice": None if tool_choice == "auto" else tool_choice,
+            "cache": cache,
         }
     )
     if dry_run:
@@ -242,8 +243,6 @@ def run_command(
         choice,
         backend=(backend, address, workers),
         experts=expert_configs,
-        cache_dir=cache,
-        tool_choice=tool_choice,
     )
     _print_summary(summary, out)
     _exit_on_infrastructure_errors_or_gates(summary, gates)
@@ -262,9 +261,7 @@ def _exit_on_infrastructure_errors_or_gates(summary: dict, gates: dict[str, floa
         raise typer.Exit(GATE_EXIT_CODE)
 
 
-def _execute_run(
-    config, choice, backend=("local", None, None), *, experts=None, cache_dir=None, tool_choice: str = "auto"
-) -> dict:
+def _execute_run(config, choice, backend=("local", None, None), *, experts=None) -> dict:
     """Open the model clients (starting the local model if needed) and run with live progress.
 
     A resumed run with nothing left to do only rewrites its summary: no model is started."""
@@ -285,7 +282,7 @@ def _execute_run(
         kind, address, workers = backend
         # the judge's client is attached below
         runner = make_runner(config, backend=kind, address=address, workers=workers, require_judge=False)
-        cache = ResponseCache(cache_dir) if cache_dir is not None else None
+        cache = ResponseCache(config.cache) if config.cache is not None else None
         if runner.finished_already():
             err_console.print(f"every simulation of {out} is finished; no model started")
             return runner.summarize()
@@ -313,11 +310,12 @@ def _execute_run(
             if "judge" in choice.local_roles:
                 display.note(f"warning: {SMALL_JUDGE_WARNING}")
             runner.agent_llm, runner.user_llm = agent_llm, user_llm
-            expert_llms = expert_clients(experts or {}, concurrency=config.concurrency, cache=cache)
+            # the Ray workers open their own expert clients from config.experts (the tool_choice
+            # policy comes from the configuration on both backends)
+            local_experts = experts if kind == "local" else None
+            expert_llms = expert_clients(local_experts or {}, concurrency=config.concurrency, cache=cache)
             if expert_llms:
                 runner.agent_options["experts"] = expert_llms
-            if tool_choice != "auto":
-                runner.agent_options["tool_choice"] = tool_choice
             if judge_llm is not None:
                 runner.set_judge(judge_llm, judge_id(choice))
             runner.on_progress = display.on_progress

@@ -58,7 +58,7 @@ from casework.tasks.model import Task
 from casework.tasks.splits import select_split
 
 # Settings that may change between a run and its --resume without changing the results' meaning.
-RESUME_FREE = {"concurrency", "out", "resume", "dry_run", "retry_infrastructure"}
+RESUME_FREE = {"concurrency", "out", "resume", "dry_run", "retry_infrastructure", "cache"}
 # How often a run asks ``endpoint_failure`` whether its model endpoint is gone (seconds).
 ENDPOINT_CHECK_S = 0.5
 # Settings that are paths: the same file named relatively or absolutely is the same setting.
@@ -116,6 +116,11 @@ class RunConfig(BaseModel):
     agent_endpoint: dict[str, Any] | None = None  # EndpointConfig as data (api_key_env names a variable)
     user_endpoint: dict[str, Any] | None = None
     judge_endpoint: dict[str, Any] | None = None
+    #: expert models the agent may consult (``call_expert``), by name: endpoints as data (model,
+    #: base URL, the key's variable name; never a key)
+    experts: dict[str, dict[str, Any]] | None = None
+    tool_choice: str | None = None  # the agent's tool_choice policy (None: its default, auto)
+    cache: Path | None = None  # the response cache directory (--cache), shared by every worker
     resume: bool = False
     retry_infrastructure: bool = True  # --resume re-runs pairs that ended in infrastructure errors
 
@@ -198,6 +203,10 @@ def check_resume(existing: dict[str, Any], new: dict[str, Any]) -> None:
             return not _same_path(old, fresh)
         if key in ENDPOINT_SETTINGS and isinstance(old, dict) and isinstance(fresh, dict):
             return _without_transport(old) != _without_transport(fresh)
+        if key == "experts" and isinstance(old, dict) and isinstance(fresh, dict):
+            return {k: _without_transport(v) for k, v in old.items()} != {
+                k: _without_transport(v) for k, v in fresh.items()
+            }
         return old != fresh
 
     differing = sorted(k for k in set(old_fp) | set(new_fp) if differs(k))
@@ -232,7 +241,9 @@ class Runner:
         self.config = config
         self.agent_llm = agent_llm
         self.user_llm = user_llm
-        self.agent_options: dict[str, Any] = {}  # extra keyword arguments of the agent (e.g. experts)
+        # extra keyword arguments of the agent: the expert clients (set by the caller, who opens and
+        # closes them) and the tool_choice policy of the configuration
+        self.agent_options: dict[str, Any] = agent_options_of(config)
         self.on_result = on_result
         self.on_note = on_note or (lambda text: print(text, file=sys.stderr, flush=True))
         # Consecutive infrastructure errors that stop the run (the endpoint is down).
@@ -524,6 +535,11 @@ class Runner:
         if stopped:
             raise RunStopped(stopped[0])
         return summary
+
+
+def agent_options_of(config: RunConfig) -> dict[str, Any]:
+    """The agent's keyword arguments that the configuration itself sets (``tool_choice``)."""
+    return {"tool_choice": config.tool_choice} if config.tool_choice not in (None, "auto") else {}
 
 
 class _NoModel:
