@@ -262,13 +262,17 @@ def measure_overhead(
     wall = time.perf_counter() - start
     from casework.runs.store import read_results
 
-    results = read_results(work / "overhead")
+    return overhead_result(read_results(work / "overhead"), wall_s=wall, model_s=llm.model_time_s)
+
+
+def overhead_result(results: list[dict[str, Any]], *, wall_s: float, model_s: float) -> OverheadResult:
+    """The figures of an overhead run (both backends) from its result lines."""
     return OverheadResult(
         simulations=len(results),
         agent_steps=sum(r["agent_steps"] for r in results),
-        wall_s=wall,
-        model_s=llm.model_time_s,
-        rewards=sum(r["reward"] for r in results) / len(results),
+        wall_s=wall_s,
+        model_s=model_s,
+        rewards=sum(r["reward"] for r in results) / max(1, len(results)),
     )
 
 
@@ -388,13 +392,49 @@ def measure_throughput(
         cpu_before, own_before = endpoint.cpu_s(), time.process_time()
         started, before, peak = aio.run(main())
         endpoint_cpu, own_cpu = endpoint.cpu_s() - cpu_before, time.process_time() - own_before
-    end = max(stamps) if stamps else time.perf_counter()
+    return throughput_result(
+        read_results(work / "throughput"),
+        stamps=stamps,
+        finished=finished,
+        started=started,
+        end=max(stamps) if stamps else time.perf_counter(),
+        in_flight=in_flight,
+        delay_s=delay_s,
+        stream=stream,
+        transport=f"{transport[0]} on {aio.loop_name()}",
+        rss=(before, peak),
+        cpu=(own_cpu, endpoint_cpu),
+        cpu_samples=cpu_samples,
+    )
+
+
+def throughput_result(
+    results: list[dict[str, Any]],
+    *,
+    stamps: list[float],
+    finished: list[float],
+    started: float,
+    end: float,
+    in_flight: int,
+    delay_s: float,
+    stream: bool,
+    transport: str,
+    rss: tuple[int, int],
+    cpu: tuple[float, float],
+    cpu_samples: list[tuple[float, float, float]] | None = None,
+) -> ThroughputResult:
+    """The figures of a throughput run (both backends): ``stamps`` are the ends of the model calls,
+    ``finished`` the times results were recorded (one clock for both). The rate is taken over the
+    steady window: from 1 s after the start (a third of the run at most) until the queue of pending
+    simulations ran dry (the last simulation was taken); ``cpu`` is ``(harness, endpoint)`` CPU
+    seconds of the whole run, ``cpu_samples`` (wall, harness CPU, endpoint CPU) give the window's."""
+    stamps = sorted(stamps)
+    finished = sorted(finished)
     n_sims = len(finished)
-    dry = finished[n_sims - in_flight] if n_sims > in_flight else end  # the last simulation was taken
+    dry = finished[n_sims - in_flight] if n_sims > in_flight else end
     lo = started + min(1.0, (dry - started) / 3)
     window = [t for t in stamps if lo <= t <= dry]
-    steady_client, steady_endpoint = _window_cpu(cpu_samples, lo, dry)
-    results = read_results(work / "throughput")
+    steady_client, steady_endpoint = _window_cpu(cpu_samples or [], lo, dry)
     return ThroughputResult(
         in_flight=in_flight,
         delay_s=delay_s,
@@ -404,13 +444,13 @@ def measure_throughput(
         window_s=dry - lo,
         total_s=end - started,
         errors=sum(r["termination_reason"] == "infrastructure_error" for r in results),
-        rss_before=before,
-        rss_peak=peak,
+        rss_before=rss[0],
+        rss_peak=rss[1],
         rewards=sum(r["reward"] for r in results) / max(1, len(results)),
         stream=stream,
-        transport=f"{transport[0]} on {aio.loop_name()}",
-        endpoint_cpu_s=endpoint_cpu,
-        client_cpu_s=own_cpu,
+        transport=transport,
+        endpoint_cpu_s=cpu[1],
+        client_cpu_s=cpu[0],
         steady_client_cpu_s=steady_client,
         steady_endpoint_cpu_s=steady_endpoint,
     )
