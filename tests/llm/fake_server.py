@@ -211,9 +211,8 @@ class FakeServer:
                         server.inflight -= 1
 
             def _respond(self, step: dict) -> None:
-                if step.get("hang"):
-                    if self._hang(step["hang"]):
-                        return  # the client gave up (its timeout): nobody to answer
+                if step.get("hang") and self._hang(step["hang"]):
+                    return  # the client gave up (its timeout): nobody to answer
                 if step.get("stall"):
                     time.sleep(step["stall"])
                 if step.get("drop"):
