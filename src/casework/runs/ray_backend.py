@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import os
 from collections import deque
@@ -172,6 +173,7 @@ class PairWorker:
         experts = {name: client_for(e, f"expert:{name}") for name, e in (run_config.experts or {}).items()}
         if experts:
             self.ctx.agent_options["experts"] = experts
+        gc.freeze()  # this worker's database and tasks: out of the collector's way (see frozen_heap)
 
     def pid(self) -> int:
         return os.getpid()

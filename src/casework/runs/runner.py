@@ -16,6 +16,8 @@ refused) instead of filling the results with errors; what finished is kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import hashlib
 import json
 import platform
@@ -492,6 +494,10 @@ class Runner:
         return summary
 
     async def run(self) -> dict[str, Any]:
+        with frozen_heap():
+            return await self._run_pairs()
+
+    async def _run_pairs(self) -> dict[str, Any]:
         store = self.prepare_directory()
         jobs = self.pending(store.finished())
         queue: asyncio.Queue[tuple[int, Task, int]] = asyncio.Queue()
@@ -535,6 +541,26 @@ class Runner:
         if stopped:
             raise RunStopped(stopped[0])
         return summary
+
+
+@contextlib.contextmanager
+def frozen_heap():
+    """Leave what is alive now (the domain's database, the tasks, the clients) out of the garbage
+    collector's work while the block runs (``gc.freeze``; ``gc.unfreeze`` after it).
+
+    A run allocates many short-lived objects per model call, so the collector runs often, and each
+    full collection walked the whole database: measured with ``casework bench sim``, about 0.3 ms
+    of harness CPU per model call went to collections. Frozen objects are only skipped, never
+    freed early; garbage made during the run is collected as before, in fewer, larger young
+    collections (generation-0 threshold at least 10,000 objects instead of 700)."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(threshold[0], 10_000), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def agent_options_of(config: RunConfig) -> dict[str, Any]:
