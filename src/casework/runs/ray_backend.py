@@ -379,6 +379,10 @@ class RayRunner(Runner):
                     why = self.accept(store, result, streak)
                     if why and stop is None:
                         stop = why
+                    if stop is None:
+                        more = self.follow_up(result)
+                        jobs.extend(more)
+                        queue.extend(more)
                 if stop is not None and not in_flight:
                     break
             for role, limiter in limiters.items():

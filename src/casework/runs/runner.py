@@ -125,6 +125,12 @@ class RunConfig(BaseModel):
     cache: Path | None = None  # the response cache directory (--cache), shared by every worker
     resume: bool = False
     retry_infrastructure: bool = True  # --resume re-runs pairs that ended in infrastructure errors
+    #: ``casework collect`` (rejection sampling): trials are attempts, and a task stops at this many
+    #: accepted (unique reward-1) trajectories; None: a plain run (see :mod:`casework.runs.collect`)
+    collect_successes: int | None = Field(None, ge=1)
+    #: best-of-N user turns: the LLM user samples this many candidate messages per turn and a judge
+    #: picks the most faithful one (:class:`casework.sim.best_of_n.BestOfNUser`); None or 1: off
+    best_of_n: int | None = Field(None, ge=1)
 
 
 def file_sha256(path: Path) -> str:
@@ -294,6 +300,16 @@ class Runner:
             for i, task in enumerate(self.tasks)
             if (task.id, trial) not in finished
         ]
+
+    def follow_up(self, result: dict[str, Any]) -> list[tuple[int, Task, int]]:
+        """Pairs to run because ``result`` was just recorded (every backend asks after each result).
+        A plain run plans every pair up front (none); ``casework collect`` plans the next attempt."""
+        return []
+
+    def progress_span(self, finished: set[tuple[str, int]]) -> tuple[int, int]:
+        """(simulations in the run at most, simulations already finished) for the progress display."""
+        total = len(self.tasks) * self.config.trials
+        return total, total - len(self.pending(finished))
 
     def prepare_directory(self) -> ResultsStore:
         out = self.config.out
@@ -515,6 +531,11 @@ class Runner:
                     return
                 result = await self.simulate(index, task, trial)
                 stop = self.accept(store, result, streak)
+                if not stop:
+                    more = self.follow_up(result)
+                    jobs.extend(more)
+                    for job in more:
+                        queue.put_nowait(job)
                 if stop and not stopped:
                     stopped.append(stop)
                     for w in workers:

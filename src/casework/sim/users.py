@@ -82,6 +82,14 @@ class UserSimulator(ABC):
     @abstractmethod
     async def respond(self, agent_message: str) -> UserReply: ...
 
+    def snapshot(self) -> Any:
+        """The simulator's conversation state, to :meth:`restore` later (sampling several candidate
+        turns from the same point: :mod:`casework.sim.best_of_n`)."""
+        raise NotImplementedError(f"the {self.name} user simulator cannot be rewound")
+
+    def restore(self, snapshot: Any) -> None:
+        raise NotImplementedError(f"the {self.name} user simulator cannot be rewound")
+
 
 # Object positions: "asks you", "for you" -> "me"; everywhere else "you" is the subject -> "I".
 _OBJECT_OF = (
@@ -1223,3 +1231,9 @@ class LLMUser(UserSimulator):
     async def respond(self, agent_message: str) -> UserReply:
         self.history.append({"role": "user", "content": agent_message})
         return await self._reply()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return list(self.history)  # messages are appended, never changed in place
+
+    def restore(self, snapshot: list[dict[str, Any]]) -> None:
+        self.history = list(snapshot)
