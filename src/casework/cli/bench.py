@@ -127,9 +127,9 @@ def bench_sim(
 
     Prints calls/s against the ideal (in flight / delay) and the CPU per model call of the harness
     and of the endpoint, over the whole run and over its steady window (saturated: what limits
-    calls/s). Measured on a shared, loaded 2-core machine (--simulations 1000 --in-flight 256
-    --rounds 4), harness CPU per call before/after the issue-14 speed-ups: whole run 1.45-1.52 ms ->
-    0.90-0.91 ms, steady window 0.99-1.06 ms -> 0.76-0.79 ms; the endpoint 0.22-0.26 ms.
+    calls/s). Measured with the defaults on a shared, loaded 2-core machine, harness CPU per call
+    before/after the issue-14 speed-ups: whole run 0.98-1.03 ms -> 0.69-0.70 ms, steady window
+    0.72-0.77 ms -> 0.57 ms; the endpoint 0.16-0.19 ms.
 
     Example: casework bench sim --simulations 2000 --in-flight 256 --delay 0.2
 
