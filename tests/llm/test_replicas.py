@@ -14,7 +14,7 @@ from casework import aio
 from casework.bench.sim import OracleScript
 from casework.domains import get_domain
 from casework.generate.templated import generate_templated
-from casework.llm import ConfigError, EndpointConfig, LLMClient, load_models_config
+from casework.llm import ConfigError, EndpointConfig, LLMClient, LLMOutputError, load_models_config
 from casework.llm.cache import ResponseCache
 from casework.llm.config import parse_experts
 from casework.llm.replicas import ReplicaPool, make_client
@@ -186,6 +186,31 @@ def test_a_dead_replica_is_left_out_and_tried_again_later():
     assert sum(c.usage.retries for c in out) == 2  # the first call and the probe moved over once each
     errors = [r for r in pool.records if r.error]
     assert len(errors) == 2 and all(r.base_url == dead for r in errors)
+
+
+def test_an_unparsable_model_output_does_not_take_its_replica_out():
+    bad = {"error": {"code": 500, "message": "Failed to parse tool call arguments as JSON: cut off"}}
+    s1, s2 = FakeServer().start(), FakeServer().start()
+    s1.set_script([{"status": 500, "json": bad}])
+    config = EndpointConfig(model="fake-model", base_urls=[s1.base_url, s2.base_url], stream=False)
+    pool = ReplicaPool(config, role="agent")
+
+    async def main():
+        try:
+            with pytest.raises(LLMOutputError):
+                await pool.chat([{"role": "user", "content": "q"}])
+            return pool.replicas[0].failures, pool.replicas[0].down_until
+        finally:
+            await pool.aclose()
+
+    try:
+        failures, down_until = asyncio.run(main())
+    finally:
+        s1.stop()
+        s2.stop()
+    # the model's fault: not moved to the other replica, which would answer the same prompt the same way
+    assert (failures, down_until) == (0, 0.0)
+    assert len(s1.requests) == 1 and len(s2.requests) == 0
 
 
 def test_run_over_two_replicas_survives_one_killed_mid_run(tmp_path: Path):

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,7 +29,7 @@ import openai
 from .config import ConfigError, EndpointConfig
 from .parsing import parse_text_tool_calls, split_reasoning
 from .transport import _dumps
-from .types import CallRecord, Completion, LLMError, LLMRequestError, LLMUnavailable, ToolCall
+from .types import CallRecord, Completion, LLMError, LLMOutputError, LLMRequestError, LLMUnavailable, ToolCall
 
 __all__ = ["LLMClient", "MalformedResponse"]
 
@@ -119,6 +120,17 @@ def _is_retryable(exc: BaseException) -> bool:
             ConnectionError,
         ),
     )
+
+
+# What servers say when the model's own output cannot be parsed into a reply (llama.cpp's tool-call and
+# chat-format parsers); the same prompt fails the same way again, so it is the model's fault
+_UNPARSABLE_OUTPUT = re.compile(r"Failed to parse (tool call|input at pos)", re.IGNORECASE)
+
+
+def _unparsable_output(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
+        return False
+    return isinstance(exc, openai.APIError) and bool(_UNPARSABLE_OUTPUT.search(str(exc)))
 
 
 def _stream_rejected(exc: BaseException) -> bool:
@@ -476,7 +488,8 @@ class LLMClient:
                     stale_left -= 1
                     log.debug("stale kept-alive connection to %s; resending", cfg.base_url)
                     continue
-                if _is_retryable(exc) and attempt < cfg.max_retries:
+                unparsable = _unparsable_output(exc)
+                if not unparsable and _is_retryable(exc) and attempt < cfg.max_retries:
                     delay = self._backoff(attempt, exc)
                     attempt += 1
                     log.warning(
@@ -495,7 +508,10 @@ class LLMClient:
                 rec.error = self._describe(exc)
                 self._record(rec)
                 err_cls: type[LLMError]
-                if isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 413, 422):
+                if unparsable:
+                    err_cls = LLMOutputError
+                    summary = f"{cfg.model}'s reply could not be parsed by the endpoint: {rec.error}"
+                elif isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 413, 422):
                     err_cls = LLMRequestError
                     summary = f"LLM request rejected by {cfg.model}: {rec.error}"
                 else:
