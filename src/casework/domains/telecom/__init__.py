@@ -54,6 +54,7 @@ from casework.domains.telecom.env import (
     task_state,
     toolbox_for,
 )
+from casework.domains.telecom import safety as _safety
 from casework.domains.telecom.grounding import ground_action
 from casework.domains.telecom.models import AGENT_TABLES, TABLES, USER_TABLE
 from casework.domains.telecom.scenarios import TelecomScenarios
@@ -136,6 +137,7 @@ TELECOM = Domain(
     apply_initial_state=apply_initial_state,
     sample_tasks=_HERE / "sample_tasks.json",
     scenarios=TelecomScenarios(),
+    safety=_safety.SAFETY,
 )
 
 __all__ = [
