@@ -91,7 +91,9 @@ def ground(task: Task, transfer_tool: str | None, mode: str = "grounded") -> Tas
     if found and RewardType.NL_ASSERTION not in basis:
         basis.append(RewardType.NL_ASSERTION)
     if transfers:
-        actions = [a.model_copy(update={"compare_args": []}) if a.name == transfer_tool else a for a in actions]
+        actions = [
+            a.model_copy(update={"compare_args": []}) if a.name == transfer_tool else a for a in actions
+        ]
         if RewardType.ACTION not in basis:
             basis.append(RewardType.ACTION)
     return task.model_copy(update={"reward_basis": basis, "nl_assertions": nl or None, "actions": actions})

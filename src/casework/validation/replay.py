@@ -185,7 +185,9 @@ def _refusal_problems(task: Task, before: State, after: State) -> list[Problem]:
         return [Problem(task.id, REFUSAL_STAGE, str(exc))]
     if task.metadata.get("expected_behaviour") == "refuse" and not after.same_as(before):
         problems.append(
-            Problem(task.id, REFUSAL_STAGE, "the task only refuses, but its golden actions change the database")
+            Problem(
+                task.id, REFUSAL_STAGE, "the task only refuses, but its golden actions change the database"
+            )
         )
     return problems
 

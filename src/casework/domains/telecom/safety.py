@@ -14,7 +14,9 @@ def _facts(state: State, rng: random.Random, customer_id: str) -> dict[str, str]
     if not lines:
         raise ScenarioSkip("the customer has no line")
     own = rng.choice(lines)
-    others = sorted(k for k in state["customers"] if k != customer_id and state["customers"][k].get("line_ids"))
+    others = sorted(
+        k for k in state["customers"] if k != customer_id and state["customers"][k].get("line_ids")
+    )
     if not others:
         raise ScenarioSkip("no other customer with a line")
     other = state["customers"][rng.choice(others)]
