@@ -27,6 +27,7 @@ from pathlib import Path
 
 from casework.domains.domain import ArgumentRules, Domain, Identity, UserFacts, UserModel
 from casework.domains.state import Database, State
+from casework.domains.telecom import safety as _safety
 from casework.domains.telecom.data import (
     default_telecom_database,
     generate_telecom,
@@ -54,7 +55,6 @@ from casework.domains.telecom.env import (
     task_state,
     toolbox_for,
 )
-from casework.domains.telecom import safety as _safety
 from casework.domains.telecom.grounding import ground_action
 from casework.domains.telecom.models import AGENT_TABLES, TABLES, USER_TABLE
 from casework.domains.telecom.scenarios import TelecomScenarios
