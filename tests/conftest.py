@@ -49,7 +49,7 @@ class ConversationJudge:
         return Completion(content=content, usage=record.model_copy(update={"completion_tokens": 9}))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def conversation_judge():
     """``conversation_judge(word="policy")`` -> a new :class:`ConversationJudge`."""
     return ConversationJudge

@@ -190,7 +190,9 @@ def test_a_dead_replica_is_left_out_and_tried_again_later():
 
 def test_run_over_two_replicas_survives_one_killed_mid_run(tmp_path: Path):
     domain = get_domain("retail")
-    tasks = generate_templated(domain, domain.database(), 10, seed=1)
+    tasks = generate_templated(
+        domain, domain.database(), 10, seed=1, refusals="state-only"
+    )  # fake endpoints play the golden actions: refusals graded by the state (no judge here)
     tasks_file = tmp_path / "tasks.json"
     save_tasks(tasks, tasks_file)
     script = OracleScript(tasks)
@@ -332,7 +334,7 @@ def test_unknown_expert_and_tool_choice_policies():
 
 def test_run_with_expert_profiles_the_expert_role(tmp_path: Path):
     domain = get_domain("retail")
-    tasks = generate_templated(domain, domain.database(), 2, seed=1)
+    tasks = generate_templated(domain, domain.database(), 2, seed=1, refusals="state-only")
     tasks_file = tmp_path / "tasks.json"
     save_tasks(tasks, tasks_file)
     script = OracleScript(tasks)
@@ -499,7 +501,7 @@ def test_cli_run_over_replicas_with_a_cache(tmp_path: Path):
     from casework.cli import app
 
     domain = get_domain("retail")
-    tasks = generate_templated(domain, domain.database(), 4, seed=2)
+    tasks = generate_templated(domain, domain.database(), 4, seed=2, refusals="state-only")
     tasks_file = tmp_path / "tasks.json"
     save_tasks(tasks, tasks_file)
     with (

@@ -38,7 +38,7 @@ class Refusal(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    #: what the user asks for, as an infinitive phrase ("cancel order #W123")
+    #: what the user asks for, as an infinitive phrase naming the record ("cancel <the record>")
     request: str
     #: the record the request is about (an id), named in the assertion
     entity: str
