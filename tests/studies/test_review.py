@@ -267,6 +267,7 @@ def test_stopping_while_the_agent_works_is_found_and_a_refusal_or_done_is_not(ca
         "I'm sorry, I cannot cancel this order.",
         "Your order has been cancelled.",
         "Is there anything else I can help with?",
+        "Error: order not found",  # measured: the 0.5B agent echoes a tool error and stops
     ):
         ended = [*working[:-2], {"role": "assistant", "content": last}, working[-1]]
         assert stopped_early(retail, task, {**result, "messages": ended}) == [], last

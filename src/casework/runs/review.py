@@ -250,8 +250,9 @@ def ignored_agent(
 
 def stopped_early(domain: Domain, task: Task, result: Mapping[str, Any]) -> list[str]:
     """The user ended the conversation (``user_stop``) while golden writes or the hand-over were not
-    done, and the agent's last message neither refused, nor said it was done, nor asked whether there
-    was anything else (so the agent was still at work)."""
+    done, and the agent's last message asked the user something (a question, a confirmation) without
+    refusing, saying it was done or asking whether there was anything else: the agent was still at
+    work and waiting for the user. (An agent that reported an error and stopped is not waiting.)"""
     from casework.domains import ToolKind
     from casework.scoring.tau3 import action_matches
     from casework.sim.types import Termination
@@ -281,8 +282,8 @@ def stopped_early(domain: Domain, task: Task, result: Mapping[str, Any]) -> list
         if isinstance(m, Mapping) and m.get("role") == "assistant" and m.get("content")
     ]
     last = said[-1] if said else ""
-    if _REFUSES.search(last) or _SAYS_DONE.search(last):
-        return []
+    if not _question(last) or _REFUSES.search(last) or _SAYS_DONE.search(last):
+        return []  # the agent was not waiting for the user's answer (it reported, refused, or was done)
     names = ", ".join(a.name for a in undone)
     return [
         f"the user ended the conversation with {len(undone)} expected action(s) not done ({names}) "
