@@ -31,7 +31,19 @@ def sample_tasks(tmp_path_factory) -> Path:
 def test_help_lists_the_commands():
     result = invoke("--help")
     listed = set(re.findall(r"^│ (\w[\w-]*) ", result.output, flags=re.M))
-    expected = {"data", "tasks", "domain", "bench", "run", "demo", "generate", "report", "compare", "perturb"}
+    expected = {
+        "data",
+        "tasks",
+        "domain",
+        "bench",
+        "run",
+        "collect",
+        "demo",
+        "generate",
+        "report",
+        "compare",
+        "perturb",
+    }
     assert expected <= listed, sorted(listed)
 
 

@@ -7,7 +7,8 @@ command module on it.
 from __future__ import annotations
 
 # registration order is the order of `casework --help`
-from casework.cli import run, generate, studies, report, serve, demo, data, domain, tasks, bench, train  # noqa: F401, I001  isort: skip
+from casework.cli import run, collect  # noqa: F401, I001  isort: skip
+from casework.cli import generate, studies, report, serve, demo, data, domain, tasks, bench, train  # noqa: F401, I001  isort: skip
 from casework.cli._app import app
 
 __all__ = ["app", "main"]

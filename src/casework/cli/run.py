@@ -148,7 +148,6 @@ def run_command(
     """
 
     from casework.llm import ConfigError
-    from casework.runs.endpoints import choose_endpoints
     from casework.runs.gates import parse_gates
     from casework.runs.preflight import make_run_config, preflight
     from casework.runs.runner import config_needs_judge, dry_run_report
@@ -190,39 +189,32 @@ def run_command(
         for note in checked.notes:
             err_console.print(note, markup=False, highlight=False)
         config = config.model_copy(update={"domain": checked.domain})
-        needs_agent = agent not in ("oracle", "noop")
-        choice = choose_endpoints(
-            models_file=models,
-            agent_overrides={
-                "model": model,
-                "base_url": base_url,
-                "api_key_env": api_key_env,
-                "max_concurrency": max_in_flight,
-            },
-            user_overrides={"model": user_model, "base_url": user_base_url, "max_concurrency": max_in_flight},
-            needs_agent=needs_agent,
-            needs_user=user == "llm" and mode != "solo",
-            judge_overrides={"model": judge_model, "base_url": judge_base_url},
+        choice, expert_configs = _choose_run_endpoints(
+            config,
+            models=models,
+            agent_endpoint={"model": model, "base_url": base_url, "api_key_env": api_key_env},
+            user_endpoint={"model": user_model, "base_url": user_base_url},
+            judge_endpoint={"model": judge_model, "base_url": judge_base_url},
+            max_in_flight=max_in_flight,
+            experts=experts,
+            tool_choice=tool_choice,
+            backend=backend,
+            cache=cache,
             needs_judge=config_needs_judge(config),
         )
-        from casework.runs.endpoints import load_experts
-        from casework.sim.agents import TOOL_CHOICES
-
-        expert_configs = load_experts(models, experts)
-        if expert_configs and agent not in ("tool-calling",):
-            raise ValueError(f"--experts needs the tool-calling agent, not {agent!r}")
-        if tool_choice not in TOOL_CHOICES:
-            raise ValueError(f"--tool-choice {tool_choice!r}: expected one of {', '.join(TOOL_CHOICES)}")
-        if backend != "local" and (expert_configs or tool_choice != "auto" or cache is not None):
-            raise ValueError("--experts, --tool-choice and --cache work with --backend local only (for now)")
     except (ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
+
+    from casework.runs.endpoints import experts_record
 
     config = config.model_copy(
         update={
             "agent_endpoint": choice.record("agent"),
             "user_endpoint": choice.record("user"),
             "judge_endpoint": choice.record("judge"),
+            "experts": experts_record(expert_configs),
+            "tool_choice": None if tool_choice == "auto" else tool_choice,
+            "cache": cache,
         }
     )
     if dry_run:
@@ -242,11 +234,45 @@ def run_command(
         choice,
         backend=(backend, address, workers),
         experts=expert_configs,
-        cache_dir=cache,
-        tool_choice=tool_choice,
     )
     _print_summary(summary, out)
     _exit_on_infrastructure_errors_or_gates(summary, gates)
+
+
+def _choose_run_endpoints(
+    config,
+    *,
+    models: Path | None,
+    agent_endpoint: dict,
+    user_endpoint: dict,
+    judge_endpoint: dict,
+    max_in_flight: int | None,
+    experts: str | None,
+    tool_choice: str,
+    backend: str,
+    cache: Path | None,
+    needs_judge: bool,
+):
+    """``(endpoint choice, expert configs)`` of a run (``run`` and ``collect``): flags > models file >
+    the embedded model. Raises ConfigError/ValueError (one line) for a bad combination."""
+    from casework.runs.endpoints import choose_endpoints, load_experts
+    from casework.sim.agents import TOOL_CHOICES
+
+    choice = choose_endpoints(
+        models_file=models,
+        agent_overrides={**agent_endpoint, "max_concurrency": max_in_flight},
+        user_overrides={**user_endpoint, "max_concurrency": max_in_flight},
+        needs_agent=config.agent not in ("oracle", "noop"),
+        needs_user=config.user == "llm" and config.mode != "solo",
+        judge_overrides=judge_endpoint,
+        needs_judge=needs_judge,
+    )
+    expert_configs = load_experts(models, experts)
+    if expert_configs and config.agent not in ("tool-calling",):
+        raise ValueError(f"--experts needs the tool-calling agent, not {config.agent!r}")
+    if tool_choice not in TOOL_CHOICES:
+        raise ValueError(f"--tool-choice {tool_choice!r}: expected one of {', '.join(TOOL_CHOICES)}")
+    return choice, expert_configs
 
 
 def _exit_on_infrastructure_errors_or_gates(summary: dict, gates: dict[str, float]) -> None:
@@ -263,34 +289,54 @@ def _exit_on_infrastructure_errors_or_gates(summary: dict, gates: dict[str, floa
 
 
 def _execute_run(
-    config, choice, backend=("local", None, None), *, experts=None, cache_dir=None, tool_choice: str = "auto"
+    config,
+    choice,
+    backend=("local", None, None),
+    *,
+    experts=None,
+    cache_dir=None,
+    tool_choice: str = "auto",
+    runner_factory=None,
 ) -> dict:
     """Open the model clients (starting the local model if needed) and run with live progress.
 
-    A resumed run with nothing left to do only rewrites its summary: no model is started."""
+    A resumed run with nothing left to do only rewrites its summary: no model is started.
+    ``runner_factory`` (default :func:`casework.runs.backends.make_runner`) builds the runner. The
+    experts, the cache directory and the tool_choice policy are run settings (``config.experts``,
+    ``config.cache``, ``config.tool_choice``: recorded in the manifest, read by the Ray workers);
+    the arguments fill in what the configuration does not carry."""
     from casework.cli.live import RunDisplay
     from casework.llm import ConfigError
     from casework.llm.cache import ResponseCache
     from casework.llm.local import LocalModelError
     from casework.runs.backends import make_runner
-    from casework.runs.endpoints import expert_clients, judge_id, open_clients
+    from casework.runs.endpoints import expert_clients, experts_record, judge_id, open_clients
     from casework.runs.judge import SMALL_JUDGE_WARNING
     from casework.runs.runner import RunAborted, RunStopped
     from casework.runs.signals import Interrupts, sigterm_as_interrupt
     from casework.runs.store import RunDirError, finished_pairs
 
+    # what the configuration does not carry yet comes from the arguments: it is recorded in the
+    # manifest and reaches the Ray workers with the configuration
+    update = {
+        "experts": experts_record(experts or {}) if config.experts is None else config.experts,
+        "tool_choice": config.tool_choice or (None if tool_choice == "auto" else tool_choice),
+        "cache": config.cache if config.cache is not None else cache_dir,
+    }
+    config = config.model_copy(update=update)
     out = config.out
     interrupts = Interrupts()
     try:
         kind, address, workers = backend
         # the judge's client is attached below
-        runner = make_runner(config, backend=kind, address=address, workers=workers, require_judge=False)
-        cache = ResponseCache(cache_dir) if cache_dir is not None else None
+        runner = (runner_factory or make_runner)(
+            config, backend=kind, address=address, workers=workers, require_judge=False
+        )
+        cache = ResponseCache(config.cache) if config.cache is not None else None
         if runner.finished_already():
             err_console.print(f"every simulation of {out} is finished; no model started")
             return runner.summarize()
-        total = len(runner.tasks) * config.trials
-        already = total - len(runner.pending(finished_pairs(out))) if config.resume else 0
+        total, already = runner.progress_span(finished_pairs(out) if config.resume else set())
         servers: list = []
         with (
             sigterm_as_interrupt(interrupts),
@@ -313,11 +359,12 @@ def _execute_run(
             if "judge" in choice.local_roles:
                 display.note(f"warning: {SMALL_JUDGE_WARNING}")
             runner.agent_llm, runner.user_llm = agent_llm, user_llm
-            expert_llms = expert_clients(experts or {}, concurrency=config.concurrency, cache=cache)
+            # the Ray workers open their own expert clients from config.experts (the tool_choice
+            # policy comes from the configuration on both backends)
+            local_experts = experts if kind == "local" else None
+            expert_llms = expert_clients(local_experts or {}, concurrency=config.concurrency, cache=cache)
             if expert_llms:
                 runner.agent_options["experts"] = expert_llms
-            if tool_choice != "auto":
-                runner.agent_options["tool_choice"] = tool_choice
             if judge_llm is not None:
                 runner.set_judge(judge_llm, judge_id(choice))
             runner.on_progress = display.on_progress

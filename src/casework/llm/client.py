@@ -27,6 +27,7 @@ import openai
 
 from .config import ConfigError, EndpointConfig
 from .parsing import parse_text_tool_calls, split_reasoning
+from .transport import _dumps
 from .types import CallRecord, Completion, LLMError, LLMRequestError, LLMUnavailable, ToolCall
 
 __all__ = ["LLMClient", "MalformedResponse"]
@@ -127,35 +128,37 @@ def _stream_rejected(exc: BaseException) -> bool:
 
 
 class _JsonBody:
-    """The request body as JSON bytes, with each tool list serialised once.
+    """The request body as JSON bytes (orjson), with each tool list serialised once.
 
     An agent sends the same tool schemas (a few KB for a whole domain) on every turn; re-encoding
     them for every call is most of the JSON work of a request. Lists are remembered by the identity
     of the schemas they hold (a reference is kept, so an identity is never reused); the schemas
-    themselves are treated as immutable once sent.
+    themselves are treated as immutable once sent. orjson writes compact UTF-8 JSON (the same
+    values as ``json.dumps``; non-ASCII text as UTF-8 instead of ``\\u`` escapes); a value it
+    cannot encode (an integer beyond 64 bits, a non-string key) falls back to the standard library.
     """
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
-        self._tools: dict[tuple[int, ...], tuple[Sequence[Any], str]] = {}
+        self._tools: dict[tuple[int, ...], tuple[Sequence[Any], bytes]] = {}
 
-    def tools_json(self, tools: Sequence[Any]) -> str:
+    def tools_json(self, tools: Sequence[Any]) -> bytes:
         key = tuple(map(id, tools))
         hit = self._tools.get(key)
         if hit is None:
             if len(self._tools) >= self.size:
                 self._tools.pop(next(iter(self._tools)))
             kept = list(tools)
-            hit = self._tools[key] = (kept, json.dumps(kept, separators=(",", ":")))
+            hit = self._tools[key] = (kept, _dumps(kept))
         return hit[1]
 
     def encode(self, payload: dict[str, Any]) -> bytes:
         tools = payload.get("tools")
         if not tools:
-            return json.dumps(payload, separators=(",", ":")).encode()
+            return _dumps(payload)
         rest = {k: v for k, v in payload.items() if k != "tools"}
-        head = json.dumps(rest, separators=(",", ":"))
-        return (head[:-1] + ',"tools":' + self.tools_json(tools) + "}").encode()
+        head = _dumps(rest)
+        return head[:-1] + (b',"tools":' if len(head) > 2 else b'"tools":') + self.tools_json(tools) + b"}"
 
 
 def _litellm() -> Any:

@@ -69,6 +69,7 @@ class PairContext:
     judge: Judge | None = None
     on_progress: ProgressCallback | None = None
     expected: dict[str, ExpectedOutcome] = field(default_factory=dict)
+    agent_options: dict[str, Any] = field(default_factory=dict)  # e.g. experts, tool_choice
 
     @classmethod
     def build(cls, config: RunConfig, policy: str | None = None, **clients: Any) -> PairContext:
@@ -95,6 +96,13 @@ def user_for(ctx: PairRunner) -> UserSimulator | None:
     if ctx.config.mode == "solo":
         return None
     if ctx.config.user == "llm":
+        n = ctx.config.best_of_n or 1
+        if n > 1:  # best-of-N user turns: candidates sampled, the run's judge picks one
+            from casework.sim.best_of_n import BestOfNUser, SamplingClient
+
+            llm = SamplingClient(ctx.user_llm) if ctx.user_llm is not None else None
+            user = LLMUser(llm, enhance_query=ctx.config.enhance_query, role=ctx.domain.users.role)
+            return BestOfNUser(user, getattr(ctx.judge, "llm", None), n)
         return LLMUser(ctx.user_llm, enhance_query=ctx.config.enhance_query, role=ctx.domain.users.role)
     return ScriptedUser()
 
@@ -173,4 +181,6 @@ def result_line(
         "message_times": outcome.message_times,
         "model_calls": outcome.model_calls + judge_calls,
     }
+    if outcome.user_turns:  # e.g. best-of-N user turns: every candidate with its score
+        line["user_turns"] = outcome.user_turns
     return parse_result(line).to_line()

@@ -133,6 +133,9 @@ class SimulationResult(BaseModel):
     messages: list[Message] = Field(default_factory=list)
     message_times: list[float] = Field(default_factory=list)
     model_calls: list[ModelCall] = Field(default_factory=list)
+    #: per user turn, what the user simulator reported (``message_index`` + e.g. ``best_of_n``:
+    #: ``chosen``, ``candidates`` with ``content``/``score``/``reason``); absent for most runs
+    user_turns: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
     def agent_messages(self) -> list[str]:

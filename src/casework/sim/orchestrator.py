@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from casework.domains import Domain, State
 from casework.sim.agents import Agent, AgentSetup
 from casework.sim.progress import ProgressCallback, ProgressKind, SimulationProgress
-from casework.sim.types import ExecutedCall, Termination
+from casework.sim.types import ExecutedCall, Termination, UserReply
 from casework.sim.users import UserSimulator, first_person
 from casework.tasks.model import Task
 from casework.tasks.replay import is_error
@@ -59,6 +59,9 @@ class SimulationOutcome(BaseModel):
     dropped_tool_calls: int = 0
     #: why the user simulator ended the conversation abnormally (None: it did not)
     user_abnormal_end: str | None = None
+    #: what the user simulator reported per turn (``message_index`` of the user message + its
+    #: ``UserReply.metadata``, e.g. best-of-N candidates and scores); empty for most users
+    user_turns: list[dict[str, Any]] = Field(default_factory=list)
     persona: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)
     final_state: Any = Field(default=None, exclude=True)
@@ -108,6 +111,7 @@ class Simulation:
         self.started = time.perf_counter()
         self.tool_time = 0.0
         self.user_abnormal_end: str | None = None
+        self.user_turns: list[dict[str, Any]] = []
         self._on_progress = on_progress
         self._turns = 0
         self._last_tool: str | None = None
@@ -137,6 +141,11 @@ class Simulation:
             self._turns += 1
             self._progress("user")
 
+    def _add_user(self, reply: UserReply) -> None:
+        self._add({"role": "user", "content": reply.content})
+        if reply.metadata:
+            self.user_turns.append({"message_index": len(self.messages) - 1, **reply.metadata})
+
     def _agent_texts(self) -> list[str]:
         return [m["content"] for m in self.messages if m["role"] == "assistant" and m.get("content")]
 
@@ -156,6 +165,7 @@ class Simulation:
             tool_errors=self.errors,
             dropped_tool_calls=self.dropped,
             user_abnormal_end=self.user_abnormal_end,
+            user_turns=self.user_turns,
             persona=self.persona[0] if self.persona else None,
             timings={
                 "execution_time": time.perf_counter() - self.started,
@@ -167,9 +177,10 @@ class Simulation:
         )
 
     def _record_calls(self, calls: list[dict[str, Any]], role: str) -> None:
-        for call in calls:  # an expert consulted by the agent keeps its own role (expert:NAME)
+        for call in calls:  # an expert (expert:NAME) or a judge consulted on a turn keeps its own role
             own = call.get("role")
-            self.model_calls.append({**call, "role": own if str(own).startswith("expert:") else role})
+            keep = own == "judge" or str(own).startswith("expert:")
+            self.model_calls.append({**call, "role": own if keep else role})
 
     # -- the loop --------------------------------------------------------------------------------
     async def run(self) -> SimulationOutcome:
@@ -274,7 +285,7 @@ class Simulation:
             )
             opening = await self.user.first_message()
             self._record_calls(opening.calls, "user")
-            self._add({"role": "user", "content": opening.content})
+            self._add_user(opening)
             if opening.stop is not None:  # before the agent said a word: never a genuine end
                 self.user_abnormal_end = opening.abnormal or "the user simulator ended before the agent spoke"
                 return self.outcome(opening.stop)
@@ -286,7 +297,7 @@ class Simulation:
                 return self.outcome(Termination.AGENT_STOP)
             reply = await self.user.respond(text)
             self._record_calls(reply.calls, "user")
-            self._add({"role": "user", "content": reply.content})
+            self._add_user(reply)
             if reply.stop is not None:
                 self.user_abnormal_end = reply.abnormal
                 return self.outcome(reply.stop)

@@ -47,6 +47,9 @@ class UserReply(BaseModel):
     calls: list[dict[str, Any]] = Field(default_factory=list)
     #: why this reply ended the conversation abnormally (empty model reply, scripted user gave up)
     abnormal: str | None = None
+    #: what the user simulator reports about this turn (e.g. best-of-N candidates and their scores);
+    #: recorded in the result line's ``user_turns``, never sent to the agent
+    metadata: dict[str, Any] | None = None
 
 
 class ExecutedCall(BaseModel):

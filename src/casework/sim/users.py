@@ -22,6 +22,7 @@ instructions. Nothing here knows a domain: what an agent may ask about comes fro
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from abc import ABC, abstractmethod
@@ -80,6 +81,14 @@ class UserSimulator(ABC):
 
     @abstractmethod
     async def respond(self, agent_message: str) -> UserReply: ...
+
+    def snapshot(self) -> Any:
+        """The simulator's conversation state, to :meth:`restore` later (sampling several candidate
+        turns from the same point: :mod:`casework.sim.best_of_n`)."""
+        raise NotImplementedError(f"the {self.name} user simulator cannot be rewound")
+
+    def restore(self, snapshot: Any) -> None:
+        raise NotImplementedError(f"the {self.name} user simulator cannot be rewound")
 
 
 # Object positions: "asks you", "for you" -> "me"; everywhere else "you" is the subject -> "I".
@@ -511,6 +520,13 @@ class InstructionPlan:
         return [s for s in self.sentences if s.spoken]
 
 
+@functools.lru_cache(maxsize=4096)
+def _read_instruction_once(instruction: str, identity_values: tuple[str, ...]) -> InstructionPlan:
+    """:func:`read_instruction` computed once per (instruction, identity values): every trial of a
+    task reads the same plan (a pure function of its text; the scripted user never changes a plan)."""
+    return read_instruction(instruction, identity_values)
+
+
 def read_instruction(instruction: str, identity_values: Iterable[str] = ()) -> InstructionPlan:
     """Split a task instruction into sentences, classify them, and group what the customer will say."""
     values = [str(v) for v in identity_values]
@@ -726,7 +742,7 @@ class ScriptedUser(UserSimulator):
         self.last = ""
         self.used_conditions: set[int] = set()
         self.performed: set[int] = set()
-        self.plan = read_instruction(task.instruction, self._identity_values())
+        self.plan = _read_instruction_once(task.instruction, tuple(self._identity_values()))
         described = " ".join(s.original for s in self.plan.sentences if s.kind == Kind.PERSONA)
         self.tone = tone_for(f"{persona or ''} {described}")
 
@@ -1215,3 +1231,9 @@ class LLMUser(UserSimulator):
     async def respond(self, agent_message: str) -> UserReply:
         self.history.append({"role": "user", "content": agent_message})
         return await self._reply()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return list(self.history)  # messages are appended, never changed in place
+
+    def restore(self, snapshot: list[dict[str, Any]]) -> None:
+        self.history = list(snapshot)

@@ -19,17 +19,12 @@ basic_economy, economy, business, got 'first'``. The tables are kept as raw dict
 from __future__ import annotations
 
 import functools
-import json
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from casework.domains.airline.models import DISCRIMINATORS, TABLE_ADAPTERS
-from casework.domains.domain import DataError
-from casework.domains.loading import json_kind, read_tables
+from casework.domains.loading import TableSchema, field_path, read_tables, show_value
 from casework.domains.state import Database
 
 TABLES = ("flights", "reservations", "users")
@@ -37,9 +32,6 @@ _RECORD = {"users": "user", "flights": "flight", "reservations": "reservation"}
 _LAYOUT_HINT = (
     "expected a tau-bench layout directory (users.json, flights.json, reservations.json) or a db.json file"
 )
-MAX_REPORTED = 5
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 
 
 @functools.cache
@@ -63,103 +55,35 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
 
 def check_airline(tables: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> None:
     """Validate airline tables (record shapes, ids, references); raise :class:`DataError` on any problem."""
-    sources = dict(sources or {name: f"{name}.json" for name in TABLES})
-    for name in TABLES:
-        if name not in tables:
-            raise DataError(f"no table {name!r}: an airline database has flights, users and reservations")
-        if not isinstance(tables[name], dict):
-            raise DataError(
-                f"{sources[name]}: expected a JSON object of {name} keyed by id, got {_kind(tables[name])}"
-            )
-    for name in TABLES:
-        try:
-            TABLE_ADAPTERS[name].validate_python(tables[name])
-        except ValidationError as exc:
-            _raise(list(_describe_errors(name, sources[name], exc)), exc.error_count())
-    _raise(list(_check_ids(tables, sources)))
-    _raise(list(_check_references(tables, sources)))
+    _SCHEMA.check(tables, sources)
 
 
-def _raise(problems: list[str], total: int | None = None) -> None:
-    if not problems:
-        return
-    total = max(total or 0, len(problems))
-    shown = problems[:MAX_REPORTED]
-    if total > len(shown):
-        shown.append(f"... and {total - len(shown)} more problem(s)")
-    raise DataError("\n".join(shown))
+def _strip_tags(path: list[Any]) -> list[Any]:
+    """Drop the discriminator tags pydantic inserts in error locations (payment source, date status)."""
+    return [part for i, part in enumerate(path) if not (i >= 2 and part in DISCRIMINATORS)]
 
 
-def _describe_errors(table: str, source: str, exc: ValidationError) -> Iterator[str]:
-    for error in exc.errors(include_url=False)[:MAX_REPORTED]:
-        loc = list(error["loc"])
-        record_id = loc[0]
-        path = [part for i, part in enumerate(loc[1:]) if not (i >= 2 and part in DISCRIMINATORS)]
-        where = f"{source}: {_RECORD[table]} {record_id!r}"
-        kind, given, ctx = error["type"], error.get("input"), error.get("ctx") or {}
-        if kind == "missing":
-            yield f"{where} field {_path(path)!r}: required field is missing"
-            continue
-        if kind == "union_tag_not_found":
-            tag = "status" if "dates" in path else "source"
-            yield f"{where} field {_path([*path, tag])!r}: required field is missing"
-            continue
-        if kind == "union_tag_invalid":
-            tag = "status" if "dates" in path else "source"
-            path = [*path, tag]
-            expected = "expected one of " + ", ".join(_QUOTED.findall(str(ctx.get("expected_tags", ""))))
-            given = ctx.get("tag")
-        elif kind == "literal_error":
-            expected = "expected one of " + ", ".join(_QUOTED.findall(str(ctx.get("expected", ""))))
-        elif kind in ("dict_type", "model_type"):
-            expected = "expected an object"
-        else:
-            msg = error["msg"]
-            expected = (
-                "expected " + msg[len("Input should be ") :] if msg.startswith("Input should be ") else msg
-            )
-        field = f" field {_path(path)!r}" if path else ""
-        yield f"{where}{field}: {expected}, got {_show(given)}"
-
-
-def _path(parts: list[Any]) -> str:
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif _IDENT.match(str(part)):
-            text += f".{part}" if text else str(part)
-        else:
-            text += f"[{json.dumps(str(part))}]"
-    return text
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _kind(value: Any) -> str:
-    return json_kind(value)
+def _tag_field(path: list[Any]) -> str:
+    return "status" if "dates" in path else "source"
 
 
 def _check_ids(tables: Mapping[str, Any], sources: Mapping[str, str]) -> Iterator[str]:
     """Each record's own id fields match the keys they are stored under."""
     for key, user in tables["users"].items():
         if user.get("user_id") not in (None, key):
-            yield f"{sources['users']}: user {key!r} field 'user_id': expected {key!r} (the record's key), got {_show(user['user_id'])}"
+            yield f"{sources['users']}: user {key!r} field 'user_id': expected {key!r} (the record's key), got {show_value(user['user_id'])}"
         for pm_key, method in user["payment_methods"].items():
             if method["id"] != pm_key:
                 yield (
-                    f"{sources['users']}: user {key!r} field {_path(['payment_methods', pm_key, 'id'])!r}: "
-                    f"expected {pm_key!r} (the payment method's key), got {_show(method['id'])}"
+                    f"{sources['users']}: user {key!r} field {field_path(['payment_methods', pm_key, 'id'])!r}: "
+                    f"expected {pm_key!r} (the payment method's key), got {show_value(method['id'])}"
                 )
     for key, flight in tables["flights"].items():
         if flight["flight_number"] != key:
-            yield f"{sources['flights']}: flight {key!r} field 'flight_number': expected {key!r} (the record's key), got {_show(flight['flight_number'])}"
+            yield f"{sources['flights']}: flight {key!r} field 'flight_number': expected {key!r} (the record's key), got {show_value(flight['flight_number'])}"
     for key, reservation in tables["reservations"].items():
         if reservation["reservation_id"] != key:
-            yield f"{sources['reservations']}: reservation {key!r} field 'reservation_id': expected {key!r} (the record's key), got {_show(reservation['reservation_id'])}"
+            yield f"{sources['reservations']}: reservation {key!r} field 'reservation_id': expected {key!r} (the record's key), got {show_value(reservation['reservation_id'])}"
 
 
 def _check_references(tables: Mapping[str, Any], sources: Mapping[str, str]) -> Iterator[str]:
@@ -185,5 +109,15 @@ def _check_references(tables: Mapping[str, Any], sources: Mapping[str, str]) -> 
             if reservation_id not in reservations:
                 yield f"{sources['users']}: user {key!r} field 'reservations[{i}]': no reservation {reservation_id!r} in {sources['reservations']}"
 
+
+_SCHEMA = TableSchema(
+    domain="airline",
+    tables=TABLES,
+    adapters=TABLE_ADAPTERS,
+    records=_RECORD,
+    checks=(_check_ids, _check_references),
+    strip_loc=_strip_tags,
+    tag_field=_tag_field,
+)
 
 __all__ = ["TABLES", "check_airline", "default_airline_database", "load_airline"]

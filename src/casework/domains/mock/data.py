@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 from casework.domains import Database, DataError
+from casework.domains.loading import read_json
 
 TABLES = ("customers", "tickets")
 _FIRST = ("ada", "alan", "grace", "linus", "barbara", "ken", "margaret", "dennis", "frances", "edsger")
@@ -52,12 +53,9 @@ def load(path: Path) -> Database:
     """Read ``db.json`` (or a directory holding it); errors name the file and the field."""
     path = Path(path)
     file = path / "db.json" if path.is_dir() else path
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{file}: not found (expected a db.json with 'customers' and 'tickets')") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{file}: not valid JSON ({exc})") from None
+    if not file.is_file():
+        raise DataError(f"{file}: not found (expected a db.json with 'customers' and 'tickets')")
+    data = read_json(file)
     if not isinstance(data, dict):
         raise DataError(f"{file}: expected an object with 'customers' and 'tickets'")
     for table in TABLES:

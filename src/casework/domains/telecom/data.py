@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from casework.domains.domain import DataError
+from casework.domains.loading import raise_problems
 from casework.domains.state import Database
 from casework.domains.telecom.models import (
     AGENT_MODELS,
@@ -45,7 +46,6 @@ from casework.domains.telecom.models import (
 AGENT_FILE = "db.toml"
 USER_FILE = "user_db.toml"
 SUFFIXES = (".toml", ".json")
-MAX_REPORTED = 5
 
 
 def load_telecom(path: Path) -> Database:
@@ -118,14 +118,6 @@ def _problems(source: str, what: str, exc: ValidationError) -> list[str]:
     return problems
 
 
-def _raise(problems: list[str]) -> None:
-    if problems:
-        shown = problems[:MAX_REPORTED]
-        if len(problems) > MAX_REPORTED:
-            shown.append(f"... and {len(problems) - MAX_REPORTED} more problems")
-        raise DataError("\n".join(shown))
-
-
 def agent_tables(data: Mapping[str, Any], source: str = AGENT_FILE) -> dict[str, dict[str, Any]]:
     """Validate τ³-layout agent data (``{"plans": [...], ...}``; lists or id-keyed objects) into tables."""
     if not isinstance(data, Mapping):
@@ -159,8 +151,8 @@ def agent_tables(data: Mapping[str, Any], source: str = AGENT_FILE) -> dict[str,
         problems.append(
             f"{source}: unknown table(s) {', '.join(unknown)}; expected {', '.join(AGENT_MODELS)}"
         )
-    _raise(problems)
-    _raise(list(_reference_problems(tables, source)))
+    raise_problems(problems)
+    raise_problems(list(_reference_problems(tables, source)))
     return tables
 
 
@@ -203,7 +195,7 @@ def user_table(data: Mapping[str, Any], source: str = USER_FILE) -> dict[str, An
     unknown = sorted(set(data) - {"device", "surroundings"})
     if unknown:
         problems.append(f"{source}: unknown section(s) {', '.join(unknown)}; expected device, surroundings")
-    _raise(problems)
+    raise_problems(problems)
     return out
 
 
