@@ -215,7 +215,9 @@ def test_an_unparsable_model_output_does_not_take_its_replica_out():
 
 def test_run_over_two_replicas_survives_one_killed_mid_run(tmp_path: Path):
     domain = get_domain("retail")
-    tasks = generate_templated(domain, domain.database(), 10, seed=1)
+    tasks = generate_templated(
+        domain, domain.database(), 10, seed=1, refusals="state-only"
+    )  # fake endpoints play the golden actions: refusals graded by the state (no judge here)
     tasks_file = tmp_path / "tasks.json"
     save_tasks(tasks, tasks_file)
     script = OracleScript(tasks)
@@ -357,7 +359,7 @@ def test_unknown_expert_and_tool_choice_policies():
 
 def test_run_with_expert_profiles_the_expert_role(tmp_path: Path):
     domain = get_domain("retail")
-    tasks = generate_templated(domain, domain.database(), 2, seed=1)
+    tasks = generate_templated(domain, domain.database(), 2, seed=1, refusals="state-only")
     tasks_file = tmp_path / "tasks.json"
     save_tasks(tasks, tasks_file)
     script = OracleScript(tasks)
@@ -524,7 +526,7 @@ def test_cli_run_over_replicas_with_a_cache(tmp_path: Path):
     from casework.cli import app
 
     domain = get_domain("retail")
-    tasks = generate_templated(domain, domain.database(), 4, seed=2)
+    tasks = generate_templated(domain, domain.database(), 4, seed=2, refusals="state-only")
     tasks_file = tmp_path / "tasks.json"
     save_tasks(tasks, tasks_file)
     with (

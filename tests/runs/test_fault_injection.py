@@ -45,7 +45,9 @@ HANG_LIMIT_S = 60.0  # a stalled answer that no timeout ended
 @pytest.fixture(scope="module")
 def tasks():
     domain = get_domain("retail")
-    return generate_templated(domain, domain.database(), 10, seed=1)
+    return generate_templated(
+        domain, domain.database(), 10, seed=1, refusals="state-only"
+    )  # fake endpoints play the golden actions: refusals graded by the state (no judge here)
 
 
 def good_step(script: OracleScript, body: dict) -> dict:
