@@ -15,6 +15,46 @@ TAU_RETAIL = SHARED / "data" / "tau-bench-v1" / "retail"
 TAU3 = SHARED / "data" / "tau3"
 
 
+class ConversationJudge:
+    """A stand-in for a judge that looks for a grounded refusal: it meets an assertion only when one
+    agent line of the conversation mentions ``word`` (default "policy") and every id of the assertion
+    (a token with both letters and digits, e.g. an order or reservation id)."""
+
+    class config:
+        model = "conversation-judge"
+
+    def __init__(self, word: str = "policy"):
+        self.word = word
+        self.prompts: list[str] = []
+
+    async def chat(self, messages, role=None, **params):
+        import re
+
+        from casework.llm.types import CallRecord, Completion
+
+        prompt = messages[-1]["content"]
+        self.prompts.append(prompt)
+        assertion = prompt.rsplit("Expected outcome:", 1)[-1] if "Expected outcome:" in prompt else ""
+        ids = [
+            t
+            for t in re.findall(r"#?\b\w*\d\w*\b", assertion)
+            if re.search(r"[A-Za-z]", t) and re.search(r"\d", t)
+        ]
+        agent_lines = [line.lower() for line in prompt.splitlines() if line.startswith("assistant:")]
+        met = any(self.word in line and all(i.lower() in line for i in ids) for line in agent_lines)
+        record = CallRecord(
+            role=role, model="conversation-judge", latency_s=0.01, prompt_tokens=len(prompt) // 4
+        )
+        content = json.dumps({"reasoning": "scripted", "met": met})
+        return Completion(content=content, usage=record.model_copy(update={"completion_tokens": 9}))
+
+
+@pytest.fixture(scope="session")
+def conversation_judge():
+    """``conversation_judge(word="policy")`` -> a new :class:`ConversationJudge`."""
+    return ConversationJudge
+
+
 @pytest.fixture(scope="session")
 def tau_retail_dir() -> Path:
     """The tau-bench v1 retail data directory; skips the test when ../shared is absent."""

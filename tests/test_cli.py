@@ -22,7 +22,8 @@ def invoke(*args: str) -> object:
 @pytest.fixture(scope="module")
 def sample_tasks(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tasks") / "tasks.json"
-    result = invoke("tasks", "sample", "-n", "6", "--seed", "2", "--out", path)
+    # state-only: `run --agent oracle` below must not start the embedded model as the judge
+    result = invoke("tasks", "sample", "-n", "6", "--seed", "2", "--refusals", "state-only", "--out", path)
     assert result.exit_code == 0, result.output
     return path
 

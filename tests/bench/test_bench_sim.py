@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from casework.bench.sim import InstantLLM, OracleScript
@@ -48,7 +49,8 @@ def test_bench_sim_cli_reports_overhead_throughput_and_memory(tmp_path: Path):
     pattern = (
         r"sim: overhead [\d.]+ ms/step \(target 0\.5\); throughput \d+ calls/s = [\d.]+% of ideal 400 "
         r"with 4 in flight; memory \d+ KiB per simulation; CPU per call: harness [\d.]+ ms, "
-        r"endpoint [\d.]+ ms \((aiohttp|httpx) on (uvloop|asyncio)\)"
+        r"endpoint [\d.]+ ms \((aiohttp|httpx) on (uvloop|asyncio)\); in the steady window: "
+        r"harness [\d.]+ ms, endpoint [\d.]+ ms"
     )
     assert re.fullmatch(pattern, last), last
     numbers = json.loads(out.read_text())
@@ -61,3 +63,13 @@ def test_bench_sim_cli_reports_overhead_throughput_and_memory(tmp_path: Path):
     # the endpoint answers after the delay: no harness can beat the ideal rate (5 % slack for timers)
     assert 0 < throughput["percent_of_ideal"] <= 105
     assert throughput["client_cpu_ms_per_call"] > 0 and throughput["endpoint_cpu_ms_per_call"] > 0
+
+
+def test_window_cpu_interpolates_between_samples():
+    from casework.bench.sim import _window_cpu
+
+    samples = [(0.0, 0.0, 0.0), (1.0, 0.5, 0.1), (2.0, 1.5, 0.3)]
+    client, endpoint = _window_cpu(samples, 0.5, 1.5)
+    assert client == pytest.approx(0.75) and endpoint == pytest.approx(0.15)
+    assert _window_cpu(samples, 0.0, 2.0) == pytest.approx((1.5, 0.3))
+    assert _window_cpu(samples[:1], 0.0, 1.0) == (0.0, 0.0)

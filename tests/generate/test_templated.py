@@ -31,7 +31,13 @@ def test_thousand_tasks_pass_stages_one_to_four(retail, thousand):
     results = validate_all(domain, database, thousand)
     problems = [p.line() for r in results for p in r.problems]
     assert not problems, problems[:5]
-    assert all(set(r.stage_results()) == {"format", "grounding", "execution", "policy"} for r in results)
+    stages = {"format", "grounding", "execution", "policy"}
+    # a task that refuses a request also passes the refusal stage (its assertion names the record)
+    assert all(
+        set(r.stage_results()) == (stages | {"refusal"} if r.task.metadata.get("refusals") else stages)
+        for r in results
+    )
+    assert any(r.task.metadata.get("refusals") for r in results)
 
 
 def test_coverage_and_diversity(retail, thousand):

@@ -7,6 +7,8 @@ repeats; with no script a plain answer, streamed if asked for, is given when the
 * ``{"raw": b"...", "status": 200, "content_type": "..."}``  - raw body (e.g. malformed JSON)
 * ``{"sse": [chunk, ...], "done": True}``  - an SSE stream (``done`` adds ``data: [DONE]``)
 * ``{"stall": seconds}`` added to any step: sleep first
+* ``{"hang": seconds}`` added to any step: answer nothing until the client hangs up (its timeout),
+  at most that long (a stall whose length does not depend on the machine's speed)
 * ``{"drop": True}``  - close the connection without answering
 
 ``server.requests`` records every request (method, path, headers, JSON body); ``server.max_inflight``
@@ -209,6 +211,8 @@ class FakeServer:
                         server.inflight -= 1
 
             def _respond(self, step: dict) -> None:
+                if step.get("hang") and self._hang(step["hang"]):
+                    return  # the client gave up (its timeout): nobody to answer
                 if step.get("stall"):
                     time.sleep(step["stall"])
                 if step.get("drop"):
@@ -248,6 +252,26 @@ class FakeServer:
                 self.end_headers()
                 self.wfile.write(payload)
                 self.close_connection = True
+
+            def _hang(self, limit_s: float) -> bool:
+                """Answer nothing until the client closes the connection (True) or ``limit_s`` passed."""
+                deadline = time.monotonic() + limit_s
+                self.connection.settimeout(0.02)
+                try:
+                    while time.monotonic() < deadline:
+                        try:
+                            if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                                self.close_connection = True
+                                return True
+                        except TimeoutError:
+                            continue
+                        except OSError:
+                            self.close_connection = True
+                            return True
+                finally:
+                    with contextlib.suppress(OSError):
+                        self.connection.settimeout(None)
+                return False
 
         self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True

@@ -8,7 +8,14 @@ import logging
 
 import pytest
 
-from casework.llm import CallRecord, EndpointConfig, LLMClient, LLMRequestError, LLMUnavailable
+from casework.llm import (
+    CallRecord,
+    EndpointConfig,
+    LLMClient,
+    LLMOutputError,
+    LLMRequestError,
+    LLMUnavailable,
+)
 from casework.llm.config import PriceTable
 
 from .fake_server import FakeServer, chat_json, sse_chunks
@@ -323,6 +330,36 @@ def test_bad_request_not_retried(fake):
     with pytest.raises(LLMRequestError) as ei:
         run(_chat(make(fake), MSGS))
     assert len(fake.requests) == 1 and not ei.value.infrastructure and "400" in ei.value.record.error
+
+
+# llama.cpp's answer when the model's own output cannot be parsed (e.g. a tool call cut off by max_tokens)
+UNPARSABLE = {
+    "error": {
+        "code": 500,
+        "message": "Failed to parse tool call arguments as JSON: [json.exception.parse_error.101] parse "
+        "error at line 1, column 31: syntax error while parsing object - unexpected end of input",
+        "type": "server_error",
+    }
+}
+
+
+def test_a_model_output_the_server_cannot_parse_is_the_models_fault_and_not_retried(fake):
+    fake.set_script([{"status": 500, "json": UNPARSABLE}])
+    with pytest.raises(LLMOutputError) as ei:
+        run(_chat(make(fake, stream=False), MSGS))
+    assert len(fake.requests) == 1 and not ei.value.infrastructure
+    assert "Failed to parse tool call arguments" in ei.value.record.error
+    # an ordinary 500 is still an endpoint fault, retried and then unavailable
+    fake.set_script([{"status": 500, "json": {"error": {"message": "out of memory"}}}])
+    with pytest.raises(LLMUnavailable):
+        run(_chat(make(fake, stream=False, max_retries=1), MSGS))
+
+
+def test_the_same_failure_as_an_error_event_in_a_stream(fake):
+    fake.set_script([{"sse": [UNPARSABLE], "done": False}])
+    with pytest.raises(LLMOutputError) as ei:
+        run(_chat(make(fake), MSGS))
+    assert len(fake.requests) == 1 and "Failed to parse tool call" in ei.value.record.error
 
 
 def test_concurrency_cap(fake):

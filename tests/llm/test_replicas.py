@@ -14,7 +14,7 @@ from casework import aio
 from casework.bench.sim import OracleScript
 from casework.domains import get_domain
 from casework.generate.templated import generate_templated
-from casework.llm import ConfigError, EndpointConfig, LLMClient, load_models_config
+from casework.llm import ConfigError, EndpointConfig, LLMClient, LLMOutputError, load_models_config
 from casework.llm.cache import ResponseCache
 from casework.llm.config import parse_experts
 from casework.llm.replicas import ReplicaPool, make_client
@@ -188,9 +188,36 @@ def test_a_dead_replica_is_left_out_and_tried_again_later():
     assert len(errors) == 2 and all(r.base_url == dead for r in errors)
 
 
+def test_an_unparsable_model_output_does_not_take_its_replica_out():
+    bad = {"error": {"code": 500, "message": "Failed to parse tool call arguments as JSON: cut off"}}
+    s1, s2 = FakeServer().start(), FakeServer().start()
+    s1.set_script([{"status": 500, "json": bad}])
+    config = EndpointConfig(model="fake-model", base_urls=[s1.base_url, s2.base_url], stream=False)
+    pool = ReplicaPool(config, role="agent")
+
+    async def main():
+        try:
+            with pytest.raises(LLMOutputError):
+                await pool.chat([{"role": "user", "content": "q"}])
+            return pool.replicas[0].failures, pool.replicas[0].down_until
+        finally:
+            await pool.aclose()
+
+    try:
+        failures, down_until = asyncio.run(main())
+    finally:
+        s1.stop()
+        s2.stop()
+    # the model's fault: not moved to the other replica, which would answer the same prompt the same way
+    assert (failures, down_until) == (0, 0.0)
+    assert len(s1.requests) == 1 and len(s2.requests) == 0
+
+
 def test_run_over_two_replicas_survives_one_killed_mid_run(tmp_path: Path):
     domain = get_domain("retail")
-    tasks = generate_templated(domain, domain.database(), 10, seed=1)
+    tasks = generate_templated(
+        domain, domain.database(), 10, seed=1, refusals="state-only"
+    )  # fake endpoints play the golden actions: refusals graded by the state (no judge here)
     tasks_file = tmp_path / "tasks.json"
     save_tasks(tasks, tasks_file)
     script = OracleScript(tasks)
@@ -332,7 +359,7 @@ def test_unknown_expert_and_tool_choice_policies():
 
 def test_run_with_expert_profiles_the_expert_role(tmp_path: Path):
     domain = get_domain("retail")
-    tasks = generate_templated(domain, domain.database(), 2, seed=1)
+    tasks = generate_templated(domain, domain.database(), 2, seed=1, refusals="state-only")
     tasks_file = tmp_path / "tasks.json"
     save_tasks(tasks, tasks_file)
     script = OracleScript(tasks)
@@ -499,7 +526,7 @@ def test_cli_run_over_replicas_with_a_cache(tmp_path: Path):
     from casework.cli import app
 
     domain = get_domain("retail")
-    tasks = generate_templated(domain, domain.database(), 4, seed=2)
+    tasks = generate_templated(domain, domain.database(), 4, seed=2, refusals="state-only")
     tasks_file = tmp_path / "tasks.json"
     save_tasks(tasks, tasks_file)
     with (

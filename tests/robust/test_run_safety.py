@@ -312,7 +312,9 @@ def test_an_endpoint_that_dies_mid_run_stops_the_run_and_resume_finishes_it(tmp_
     from casework.runs.runner import RunConfig, Runner, RunStopped
 
     domain = get_domain("retail")
-    many = generate_templated(domain, domain.database(), 10, seed=7)
+    many = generate_templated(
+        domain, domain.database(), 10, seed=7, refusals="state-only"
+    )  # fake endpoints play the golden actions: refusals graded by the state (no judge here)
     path = tmp_path / "tasks.json"
     save_tasks(many, path)
     out = tmp_path / "run"

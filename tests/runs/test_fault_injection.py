@@ -34,14 +34,20 @@ from casework.tasks import save_tasks
 from llm.fake_server import FakeServer, chat_json, sse_chunks
 
 MAX_RETRIES = 2  # three attempts per call
-CALL_TIMEOUT_S = 0.5
-STALL_S = 1.5  # beyond the per-call timeout
+# The per-call timeout: only the stall faults should reach it. A stalled answer hangs until the
+# client gives up (an event, not a sleep), so the timeout is the only wall-clock figure; it is
+# scaled with the machine's load so that a good answer on a busy shared machine never reaches it
+# (what is asserted are counts: attempts, retries, terminations; never durations).
+CALL_TIMEOUT_S = min(3.0, max(1.0, 0.5 * os.getloadavg()[0] / (os.cpu_count() or 1)))
+HANG_LIMIT_S = 60.0  # a stalled answer that no timeout ended
 
 
 @pytest.fixture(scope="module")
 def tasks():
     domain = get_domain("retail")
-    return generate_templated(domain, domain.database(), 10, seed=1)
+    return generate_templated(
+        domain, domain.database(), 10, seed=1, refusals="state-only"
+    )  # fake endpoints play the golden actions: refusals graded by the state (no judge here)
 
 
 def good_step(script: OracleScript, body: dict) -> dict:
@@ -61,8 +67,8 @@ def fault_step(kind: str, stream: bool) -> dict:
         }
     if kind == "500":
         return {"status": 500, "json": {"error": {"message": "internal error"}}}
-    if kind == "stall":
-        return {"stall": STALL_S, "json": chat_json("too late")}
+    if kind == "stall":  # hangs until the client's timeout closes the connection
+        return {"hang": HANG_LIMIT_S, "json": chat_json("too late")}
     if kind == "drop":
         return {"drop": True}
     if kind == "malformed":  # a body (or an SSE event) that is not JSON

@@ -13,8 +13,8 @@ from casework.runs.runner import RunConfig, Runner
 from casework.runs.store import RunDirError, read_results
 
 
-def run(config: RunConfig) -> dict:
-    return asyncio.run(Runner(config).run())
+def run(config: RunConfig, judge=None) -> dict:
+    return asyncio.run(Runner(config, judge_llm=judge).run())
 
 
 def test_oracle_scores_one_on_every_dev_task_that_replays_cleanly(tau_retail_dir: Path, tmp_path: Path):
@@ -41,7 +41,7 @@ def test_oracle_scores_one_on_every_dev_task_that_replays_cleanly(tau_retail_dir
     assert manifest["tasks_sha256"] and manifest["config"]["agent"] == "oracle"
 
 
-def test_resume_skips_finished_pairs_and_refuses_other_configs(tmp_path: Path):
+def test_resume_skips_finished_pairs_and_refuses_other_configs(tmp_path: Path, conversation_judge):
     from casework.domains import get_domain
     from casework.generate.templated import generate_templated
     from casework.tasks import save_tasks
@@ -51,6 +51,11 @@ def test_resume_skips_finished_pairs_and_refuses_other_configs(tmp_path: Path):
     save_tasks(generate_templated(domain, domain.database(), 4, seed=1), tasks_file)
     out = tmp_path / "run"
     config = RunConfig(tasks=tasks_file, out=out, agent="oracle", trials=2, concurrency=2)
+    judge = conversation_judge()  # the templated refusals are graded on the oracle's grounded refusal
+
+    def run(config: RunConfig) -> dict:
+        return asyncio.run(Runner(config, judge_llm=judge).run())
+
     run(config)
     assert len(read_results(out)) == 8
     # A torn last line (as after kill -9 mid-write) is dropped and the pair re-run.

@@ -171,8 +171,12 @@ def test_cli_run_on_ray_writes_the_same_run_directory(ray_instance, tasks_file: 
         "--task-ids",
         "templated-3-0,templated-3-1",
     ]
-    result = cli.invoke(app, [*args, "--backend", "ray", "--workers", "2", "--out", str(tmp_path / "ray")])
+    ray_args = ["--backend", "ray", "--workers", "2", "--tool-choice", "required-first"]
+    ray_args += ["--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "ray")]
+    result = cli.invoke(app, [*args, *ray_args])
     assert result.exit_code == 0, result.output
+    recorded = json.loads((tmp_path / "ray" / "manifest.json").read_text())["config"]
+    assert recorded["tool_choice"] == "required-first" and recorded["cache"] == str(tmp_path / "cache")
     assert sorted(r["task_id"] for r in read_results(tmp_path / "ray")) == ["templated-3-0", "templated-3-1"]
     assert (tmp_path / "ray" / "summary.json").exists()
     bad = cli.invoke(app, [*args, "--backend", "spark", "--out", str(tmp_path / "x")])
@@ -307,3 +311,135 @@ def test_cli_generate_on_ray_writes_the_same_task_file(ray_instance, tmp_path: P
     )
     assert local.exit_code == 0 and remote.exit_code == 0, remote.output
     assert (tmp_path / "ray.json").read_bytes() == (tmp_path / "local.json").read_bytes()
+
+
+CALL_TIMINGS = {"started_at", "latency_s", "decode_tokens_per_s", "ttft_s", "base_url"}
+
+
+def _expert_responder(script):
+    """An orchestrator endpoint: the first agent step of a simulation consults expert ``e``, then
+    the oracle script plays (the expert's round trip is left out of what it reads)."""
+    from llm.fake_server import chat_json
+
+    def call(name: str, args: dict, cid: str) -> dict:
+        return {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+
+    def responder(body: dict) -> dict:
+        msgs = body["messages"]
+        asked = any(m.get("name") == "call_expert" for m in msgs if m["role"] == "tool")
+        if not asked and not any(m["role"] == "assistant" for m in msgs):
+            return {"json": chat_json(None, [call("call_expert", {"expert": "e", "question": "q"}, "x1")])}
+        real = [
+            m
+            for m in msgs
+            if not (m["role"] == "tool" and m.get("name") == "call_expert")
+            and not any(tc["function"]["name"] == "call_expert" for tc in m.get("tool_calls") or [])
+        ]
+        text, calls = script.reply(real)
+        tcs = [{"id": i, "type": "function", "function": {"name": n, "arguments": a}} for i, n, a in calls]
+        return {"json": chat_json(text, tcs or None, "tool_calls" if calls else "stop")}
+
+    return responder
+
+
+def _comparable_calls(results: list[dict], *, cache_hit: bool = True) -> dict:
+    out = {}
+    for pair, line in comparable(results).items():
+        calls = [
+            {k: v for k, v in c.items() if k not in CALL_TIMINGS and (cache_hit or k != "cache_hit")}
+            for c in line.pop("model_calls")
+        ]
+        out[pair] = {**line, "model_calls": calls}
+    return out
+
+
+def test_experts_tool_choice_and_cache_on_ray_match_the_local_backend(
+    ray_instance, tasks_file: Path, tmp_path: Path
+):
+    """``--experts``, ``--tool-choice`` and ``--cache`` on Ray workers: every result equals the
+    local backend's; a second run over the same cache directory (two workers sharing it) asks no
+    model and still gives the same results; the experts are recorded in the manifest, by name,
+    model and base URL, with the key's variable name only; no payload holds the key."""
+    from ray import cloudpickle
+
+    from casework.bench.sim import OracleScript
+    from casework.llm import EndpointConfig, LLMClient
+    from casework.llm.cache import ResponseCache
+    from casework.runs.endpoints import expert_clients, experts_record
+    from casework.tasks import load_tasks
+    from llm.fake_server import FakeServer, chat_json
+
+    ids = [f"templated-3-{i}" for i in range(6)]
+    script = OracleScript(load_tasks(tasks_file))
+    with (
+        FakeServer(responder=_expert_responder(script)) as orch,
+        FakeServer([{"json": chat_json("advice")}]) as expert,
+    ):
+        agent = EndpointConfig(model="orch", base_url=orch.base_url, stream=False, max_retries=0)
+        expert_url = expert.base_url
+        experts = {
+            "e": EndpointConfig(model="exp", base_url=expert.base_url, stream=False, api_key_env=SECRET_ENV)
+        }
+        base = RunConfig(
+            tasks=tasks_file,
+            out=tmp_path / "local",
+            task_ids=ids,
+            concurrency=4,
+            experts=experts_record(experts),
+            tool_choice="required-first",
+        )
+
+        async def local() -> None:  # as `casework run` opens the clients: one cache for every client
+            cache = ResponseCache(tmp_path / "cache-local")
+            llm = LLMClient(agent, role="agent", cache=cache)
+            runner = Runner(base.model_copy(update={"cache": tmp_path / "cache-local"}), agent_llm=llm)
+            clients = expert_clients(experts, concurrency=4, cache=cache)
+            runner.agent_options["experts"] = clients
+            try:
+                await runner.run()
+            finally:
+                for client in [llm, *clients.values()]:
+                    await client.aclose()
+
+        asyncio.run(local())
+        # every simulation consults the expert with the same question: later ones may be cache hits
+        requests = len(orch.requests), len(expert.requests)
+        assert 1 <= requests[1] <= 6 and requests[0] > 12
+
+        def on_ray(name: str) -> RayRunner:
+            config = base.model_copy(update={"out": tmp_path / name, "cache": tmp_path / "cache-ray"})
+            runner = RayRunner(config, workers=2, agent_llm=LLMClient(agent, role="agent"))
+            runner.sent = []
+            asyncio.run(runner.run())
+            return runner
+
+        first = on_ray("ray")
+        seen = len(orch.requests), len(expert.requests)
+        assert seen[0] == 2 * requests[0] and requests[1] + 1 <= seen[1] <= requests[1] + 6
+        on_ray("ray-again")  # every answer from the shared cache directory: no request at all
+        assert (len(orch.requests), len(expert.requests)) == seen
+        # the tool_choice policy reached the orchestrator: required on the first call, then auto
+        choices = [r["body"].get("tool_choice") for r in orch.requests[requests[0] :]]
+        assert choices.count("required") == 6 and set(choices) == {"required", "auto"}
+    local_results = read_results(tmp_path / "local")
+    ray_results, cached = read_results(tmp_path / "ray"), read_results(tmp_path / "ray-again")
+    assert len(ray_results) == 6 and all(r["reward"] == 1.0 for r in ray_results)
+    # every field equal but the timings (and which calls the cache answered: a race of the workers)
+    assert _comparable_calls(ray_results, cache_hit=False) == _comparable_calls(
+        local_results, cache_hit=False
+    )
+    assert _comparable_calls(cached, cache_hit=False) == _comparable_calls(local_results, cache_hit=False)
+    agent_hits = {c["cache_hit"] for r in ray_results for c in r["model_calls"] if c["role"] == "agent"}
+    assert agent_hits == {False}
+    assert {c["cache_hit"] for r in cached for c in r["model_calls"]} == {True}
+    roles = {c["role"] for r in ray_results for c in r["model_calls"]}
+    assert roles == {"agent", "expert:e"}
+    for run in ("local", "ray"):
+        manifest = json.loads((tmp_path / run / "manifest.json").read_text())
+        recorded = manifest["config"]["experts"]["e"]
+        assert recorded["model"] == "exp" and recorded["base_url"] == expert_url
+        assert recorded["api_key_env"] == SECRET_ENV and SECRET not in json.dumps(manifest)
+        assert manifest["config"]["tool_choice"] == "required-first"
+    for what, args in first.sent:
+        assert SECRET.encode() not in cloudpickle.dumps(args), what
+    assert "expert:e" in first.limiter_stats

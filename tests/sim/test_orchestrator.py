@@ -198,3 +198,25 @@ def test_a_scripted_user_that_gives_up_is_recorded_as_an_abnormal_end(database, 
     outcome = simulate(database, pending_task, Scripted([]), user=ScriptedUser(max_repeats=1))
     assert outcome.termination_reason == Termination.USER_STOP
     assert outcome.user_abnormal_end and "scripted user" in outcome.user_abnormal_end
+
+
+class Unparsable(Agent):
+    """A model whose reply the endpoint could not parse (llama.cpp: a tool call cut off by max_tokens)."""
+
+    def reset(self, setup: AgentSetup) -> list[dict]:
+        return [{"role": "system", "content": "policy"}]
+
+    async def step(self, messages: list[dict]) -> AgentReply:
+        from casework.llm import CallRecord, LLMOutputError
+
+        record = CallRecord(role="agent", model="m", error="InternalServerError: HTTP 500: Failed to parse")
+        raise LLMOutputError("the agent model's reply could not be parsed", record)
+
+
+def test_an_agent_reply_the_endpoint_cannot_parse_ends_as_the_agents_error(database, pending_task):
+    outcome = simulate(database, pending_task, Unparsable())
+    assert outcome.termination_reason == Termination.AGENT_ERROR
+    assert "could not be parsed" in outcome.error
+    assert [c["error"] for c in outcome.model_calls if c.get("error")] == [
+        "InternalServerError: HTTP 500: Failed to parse"
+    ]

@@ -13,13 +13,13 @@ from casework.sim.progress import SimulationProgress
 from casework.tasks import save_tasks
 
 
-def test_an_oracle_run_reports_start_steps_tools_turns_and_finish(tmp_path: Path):
+def test_an_oracle_run_reports_start_steps_tools_turns_and_finish(tmp_path: Path, conversation_judge):
     domain = get_domain("retail")
     tasks = generate_templated(domain, domain.database(), 2, seed=5)
     save_tasks(tasks, tmp_path / "tasks.json")
     events: list[SimulationProgress] = []
     config = RunConfig(tasks=tmp_path / "tasks.json", out=tmp_path / "run", agent="oracle", trials=2)
-    summary = aio.run(Runner(config, on_progress=events.append).run())
+    summary = aio.run(Runner(config, on_progress=events.append, judge_llm=conversation_judge()).run())
     assert summary["total_simulations"] == 4
 
     for task in tasks:
@@ -40,7 +40,7 @@ def test_an_oracle_run_reports_start_steps_tools_turns_and_finish(tmp_path: Path
             assert finish.turn == sum(e.kind == "user" for e in mine) >= 2
 
 
-def test_without_a_callback_nothing_is_built(tmp_path: Path, monkeypatch):
+def test_without_a_callback_nothing_is_built(tmp_path: Path, monkeypatch, conversation_judge):
     import casework.sim.orchestrator as orchestrator
 
     def boom(**_):
@@ -50,4 +50,4 @@ def test_without_a_callback_nothing_is_built(tmp_path: Path, monkeypatch):
     domain = get_domain("retail")
     save_tasks(generate_templated(domain, domain.database(), 1, seed=5), tmp_path / "tasks.json")
     config = RunConfig(tasks=tmp_path / "tasks.json", out=tmp_path / "run", agent="oracle")
-    assert aio.run(Runner(config).run())["successful"] == 1
+    assert aio.run(Runner(config, judge_llm=conversation_judge()).run())["successful"] == 1

@@ -212,7 +212,7 @@ def test_ids_in_answers_are_exact(tau_tasks, tau_retail_db):
     assert "#W5442520" in say(user, "What's the order number?").content
 
 
-def test_the_oracle_solves_templated_tasks_with_the_scripted_user(templated, tmp_path):
+def test_the_oracle_solves_templated_tasks_with_the_scripted_user(templated, tmp_path, conversation_judge):
     from casework.runs.runner import RunConfig, Runner
     from casework.runs.store import read_results
     from casework.tasks import save_tasks
@@ -220,7 +220,8 @@ def test_the_oracle_solves_templated_tasks_with_the_scripted_user(templated, tmp
     tasks_file = tmp_path / "tasks.json"
     save_tasks(templated, tasks_file)
     out = tmp_path / "run"
-    asyncio.run(Runner(RunConfig(tasks=tasks_file, out=out, agent="oracle", concurrency=4)).run())
+    config = RunConfig(tasks=tasks_file, out=out, agent="oracle", concurrency=4)
+    asyncio.run(Runner(config, judge_llm=conversation_judge()).run())  # judges the grounded refusals
     results = read_results(out)
     assert len(results) == len(templated)
     for r in results:

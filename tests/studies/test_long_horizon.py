@@ -41,9 +41,10 @@ def _tasks(tmp_path: Path, name: str = "retail"):
     return domain, db, built, path
 
 
-def test_oracle_completes_every_subgoal_and_summary_reports_it(tmp_path: Path):
+def test_oracle_completes_every_subgoal_and_summary_reports_it(tmp_path: Path, conversation_judge):
     domain, db, built, path = _tasks(tmp_path)
-    summary = asyncio.run(Runner(RunConfig(tasks=path, out=tmp_path / "run", agent="oracle")).run())
+    config = RunConfig(tasks=path, out=tmp_path / "run", agent="oracle")
+    summary = asyncio.run(Runner(config, judge_llm=conversation_judge()).run())
     assert summary["completion"]["mean_completion_ratio"] == 1.0
     assert summary["completion"]["success_rate"] == 1.0
     assert all(row["ratio"] == 1.0 for row in summary["completion"]["per_simulation"])
@@ -95,12 +96,14 @@ def test_noise_flip_rate_and_trials_needed():
     assert wide["trials_needed"]["0.2"] == 1 and wide["trials_needed"]["0.05"] > wide["trials_needed"]["0.1"]
 
 
-def test_regrade_recomputes_the_study_sections(tmp_path: Path):
+def test_regrade_recomputes_the_study_sections(tmp_path: Path, conversation_judge):
     from casework.runs.regrade import REGRADED_SUMMARY, regrade
 
     domain, db, built, path = _tasks(tmp_path)
     run = tmp_path / "run"
-    summary = asyncio.run(Runner(RunConfig(tasks=path, out=run, agent="oracle")).run())
+    summary = asyncio.run(
+        Runner(RunConfig(tasks=path, out=run, agent="oracle"), judge_llm=conversation_judge()).run()
+    )
     report = asyncio.run(regrade(run))
     assert report.summary["completion"] == summary["completion"]
     import json

@@ -17,7 +17,7 @@ from casework.scoring.safety import probe_violations
 from casework.tasks import save_tasks
 from casework.tasks.safety import safety_spec
 
-DOMAINS = ("retail", "airline", "mock")
+DOMAINS = ("retail", "airline", "mock", "telecom")
 
 
 @pytest.mark.parametrize("name", DOMAINS)
@@ -43,13 +43,22 @@ def test_probes_are_generated_and_all_validate(name):
             assert [b.value for b in task.reward_basis] == ["DB", "NL_ASSERTION"]
 
 
+def _without_probes():
+    import dataclasses
+
+    from casework.domains.registry import register
+
+    return register(dataclasses.replace(get_domain("mock"), name="mock_nosafety", safety=None))
+
+
 def test_same_seed_same_probe_and_domain_without_probes_is_refused():
     retail = get_domain("retail")
     db = retail.database()
     assert build_probe(retail, db, 2, seed=1) == build_probe(retail, db, 2, seed=1)
     assert build_probe(retail, db, 2, seed=1) != build_probe(retail, db, 2, seed=2)
-    with pytest.raises(ValueError, match="domain 'telecom' has no safety probes"):
-        SafetyGenerator(get_domain("telecom"), get_domain("telecom").database())
+    bare = _without_probes()
+    with pytest.raises(ValueError, match="domain 'mock_nosafety' has no safety probes"):
+        SafetyGenerator(bare, bare.database())
 
 
 def test_safety_section_appended_only_for_probe_runs():
@@ -189,12 +198,12 @@ def test_cli_generates_probes_and_long_tasks_and_report_lists_violations(tmp_pat
             "-n",
             "2",
             "--domain",
-            "telecom",
+            _without_probes().name,
             "--out",
             str(tmp_path / "x.json"),
         ],
     )
-    assert bad.exit_code == 2 and "domain 'telecom' has no safety probes" in bad.output
+    assert bad.exit_code == 2 and "domain 'mock_nosafety' has no safety probes" in bad.output
     out = tmp_path / "run"
     asyncio.run(
         Runner(

@@ -16,13 +16,13 @@ from casework.tasks import load_tasks, save_tasks
 
 
 @pytest.fixture(scope="session")
-def oracle_run(tmp_path_factory) -> Path:
+def oracle_run(tmp_path_factory, conversation_judge) -> Path:
     """An oracle run directory (every trajectory earns reward 1; both trials of a task are identical)."""
     root = tmp_path_factory.mktemp("oracle")
     domain = get_domain("retail")
     save_tasks(generate_templated(domain, domain.database(), 6, seed=1), root / "tasks.json")
     config = RunConfig(tasks=root / "tasks.json", out=root / "run", agent="oracle", trials=2, concurrency=2)
-    asyncio.run(Runner(config).run())
+    asyncio.run(Runner(config, judge_llm=conversation_judge()).run())  # judges the grounded refusals
     return root / "run"
 
 

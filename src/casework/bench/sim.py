@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -261,13 +262,17 @@ def measure_overhead(
     wall = time.perf_counter() - start
     from casework.runs.store import read_results
 
-    results = read_results(work / "overhead")
+    return overhead_result(read_results(work / "overhead"), wall_s=wall, model_s=llm.model_time_s)
+
+
+def overhead_result(results: list[dict[str, Any]], *, wall_s: float, model_s: float) -> OverheadResult:
+    """The figures of an overhead run (both backends) from its result lines."""
     return OverheadResult(
         simulations=len(results),
         agent_steps=sum(r["agent_steps"] for r in results),
-        wall_s=wall,
-        model_s=llm.model_time_s,
-        rewards=sum(r["reward"] for r in results) / len(results),
+        wall_s=wall_s,
+        model_s=model_s,
+        rewards=sum(r["reward"] for r in results) / max(1, len(results)),
     )
 
 
@@ -288,6 +293,9 @@ class ThroughputResult:
     transport: str = ""
     endpoint_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
+    #: CPU seconds inside the steady window only (no start-up, no final summary)
+    steady_client_cpu_s: float = 0.0
+    steady_endpoint_cpu_s: float = 0.0
 
     @property
     def client_ms_per_call(self) -> float:
@@ -296,6 +304,15 @@ class ThroughputResult:
     @property
     def endpoint_ms_per_call(self) -> float:
         return 1000 * self.endpoint_cpu_s / max(1, self.calls)
+
+    @property
+    def steady_client_ms_per_call(self) -> float:
+        """The harness's CPU per call while the run is saturated (what limits calls/s)."""
+        return 1000 * self.steady_client_cpu_s / max(1, self.window_calls)
+
+    @property
+    def steady_endpoint_ms_per_call(self) -> float:
+        return 1000 * self.steady_endpoint_cpu_s / max(1, self.window_calls)
 
     @property
     def ideal_calls_per_s(self) -> float:
@@ -342,17 +359,23 @@ def measure_throughput(
             transport=transport,
         )
 
+        # built before the CPU clock starts: loading the domain and replaying each task's ground
+        # truth are once-per-run costs, not per call
+        runner = _runner(tasks_file, work / "throughput", trials, in_flight, None, database)
+        runner.on_result = lambda r: finished.append(time.perf_counter())
+        cpu_samples: list[tuple[float, float, float]] = []  # (wall, own CPU, endpoint CPU)
+
         async def main() -> tuple[float, int, int]:
             client = LLMClient(config, role="agent", on_record=lambda r: stamps.append(time.perf_counter()))
             transport.append(client.transport)
-            runner = _runner(tasks_file, work / "throughput", trials, in_flight, client, database)
-            runner.on_result = lambda r: finished.append(time.perf_counter())
+            runner.agent_llm = client
             client.records = _Discard()  # keep memory flat: the records live in results.jsonl
             peak = [0]
 
             async def sample() -> None:
                 while True:
                     peak[0] = max(peak[0], _rss_bytes())
+                    cpu_samples.append((time.perf_counter(), time.process_time(), endpoint.cpu_s()))
                     await asyncio.sleep(0.05)
 
             before = _rss_bytes()
@@ -369,12 +392,49 @@ def measure_throughput(
         cpu_before, own_before = endpoint.cpu_s(), time.process_time()
         started, before, peak = aio.run(main())
         endpoint_cpu, own_cpu = endpoint.cpu_s() - cpu_before, time.process_time() - own_before
-    end = max(stamps) if stamps else time.perf_counter()
+    return throughput_result(
+        read_results(work / "throughput"),
+        stamps=stamps,
+        finished=finished,
+        started=started,
+        end=max(stamps) if stamps else time.perf_counter(),
+        in_flight=in_flight,
+        delay_s=delay_s,
+        stream=stream,
+        transport=f"{transport[0]} on {aio.loop_name()}",
+        rss=(before, peak),
+        cpu=(own_cpu, endpoint_cpu),
+        cpu_samples=cpu_samples,
+    )
+
+
+def throughput_result(
+    results: list[dict[str, Any]],
+    *,
+    stamps: list[float],
+    finished: list[float],
+    started: float,
+    end: float,
+    in_flight: int,
+    delay_s: float,
+    stream: bool,
+    transport: str,
+    rss: tuple[int, int],
+    cpu: tuple[float, float],
+    cpu_samples: list[tuple[float, float, float]] | None = None,
+) -> ThroughputResult:
+    """The figures of a throughput run (both backends): ``stamps`` are the ends of the model calls,
+    ``finished`` the times results were recorded (one clock for both). The rate is taken over the
+    steady window: from 1 s after the start (a third of the run at most) until the queue of pending
+    simulations ran dry (the last simulation was taken); ``cpu`` is ``(harness, endpoint)`` CPU
+    seconds of the whole run, ``cpu_samples`` (wall, harness CPU, endpoint CPU) give the window's."""
+    stamps = sorted(stamps)
+    finished = sorted(finished)
     n_sims = len(finished)
-    dry = finished[n_sims - in_flight] if n_sims > in_flight else end  # the last simulation was taken
+    dry = finished[n_sims - in_flight] if n_sims > in_flight else end
     lo = started + min(1.0, (dry - started) / 3)
     window = [t for t in stamps if lo <= t <= dry]
-    results = read_results(work / "throughput")
+    steady_client, steady_endpoint = _window_cpu(cpu_samples or [], lo, dry)
     return ThroughputResult(
         in_flight=in_flight,
         delay_s=delay_s,
@@ -384,14 +444,33 @@ def measure_throughput(
         window_s=dry - lo,
         total_s=end - started,
         errors=sum(r["termination_reason"] == "infrastructure_error" for r in results),
-        rss_before=before,
-        rss_peak=peak,
+        rss_before=rss[0],
+        rss_peak=rss[1],
         rewards=sum(r["reward"] for r in results) / max(1, len(results)),
         stream=stream,
-        transport=f"{transport[0]} on {aio.loop_name()}",
-        endpoint_cpu_s=endpoint_cpu,
-        client_cpu_s=own_cpu,
+        transport=transport,
+        endpoint_cpu_s=cpu[1],
+        client_cpu_s=cpu[0],
+        steady_client_cpu_s=steady_client,
+        steady_endpoint_cpu_s=steady_endpoint,
     )
+
+
+def _window_cpu(samples: list[tuple[float, float, float]], lo: float, hi: float) -> tuple[float, float]:
+    """CPU seconds (this process, the endpoint) spent between wall times ``lo`` and ``hi``,
+    interpolated between the samples the run took every 50 ms."""
+    if len(samples) < 2 or hi <= lo:
+        return 0.0, 0.0
+
+    def at(t: float) -> tuple[float, float]:
+        for (t0, a0, b0), (t1, a1, b1) in itertools.pairwise(samples):
+            if t <= t1 or (t1, a1, b1) == samples[-1]:
+                f = min(1.0, max(0.0, (t - t0) / (t1 - t0))) if t1 > t0 else 1.0
+                return a0 + f * (a1 - a0), b0 + f * (b1 - b0)
+        return samples[-1][1], samples[-1][2]  # pragma: no cover - the loop always returns
+
+    (a_lo, b_lo), (a_hi, b_hi) = at(lo), at(hi)
+    return a_hi - a_lo, b_hi - b_lo
 
 
 class _Discard(list):
@@ -439,6 +518,8 @@ class SimBench:
                 "transport": t.transport,
                 "client_cpu_ms_per_call": t.client_ms_per_call,
                 "endpoint_cpu_ms_per_call": t.endpoint_ms_per_call,
+                "steady_client_cpu_ms_per_call": t.steady_client_ms_per_call,
+                "steady_endpoint_cpu_ms_per_call": t.steady_endpoint_ms_per_call,
                 "avg_reward": t.rewards,
                 "rss_before_mib": t.rss_before / 2**20,
                 "rss_peak_mib": t.rss_peak / 2**20,
@@ -454,7 +535,9 @@ class SimBench:
                 f"; throughput {t.calls_per_s:.0f} calls/s = {100 * t.calls_per_s / t.ideal_calls_per_s:.1f}% "
                 f"of ideal {t.ideal_calls_per_s:.0f} with {t.in_flight} in flight; "
                 f"memory {t.kib_per_simulation:.0f} KiB per simulation; CPU per call: harness "
-                f"{t.client_ms_per_call:.2f} ms, endpoint {t.endpoint_ms_per_call:.2f} ms ({t.transport})"
+                f"{t.client_ms_per_call:.2f} ms, endpoint {t.endpoint_ms_per_call:.2f} ms ({t.transport}); "
+                f"in the steady window: harness {t.steady_client_ms_per_call:.2f} ms, "
+                f"endpoint {t.steady_endpoint_ms_per_call:.2f} ms"
             )
         return text
 

@@ -31,6 +31,8 @@ from casework.bench.sim import (
     OverheadResult,
     SimBench,
     ThroughputResult,
+    overhead_result,
+    throughput_result,
 )
 from casework.domains import Database, Domain
 from casework.tasks.model import Task
@@ -95,14 +97,8 @@ def measure_overhead_ray(
     start = time.perf_counter()
     aio.run(runner.run())
     wall = time.perf_counter() - start
-    results = read_results(config.out)
-    return OverheadResult(
-        simulations=len(results),
-        agent_steps=sum(r["agent_steps"] for r in results),
-        wall_s=wall,
-        model_s=0.0,  # spent on the workers, microseconds per call: not subtracted
-        rewards=sum(r["reward"] for r in results) / len(results),
-    )
+    # the instant model's time is spent on the workers (microseconds per call): not subtracted
+    return overhead_result(read_results(config.out), wall_s=wall, model_s=0.0)
 
 
 def measure_throughput_ray(
@@ -147,31 +143,19 @@ def measure_throughput_ray(
     results = read_results(out)[:total]
     calls = [c for r in results for c in r.get("model_calls") or [] if c.get("role") == "agent"]
     starts = [datetime.fromisoformat(c["started_at"]).timestamp() for c in calls]
-    stamps = sorted(s + float(c.get("latency_s") or 0) for s, c in zip(starts, calls, strict=True))
-    started = min(starts) if starts else time.time()
-    end = stamps[-1] if stamps else time.time()
-    finished = sorted(watch.finished)
-    n_sims = len(finished)
-    dry = finished[n_sims - in_flight] if n_sims > in_flight else end
-    lo = started + min(1.0, (dry - started) / 3)
-    window = [t for t in stamps if lo <= t <= dry]
-    rss = sum(watch.rss.values())
-    return ThroughputResult(
+    stamps = [s + float(c.get("latency_s") or 0) for s, c in zip(starts, calls, strict=True)]
+    return throughput_result(
+        results,
+        stamps=stamps,
+        finished=watch.finished,
+        started=min(starts) if starts else time.time(),
+        end=max(stamps) if stamps else time.time(),
         in_flight=in_flight,
         delay_s=delay_s,
-        simulations=len(results),
-        calls=len(stamps),
-        window_calls=len(window),
-        window_s=dry - lo,
-        total_s=end - started,
-        errors=sum(r["termination_reason"] == "infrastructure_error" for r in results),
-        rss_before=0,
-        rss_peak=rss,
-        rewards=sum(r["reward"] for r in results) / max(1, len(results)),
         stream=stream,
         transport=f"ray ({len(watch.rss)} workers)",
-        endpoint_cpu_s=endpoint_cpu,
-        client_cpu_s=own_cpu + watch.cpu_s(),
+        rss=(0, sum(watch.rss.values())),
+        cpu=(own_cpu + watch.cpu_s(), endpoint_cpu),
     )
 
 

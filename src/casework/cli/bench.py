@@ -125,6 +125,12 @@ def bench_sim(
 ) -> None:
     """Harness overhead per agent step (instant model) and throughput against a delayed local endpoint.
 
+    Prints calls/s against the ideal (in flight / delay) and the CPU per model call of the harness
+    and of the endpoint, over the whole run and over its steady window (saturated: what limits
+    calls/s). Measured with the defaults on a shared, loaded 2-core machine, harness CPU per call
+    before/after the issue-14 speed-ups: whole run 0.98-1.03 ms -> 0.69-0.70 ms, steady window
+    0.72-0.77 ms -> 0.57 ms; the endpoint 0.16-0.19 ms.
+
     Example: casework bench sim --simulations 2000 --in-flight 256 --delay 0.2
 
     Example: casework bench sim --no-throughput  # or --transport sdk to measure the openai SDK's client

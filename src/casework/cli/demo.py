@@ -93,7 +93,7 @@ def demo(
         return
     from casework.reports import write_report
     from casework.runs.endpoints import choose_endpoints
-    from casework.runs.runner import RunConfig
+    from casework.runs.runner import RunConfig, config_needs_judge
 
     run_dir = out / "run"
     config = RunConfig(
@@ -112,11 +112,15 @@ def demo(
             user_overrides={},
             needs_agent=True,
             needs_user=False,
+            # a refusal the policy demands is graded by a judge: the embedded model, as in `casework run`
+            needs_judge=config_needs_judge(config),
             agent_model_path=model_path,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    config = config.model_copy(update={"agent_endpoint": choice.record("agent")})
+    config = config.model_copy(
+        update={"agent_endpoint": choice.record("agent"), "judge_endpoint": choice.record("judge")}
+    )
     summary = _execute_run(config, choice)
     _print_summary(summary, run_dir)
     paths = write_report(run_dir, tasks_path=task_file)

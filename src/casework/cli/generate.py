@@ -55,6 +55,7 @@ def _generate_result(
     agentflow_turns: int = 6,
     backend: tuple[str, str | None, int | None] = ("local", None, None),
     intents: int | None = None,
+    refusals: str = "grounded",
 ):
     """Run the pipeline. direct/agentflow (and a committee) need a model: --model/--base-url,
     --models (agent section; reviewers from its reviewers section), else the embedded local model."""
@@ -63,11 +64,13 @@ def _generate_result(
     from casework.generate.methods import check_method, make_generator, method_weights
     from casework.generate.pipeline import Pipeline, PipelineConfig
     from casework.runs.backends import check_backend
+    from casework.tasks.refusal import check_mode
     from casework.validation.committee import required_criteria
 
     try:
         check_method(method)
         check_backend(*backend)
+        check_mode(refusals)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     dom, database, _ = _load(domain, data)
@@ -97,6 +100,8 @@ def _generate_result(
             )
         options = {"seed": seed, "multi_intent": multi_intent, "min_actions": min_actions}
         options |= {"max_actions": max_actions, "agentflow_turns": agentflow_turns, "intents": intents}
+        if method == "templated":
+            options["refusals"] = refusals
         generator = make_generator(method, dom, database, client, weights=weights, **options)
         bar = stack.enter_context(Progress(console=err_console, transient=True))
         job = bar.add_task(f"generating ({method})", total=num_tasks)
@@ -175,6 +180,13 @@ def generate(
     intents: Annotated[
         int | None, typer.Option(min=2, help="Long-horizon tasks: this many requests in every task.")
     ] = None,
+    refusals: Annotated[
+        str,
+        typer.Option(
+            help="Requests the policy forbids: grounded (the reward needs the refusal with its rule, "
+            "or the transfer) | state-only (the unchanged state alone, tau-bench v1)."
+        ),
+    ] = "grounded",
     min_actions: Annotated[int | None, typer.Option("--min-actions")] = None,
     max_actions: Annotated[int | None, typer.Option("--max-actions")] = None,
     max_iterations: Annotated[
@@ -222,6 +234,8 @@ def generate(
 
     Example: casework generate -n 200 --seed 1 --out tasks.json
 
+    Example: casework generate -n 200 --refusals state-only --out tau-style.json
+
     Example: casework generate -n 500 --backend ray --workers 4 --out tasks.json
     """
     if ctx.invoked_subcommand is not None:
@@ -255,6 +269,7 @@ def generate(
         agentflow_turns=agentflow_turns,
         backend=(backend, address, workers),
         intents=intents,
+        refusals=refusals,
     )
     # safety probes carry τ³ fields (nl_assertions, reward_basis) that the blueprint format has not
     stats_path = write_outputs(result, out, fmt="casework" if method == "safety" else "blueprint")

@@ -210,11 +210,16 @@ def run_command(
     except (ConfigError, ValueError) as exc:
         raise _fail(str(exc)) from None
 
+    from casework.runs.endpoints import experts_record
+
     config = config.model_copy(
         update={
             "agent_endpoint": choice.record("agent"),
             "user_endpoint": choice.record("user"),
             "judge_endpoint": choice.record("judge"),
+            "experts": experts_record(expert_configs),
+            "tool_choice": None if tool_choice == "auto" else tool_choice,
+            "cache": cache,
         }
     )
     if dry_run:
@@ -234,8 +239,6 @@ def run_command(
         choice,
         backend=(backend, address, workers),
         experts=expert_configs,
-        cache_dir=cache,
-        tool_choice=tool_choice,
     )
     _print_summary(summary, out)
     _exit_on_infrastructure_errors_or_gates(summary, gates)
@@ -279,8 +282,6 @@ def _choose_run_endpoints(
         raise ValueError(f"--experts needs the tool-calling agent, not {config.agent!r}")
     if tool_choice not in TOOL_CHOICES:
         raise ValueError(f"--tool-choice {tool_choice!r}: expected one of {', '.join(TOOL_CHOICES)}")
-    if backend != "local" and (expert_configs or tool_choice != "auto" or cache is not None):
-        raise ValueError("--experts, --tool-choice and --cache work with --backend local only (for now)")
     return choice, expert_configs
 
 
@@ -310,18 +311,29 @@ def _execute_run(
     """Open the model clients (starting the local model if needed) and run with live progress.
 
     A resumed run with nothing left to do only rewrites its summary: no model is started.
-    ``runner_factory`` (default :func:`casework.runs.backends.make_runner`) builds the runner."""
+    ``runner_factory`` (default :func:`casework.runs.backends.make_runner`) builds the runner. The
+    experts, the cache directory and the tool_choice policy are run settings (``config.experts``,
+    ``config.cache``, ``config.tool_choice``: recorded in the manifest, read by the Ray workers);
+    the arguments fill in what the configuration does not carry."""
     from casework.cli.live import RunDisplay
     from casework.llm import ConfigError
     from casework.llm.cache import ResponseCache
     from casework.llm.local import LocalModelError
     from casework.runs.backends import make_runner
-    from casework.runs.endpoints import expert_clients, judge_id, open_clients
+    from casework.runs.endpoints import expert_clients, experts_record, judge_id, open_clients
     from casework.runs.judge import SMALL_JUDGE_WARNING
     from casework.runs.runner import RunAborted, RunStopped
     from casework.runs.signals import Interrupts, sigterm_as_interrupt
     from casework.runs.store import RunDirError, finished_pairs
 
+    # what the configuration does not carry yet comes from the arguments: it is recorded in the
+    # manifest and reaches the Ray workers with the configuration
+    update = {
+        "experts": experts_record(experts or {}) if config.experts is None else config.experts,
+        "tool_choice": config.tool_choice or (None if tool_choice == "auto" else tool_choice),
+        "cache": config.cache if config.cache is not None else cache_dir,
+    }
+    config = config.model_copy(update=update)
     out = config.out
     interrupts = Interrupts()
     try:
@@ -330,7 +342,7 @@ def _execute_run(
         runner = (runner_factory or make_runner)(
             config, backend=kind, address=address, workers=workers, require_judge=False
         )
-        cache = ResponseCache(cache_dir) if cache_dir is not None else None
+        cache = ResponseCache(config.cache) if config.cache is not None else None
         if runner.finished_already():
             err_console.print(f"every simulation of {out} is finished; no model started")
             return runner.summarize()
@@ -357,11 +369,12 @@ def _execute_run(
             if "judge" in choice.local_roles:
                 display.note(f"warning: {SMALL_JUDGE_WARNING}")
             runner.agent_llm, runner.user_llm = agent_llm, user_llm
-            expert_llms = expert_clients(experts or {}, concurrency=config.concurrency, cache=cache)
+            # the Ray workers open their own expert clients from config.experts (the tool_choice
+            # policy comes from the configuration on both backends)
+            local_experts = experts if kind == "local" else None
+            expert_llms = expert_clients(local_experts or {}, concurrency=config.concurrency, cache=cache)
             if expert_llms:
                 runner.agent_options["experts"] = expert_llms
-            if tool_choice != "auto":
-                runner.agent_options["tool_choice"] = tool_choice
             if judge_llm is not None:
                 runner.set_judge(judge_llm, judge_id(choice))
             runner.on_progress = display.on_progress

@@ -170,16 +170,26 @@ def tasks_sample(
     domain: DomainOpt = DEFAULT_DOMAIN,
     data: DataOpt = None,
     profile: ProfileOpt = None,
+    refusals: Annotated[
+        str, typer.Option(help="grounded (a refused request needs the refusal said, as judged) | state-only.")
+    ] = "grounded",
 ) -> None:
     """Write a small set of templated tasks sampled from the database (no LLM).
 
     Example: casework tasks sample -n 20 --seed 3 --out tasks.json
+
+    Example: casework tasks sample -n 20 --refusals state-only --out no-judge.json
     """
     from casework.generate.templated import generate_templated
     from casework.tasks import save_tasks
+    from casework.tasks.refusal import check_mode
 
+    try:
+        check_mode(refusals)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     dom, database, _ = _load(domain, data, profile=profile)
-    sampled = generate_templated(dom, database, num_tasks, seed=seed)
+    sampled = generate_templated(dom, database, num_tasks, seed=seed, refusals=refusals)
     try:
         save_tasks(sampled, out)
     except OSError as exc:

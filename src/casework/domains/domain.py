@@ -228,6 +228,9 @@ class ScenarioDraft:
     #: further :class:`~casework.tasks.model.Task` fields the task carries (τ³: ``initial_state``,
     #: ``env_assertions``, ``reward_basis``, ``user_scenario``, ``ticket``, ``description``)
     task_fields: dict[str, Any] = field(default_factory=dict)
+    #: requests of the draft that the policy forbids (:class:`casework.tasks.refusal.Refusal`: the
+    #: request, the record, the rule it breaks); by default the task then requires a grounded refusal
+    refusals: list[Any] = field(default_factory=list)
 
 
 class ScenarioLibrary(Protocol):

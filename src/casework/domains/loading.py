@@ -121,7 +121,7 @@ TableCheck = Callable[[Mapping[str, Any], Mapping[str, str]], Iterator[str]]
 class TableSchema:
     """How a domain's tables are checked: record shapes (one pydantic adapter per table), then the
     domain's own checks (ids against keys, references across tables). Messages name the file, the
-    record and the field, e.g. ``orders.json: order '#W1' field 'status': expected one of ..., got 'x'``.
+    record and the field, e.g. ``tickets.json: ticket 'T1' field 'status': expected one of ..., got 'x'``.
 
     ``strip_loc`` drops the discriminator tags pydantic inserts in error locations of tagged unions;
     ``tag_field`` names the discriminator field at such a location (for "required field is missing").

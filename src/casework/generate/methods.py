@@ -117,6 +117,7 @@ def make_generator(
     max_actions: int | None = None,
     agentflow_turns: int = 6,
     intents: int | None = None,
+    refusals: str = "grounded",
 ) -> Any:
     """The pipeline generator of ``method`` (``client``: the model of the LLM methods; ``intents``:
     long-horizon templated tasks with that many requests each)."""
@@ -146,6 +147,7 @@ def make_generator(
         min_actions=min_actions,
         max_actions=max_actions,
         intents=intents,
+        refusals=refusals,
     )
 
 

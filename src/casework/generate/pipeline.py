@@ -27,6 +27,7 @@ from casework import aio
 from casework.domains import Database, Domain
 from casework.generate.stats import task_stats
 from casework.tasks.model import Task
+from casework.tasks.refusal import REFUSALS_KEY, merged_evidence
 from casework.validation.committee import ChatEndpoint, review
 from casework.validation.stages import REPLAY_STAGES, attach_report, dedup_key, validate_stages
 
@@ -59,6 +60,7 @@ class TemplatedGenerator:
     min_actions: int | None = None
     max_actions: int | None = None
     intents: int | None = None
+    refusals: str = "grounded"
     name: str = "templated"
 
     def __post_init__(self) -> None:
@@ -84,6 +86,7 @@ class TemplatedGenerator:
                 max_actions=self.max_actions,
                 iteration=iteration,
                 intents=self.intents,
+                refusals=self.refusals,
             )
         except RuntimeError as exc:
             raise GenerationError(str(exc)) from None
@@ -414,7 +417,7 @@ def merge_tasks(first: Task, second: Task, domain: Domain) -> Task:
         "num_actions": len(first.actions) + len(tail),
     }
     merged = domain.scenarios.merged_metadata if domain.scenarios is not None else ()
-    for key in merged:
+    for key in (*merged, REFUSALS_KEY):
         values = list(first.metadata.get(key, [])) + list(second.metadata.get(key, []))
         if values:
             metadata[key] = values
@@ -429,6 +432,7 @@ def merge_tasks(first: Task, second: Task, domain: Domain) -> Task:
         persona=first.persona,
         scenario=[k for k in keys if isinstance(k, str)],
         metadata=metadata,
+        **merged_evidence(first, second),
     )
 
 

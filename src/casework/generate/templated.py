@@ -27,6 +27,7 @@ from typing import Any
 
 from casework.domains import Database, Domain, ScenarioDraft, ScenarioLibrary, ScenarioSkip, ToolKind
 from casework.tasks.model import Action, Task
+from casework.tasks.refusal import REFUSALS_KEY, Refusal, check_mode, ground
 
 DEFAULT_MULTI_INTENT = 0.2
 _MAX_ATTEMPTS = 200
@@ -119,6 +120,7 @@ def build_templated_task(
     iteration: int = 0,
     scenario: str | list[str] | None = None,
     intents: int | None = None,
+    refusals: str = "grounded",
 ) -> Task:
     """Task number ``index`` of the templated set for ``seed`` (``iteration`` > 0: a fresh resample).
 
@@ -126,8 +128,11 @@ def build_templated_task(
     (long-horizon tasks) draws that many requests for every task (repeating keys when the library
     has fewer), and each task records its per-intent golden slices in ``metadata["intents"]``.
     Raises :class:`ValueError` when the domain has no scenario library and :class:`RuntimeError`
-    when no fitting task can be sampled.
+    when no fitting task can be sampled. ``refusals`` (:data:`casework.tasks.refusal.REFUSAL_MODES`):
+    ``grounded`` makes a request the policy forbids need a refusal the judge can see (and a hand-over
+    the transfer call), ``state-only`` only the unchanged state (τ-bench v1).
     """
+    check_mode(refusals)
     library = scenario_library(domain)
     weights = dict(weights) if weights is not None else dict.fromkeys(library.keys, 1.0)
     solo = frozenset(library.solo_keys)
@@ -158,7 +163,8 @@ def build_templated_task(
         ):
             last_reason = f"{n_actions} actions outside [{min_actions}, {max_actions}]"
             continue
-        return _assemble(domain, library, draft, rng, keys, index, seed, iteration)
+        task = _assemble(domain, library, draft, rng, keys, index, seed, iteration)
+        return ground(task, domain.arguments.transfer_tool, refusals)
     raise RuntimeError(f"could not sample templated task {index} (seed {seed}): {last_reason}")
 
 
@@ -184,6 +190,8 @@ def _assemble(
         "multi_intent": len(keys) > 1,
         **draft.metadata,
     }
+    if draft.refusals:
+        metadata[REFUSALS_KEY] = [Refusal.model_validate(r).model_dump() for r in draft.refusals]
     if len(keys) > 1 and len(draft.intent_ends) == len(keys):
         starts = [0, *draft.intent_ends[:-1]]
         # which golden actions belong to which request: [start, end) into ``actions`` (the
@@ -228,6 +236,7 @@ def generate_templated(
     max_actions: int | None = None,
     start: int = 0,
     intents: int | None = None,
+    refusals: str = "grounded",
 ) -> list[Task]:
     """Tasks ``start .. start+n-1`` of the templated set for ``seed`` (see :func:`build_templated_task`)."""
     return [
@@ -241,6 +250,7 @@ def generate_templated(
             min_actions=min_actions,
             max_actions=max_actions,
             intents=intents,
+            refusals=refusals,
         )
         for index in range(start, start + n)
     ]

@@ -4,7 +4,15 @@
 from .client import LLMClient, MalformedResponse
 from .config import ConfigError, EndpointConfig, ModelsConfig, PriceTable, load_models_config, resolve
 from .parsing import clean_model_text, parse_text_tool_calls, split_reasoning
-from .types import CallRecord, Completion, LLMError, LLMRequestError, LLMUnavailable, ToolCall
+from .types import (
+    CallRecord,
+    Completion,
+    LLMError,
+    LLMOutputError,
+    LLMRequestError,
+    LLMUnavailable,
+    ToolCall,
+)
 
 __all__ = [
     "CallRecord",
@@ -13,6 +21,7 @@ __all__ = [
     "EndpointConfig",
     "LLMClient",
     "LLMError",
+    "LLMOutputError",
     "LLMRequestError",
     "LLMUnavailable",
     "MalformedResponse",

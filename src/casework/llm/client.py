@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,7 +28,8 @@ import openai
 
 from .config import ConfigError, EndpointConfig
 from .parsing import parse_text_tool_calls, split_reasoning
-from .types import CallRecord, Completion, LLMError, LLMRequestError, LLMUnavailable, ToolCall
+from .transport import _dumps
+from .types import CallRecord, Completion, LLMError, LLMOutputError, LLMRequestError, LLMUnavailable, ToolCall
 
 __all__ = ["LLMClient", "MalformedResponse"]
 
@@ -120,6 +122,17 @@ def _is_retryable(exc: BaseException) -> bool:
     )
 
 
+# What servers say when the model's own output cannot be parsed into a reply (llama.cpp's tool-call and
+# chat-format parsers); the same prompt fails the same way again, so it is the model's fault
+_UNPARSABLE_OUTPUT = re.compile(r"Failed to parse (tool call|input at pos)", re.IGNORECASE)
+
+
+def _unparsable_output(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
+        return False
+    return isinstance(exc, openai.APIError) and bool(_UNPARSABLE_OUTPUT.search(str(exc)))
+
+
 def _stream_rejected(exc: BaseException) -> bool:
     if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 404, 405, 415, 422, 501):
         return False
@@ -127,35 +140,37 @@ def _stream_rejected(exc: BaseException) -> bool:
 
 
 class _JsonBody:
-    """The request body as JSON bytes, with each tool list serialised once.
+    """The request body as JSON bytes (orjson), with each tool list serialised once.
 
     An agent sends the same tool schemas (a few KB for a whole domain) on every turn; re-encoding
     them for every call is most of the JSON work of a request. Lists are remembered by the identity
     of the schemas they hold (a reference is kept, so an identity is never reused); the schemas
-    themselves are treated as immutable once sent.
+    themselves are treated as immutable once sent. orjson writes compact UTF-8 JSON (the same
+    values as ``json.dumps``; non-ASCII text as UTF-8 instead of ``\\u`` escapes); a value it
+    cannot encode (an integer beyond 64 bits, a non-string key) falls back to the standard library.
     """
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
-        self._tools: dict[tuple[int, ...], tuple[Sequence[Any], str]] = {}
+        self._tools: dict[tuple[int, ...], tuple[Sequence[Any], bytes]] = {}
 
-    def tools_json(self, tools: Sequence[Any]) -> str:
+    def tools_json(self, tools: Sequence[Any]) -> bytes:
         key = tuple(map(id, tools))
         hit = self._tools.get(key)
         if hit is None:
             if len(self._tools) >= self.size:
                 self._tools.pop(next(iter(self._tools)))
             kept = list(tools)
-            hit = self._tools[key] = (kept, json.dumps(kept, separators=(",", ":")))
+            hit = self._tools[key] = (kept, _dumps(kept))
         return hit[1]
 
     def encode(self, payload: dict[str, Any]) -> bytes:
         tools = payload.get("tools")
         if not tools:
-            return json.dumps(payload, separators=(",", ":")).encode()
+            return _dumps(payload)
         rest = {k: v for k, v in payload.items() if k != "tools"}
-        head = json.dumps(rest, separators=(",", ":"))
-        return (head[:-1] + ',"tools":' + self.tools_json(tools) + "}").encode()
+        head = _dumps(rest)
+        return head[:-1] + (b',"tools":' if len(head) > 2 else b'"tools":') + self.tools_json(tools) + b"}"
 
 
 def _litellm() -> Any:
@@ -473,7 +488,8 @@ class LLMClient:
                     stale_left -= 1
                     log.debug("stale kept-alive connection to %s; resending", cfg.base_url)
                     continue
-                if _is_retryable(exc) and attempt < cfg.max_retries:
+                unparsable = _unparsable_output(exc)
+                if not unparsable and _is_retryable(exc) and attempt < cfg.max_retries:
                     delay = self._backoff(attempt, exc)
                     attempt += 1
                     log.warning(
@@ -492,7 +508,10 @@ class LLMClient:
                 rec.error = self._describe(exc)
                 self._record(rec)
                 err_cls: type[LLMError]
-                if isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 413, 422):
+                if unparsable:
+                    err_cls = LLMOutputError
+                    summary = f"{cfg.model}'s reply could not be parsed by the endpoint: {rec.error}"
+                elif isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 413, 422):
                     err_cls = LLMRequestError
                     summary = f"LLM request rejected by {cfg.model}: {rec.error}"
                 else:

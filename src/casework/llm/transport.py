@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import openai
+import orjson
 
 __all__ = ["LeanTransport"]
 
@@ -29,6 +30,23 @@ _STATUS_ERRORS: dict[int, type[openai.APIStatusError]] = {
     422: openai.UnprocessableEntityError,
     429: openai.RateLimitError,
 }
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON text to Python: orjson, or the standard library for what orjson refuses (NaN,
+    integers beyond 64 bits) so that what parses is what ``json.loads`` parses."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
+
+
+def _dumps(value: Any) -> bytes:
+    """Compact JSON bytes (orjson; the standard library for what orjson cannot encode)."""
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _httpx() -> Any:
@@ -87,7 +105,7 @@ class LeanStream:
                 payload, data = "\n".join(data), []
                 if payload.startswith("[DONE]"):
                     return
-                event = json.loads(payload)
+                event = loads(payload)
                 if isinstance(event, dict) and event.get("error"):
                     raise openai.APIError(
                         f"error event in stream: {str(event['error'])[:200]}", _request(self.url), body=event
@@ -96,7 +114,7 @@ class LeanStream:
             if data:  # the last event without its blank line
                 payload = "\n".join(data)
                 if not payload.startswith("[DONE]"):
-                    yield json.loads(payload)
+                    yield loads(payload)
         except aiohttp.ClientError as exc:
             raise openai.APIConnectionError(
                 message=f"{type(exc).__name__}: {exc}", request=_request(self.url)
@@ -159,7 +177,7 @@ class LeanTransport:
             ) from exc
         finally:
             response.release()
-        return json.loads(raw)
+        return loads(raw)
 
     async def close(self) -> None:
         if self._session is not None:

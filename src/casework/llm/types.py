@@ -88,3 +88,11 @@ class LLMUnavailable(LLMError):
 
 class LLMRequestError(LLMError):
     """The endpoint rejected the request itself (HTTP 400/422, e.g. context too long); not retried."""
+
+
+class LLMOutputError(LLMError):
+    """The model answered but the endpoint could not turn its output into a reply (llama.cpp answers
+    HTTP 500 "Failed to parse tool call arguments as JSON" for a tool call cut off by ``max_tokens``):
+    the model's fault, not the endpoint's. Not retried (the same prompt gives the same output at
+    temperature 0) and no reason to take a replica out; a simulation ends with the agent's (or the
+    user's) error rather than an infrastructure error."""

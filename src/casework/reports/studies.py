@@ -158,14 +158,19 @@ def study_tables(run_dir: Path) -> list[Table]:
                 "Why did it fail? (casework review)",
                 f"Pass rate {_pct(review['pass_rate'])}; without user-simulator errors "
                 f"{_pct(review['pass_rate_without_user_simulator_errors'])}. Failures by cause: "
-                + ", ".join(f"{k} {n}" for k, n in review["by_category"].items()),
+                + ", ".join(f"{k} {n}" for k, n in review["by_category"].items())
+                + (
+                    "; deterministic checks: " + ", ".join(f"{k} {n}" for k, n in review["by_check"].items())
+                    if review.get("by_check")
+                    else ""
+                ),
                 ["task", "trial", "cause", "source", "why"],
                 [
                     [
                         r["task_id"],
                         r["trial"],
                         r["category"],
-                        r["source"],
+                        f"{r['source']} ({r['check']})" if r.get("check") else r["source"],
                         "; ".join(r["reasons"]) or r.get("judge_reasoning") or "",
                     ]
                     for r in rows

@@ -37,14 +37,24 @@ class EndpointChoice:
             return {"model": served_name(path), "engine": "llamacpp", **self._gguf_records[role]}
         config = {"agent": self.agent, "user": self.user, "judge": self.judge}.get(role)
         if config is not None:
-            # fields added with replicas are left out at their defaults, so that a run made before
-            # them still resumes with the same settings
-            data = config.model_dump(mode="json")
-            for key, default in (("base_urls", []), ("prompt_suffix", None), ("transport", "aiohttp")):
-                if data.get(key) == default:
-                    data.pop(key, None)
-            return data
+            return endpoint_record(config)
         return {"model": "embedded-local"} if role in self.local_roles else None
+
+
+def endpoint_record(config: EndpointConfig) -> dict[str, Any]:
+    """An endpoint as manifest data: model, base URL(s), settings and the NAME of the key's
+    variable (never the key). Fields added with replicas are left out at their defaults, so that a
+    run made before them still resumes with the same settings."""
+    data = config.model_dump(mode="json")
+    for key, default in (("base_urls", []), ("prompt_suffix", None), ("transport", "aiohttp")):
+        if data.get(key) == default:
+            data.pop(key, None)
+    return data
+
+
+def experts_record(experts: dict[str, EndpointConfig]) -> dict[str, dict[str, Any]] | None:
+    """The experts of a run as manifest data (see :func:`endpoint_record`), None without experts."""
+    return {name: endpoint_record(config) for name, config in experts.items()} or None
 
 
 def local_endpoint(base_url: str, model: str | None = None) -> EndpointConfig:

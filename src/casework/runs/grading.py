@@ -394,8 +394,13 @@ def grade_input(g: GradingInput) -> dict[str, Any]:
     return result
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """JSON-ready data: dataclasses to dicts, tuples to lists (like ``asdict`` without its deepcopy)."""
+    if type(value) in _SCALARS:  # most leaves: answered before the dataclass check
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, list | tuple):

@@ -69,6 +69,7 @@ class PairContext:
     judge: Judge | None = None
     on_progress: ProgressCallback | None = None
     expected: dict[str, ExpectedOutcome] = field(default_factory=dict)
+    agent_options: dict[str, Any] = field(default_factory=dict)  # e.g. experts, tool_choice
 
     @classmethod
     def build(cls, config: RunConfig, policy: str | None = None, **clients: Any) -> PairContext:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import os
 from collections import deque
@@ -137,25 +138,42 @@ class PairWorker:
     ):
         from casework.llm import EndpointConfig
         from casework.llm.replicas import make_client
+        from casework.runs.runner import agent_options_of
 
         ray = import_ray()
         self.holder = ray.get_runtime_context().get_actor_id()
-        clients: dict[str, Any] = client_factory() if client_factory is not None else {}
-        for role in ROLES if client_factory is None else ():
-            endpoint = endpoints.get(role)
-            if endpoint is None:
-                clients[f"{role}_llm"] = None
-                continue
+        run_config = RunConfig.model_validate(config)
+        # --cache: every worker opens the same directory (answers are written atomically under their
+        # request's key, so concurrent writers of one key leave one whole file); on a cluster it
+        # must be a directory every node sees, else each node only reuses its own answers
+        cache = None
+        if run_config.cache is not None:
+            from casework.llm.cache import ResponseCache
+
+            cache = ResponseCache(run_config.cache)
+
+        def client_for(endpoint: dict[str, Any], role: str) -> Any:
             # the key is read here, from this worker's environment, by the variable's name
             client = make_client(  # replicas: a pool; calls in flight follow the run's concurrency
                 EndpointConfig(**endpoint),
                 role=role,
                 keep_records=False,
-                max_in_flight=config.get("concurrency"),
+                max_in_flight=run_config.concurrency,
+                cache=cache,
             )
             limiter = limiters.get(role)
-            clients[f"{role}_llm"] = LimitedClient(client, limiter, self.holder) if limiter else client
-        self.ctx = PairContext.build(RunConfig.model_validate(config), policy, **clients)
+            return LimitedClient(client, limiter, self.holder) if limiter else client
+
+        clients: dict[str, Any] = client_factory() if client_factory is not None else {}
+        for role in ROLES if client_factory is None else ():
+            endpoint = endpoints.get(role)
+            clients[f"{role}_llm"] = None if endpoint is None else client_for(endpoint, role)
+        self.ctx = PairContext.build(run_config, policy, **clients)
+        self.ctx.agent_options = agent_options_of(run_config)
+        experts = {name: client_for(e, f"expert:{name}") for name, e in (run_config.experts or {}).items()}
+        if experts:
+            self.ctx.agent_options["experts"] = experts
+        gc.freeze()  # this worker's database and tasks: out of the collector's way (see frozen_heap)
 
     def pid(self) -> int:
         return os.getpid()
@@ -209,7 +227,9 @@ class RayRunner(Runner):
         return method.remote(*args)
 
     def _endpoints(self) -> dict[str, dict[str, Any] | None]:
-        return {"agent": _endpoint_of(self.agent_llm), "user": _endpoint_of(self.user_llm)}
+        """The endpoints the limiters guard: the agent's, the user's and each expert's."""
+        experts = {f"expert:{name}": e for name, e in (self.config.experts or {}).items()}
+        return {"agent": _endpoint_of(self.agent_llm), "user": _endpoint_of(self.user_llm), **experts}
 
     def _limiters(self, ray: Any, endpoints: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
         """One limiter actor per distinct endpoint (model + base URL), shared by the roles using it."""
@@ -250,6 +270,11 @@ class RayRunner(Runner):
             num_cpus=worker_cpus, max_concurrency=per_worker, max_restarts=0
         )
         config = self.config.model_dump(mode="json")
+        if self.agent_options.get("experts") and not self.config.experts:
+            raise ValueError(
+                "--backend ray: the experts must be in the run configuration (RunConfig.experts) so "
+                "that the workers can open their own clients"
+            )
         workers: dict[str, Any] = {}  # actor id -> handle
         in_flight: dict[Any, tuple[str, tuple[int, Task, int]]] = {}
         load: dict[str, int] = {}

@@ -6,12 +6,20 @@ Categories:
   verdict (``judge_error``): the failure says nothing about the agent;
 - ``task``: the ground truth does not replay (a golden action errors that the task does not expect to
   error), or the review found the instruction ambiguous;
-- ``user_simulator``: the simulated user ended abnormally (``user_abnormal_end``), revealed a fact
-  (an id-like token) that neither its instruction nor the conversation before gave it, or (the
-  review says) contradicted its instruction, stopped early or ignored the agent;
+- ``user_simulator``: the simulated user ended abnormally (``user_abnormal_end``); **contradicted**
+  its facts (said a value of the same form as a fact it knows - an id, zip, email, phone number, an id
+  of its instruction - that differs from it and that nobody said before, or "my name is X" with
+  another name); revealed a fact (an id-like token) that neither its instruction nor the
+  conversation before gave it; **ignored the agent** (the agent asked, twice in a row, for a fact
+  the user knows - an identity, or an askable fact of the domain's user model that its instruction
+  holds - and the user's reply neither gave it nor said they do not know); **stopped early** (the
+  user ended the conversation while golden writes or the hand-over were still undone, and the
+  agent's last message neither refused, nor said it was done, nor asked whether there was anything
+  else); or (the review says) one of these in a way the checks cannot see;
 - ``agent``: none of the above.
 
-Deterministic checks run first, in that order; the first category with a finding wins. When none
+Deterministic checks run first, in that order; the first category with a finding wins (the check
+that found it is the verdict's ``check``). When none
 finds anything and a judge is given, the judge reads the instruction, the conversation and the
 grading and names the category (``source: judge``); without a judge the failure is the agent's
 (``source: default``). The verdicts go to ``RUN_DIR/review.jsonl`` (one line per failed simulation)
@@ -70,6 +78,8 @@ class Attribution(BaseModel):
     trial: int = 0
     category: str
     source: str  # deterministic | judge | default
+    #: the deterministic check that found the cause (None: the judge's or the default verdict)
+    check: str | None = None
     reasons: list[str] = Field(default_factory=list)
     judge_reasoning: str | None = None
 
@@ -98,6 +108,187 @@ def revealed_facts(instruction: str, messages: Sequence[Mapping[str, Any]]) -> l
         for call in message.get("tool_calls") or []:
             seen_text += "\n" + json.dumps(call).lower()
     return found
+
+
+_REFUSES = re.compile(
+    r"\b(cannot|can't|can not|unable|not able|not allowed|not possible|unfortunately|not eligible|"
+    r"policy|transfer\w*|human agent)\b",
+    re.I,
+)
+_SAYS_DONE = re.compile(
+    r"\b(has been|have been|is now|are now|successfully|completed?|all set|anything else)\b", re.I
+)
+_DONT_KNOW = re.compile(
+    r"\b(?:don't|do not|dont|can't|cannot) (?:know|remember|recall|find|have)\b|\bnot sure\b|\bno idea\b|"
+    r"\bforgot\b",
+    re.I,
+)
+_SAID_NAME = re.compile(r"\b(?i:my (?:full )?name is) ([A-Z][\w'-]*(?: [A-Z][\w'-]*){0,3})")
+
+
+def _shape(token: str) -> str:
+    """The form of a fact's value: ``99999`` for a zip, ``999-999-9999`` for a phone, ``email``."""
+    text = _norm(token)
+    if "@" in text:
+        return "email"
+    return re.sub(r"[a-z]", "a", re.sub(r"\d", "9", text))
+
+
+def _known_facts(domain: Domain, state: Any, task: Task) -> dict[str, str]:
+    """label -> value of every fact the user knows: its identities and details (the domain's user
+    model, from the database record of the task's user) and the ids of its instruction."""
+    facts = domain.users.facts_for(state, task.user_id)
+    known: dict[str, str] = {}
+    for identity in facts.identities:
+        for field_name, value in identity.values.items():
+            known.setdefault(field_name.replace("_", " "), str(value))
+    for key, value in facts.details.items():
+        known.setdefault(key.replace("_", " "), str(value))
+    for token in _tokens(task.instruction):
+        known.setdefault(f"id {token.strip()}", token.strip())
+    return known
+
+
+def contradicted_facts(
+    domain: Domain, state: Any, task: Task, messages: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """Values the user said that take the form of a fact it knows but differ from every such fact
+    (and that nobody said before), and "my name is X" with another name than its own."""
+    known = _known_facts(domain, state, task)
+    values = {_norm(v) for v in known.values()}
+    shapes: dict[str, list[tuple[str, str]]] = {}
+    for label, value in known.items():
+        if _tokens(value) or "@" in value:  # only id-like facts have a form to compare
+            shapes.setdefault(_shape(value), []).append((label, value))
+    names = [v for k, v in known.items() if k in ("name", "full name")]
+    seen_text = task.instruction.lower()
+    found: list[str] = []
+    for message in messages:
+        content = str(message.get("content") or "")
+        if message.get("role") == "user":
+            for token in _tokens(content):
+                norm = _norm(token)
+                if norm in values or norm in seen_text:
+                    continue
+                same_form = shapes.get(_shape(token))
+                if same_form:
+                    label, value = same_form[0]
+                    found.append(
+                        f"the user said {token.strip()} where its {label.removeprefix('id ')} is {value}"
+                    )
+            for said in _SAID_NAME.findall(content):
+                if names and not any(said.lower() in n.lower() or n.lower() in said.lower() for n in names):
+                    found.append(f"the user said its name is {said} where it is {names[0]}")
+        seen_text += "\n" + content.lower()
+        for call in message.get("tool_calls") or []:
+            seen_text += "\n" + json.dumps(call).lower()
+    return list(dict.fromkeys(found))
+
+
+def _question(text: str) -> bool:
+    return (
+        "?" in text
+        or re.search(r"\b(please|could you|can you|tell me|provide|share)\b", text, re.I) is not None
+    )
+
+
+def ignored_agent(
+    domain: Domain, state: Any, task: Task, messages: Sequence[Mapping[str, Any]], *, turns: int = 2
+) -> list[str]:
+    """The agent asked ``turns`` times in a row for a fact the user knows (an identity; an askable
+    fact of the domain's user model whose value or mention its instruction holds) and each reply
+    neither gave it nor said the user does not know."""
+    facts = domain.users.facts_for(state, task.user_id)
+    identity_values = [str(v).lower() for i in facts.identities for v in i.values.values()]
+    instruction = task.instruction
+    instruction_ids = _tokens(instruction)
+
+    def asked(text: str) -> list[tuple[str, Any]]:
+        wanted: list[tuple[str, Any]] = []
+        for identity in facts.identities:
+            if identity.asked_in(text):
+                wanted.append(("identity", identity))
+        for askable in domain.users.askable:
+            if not askable.asked_in(text):
+                continue
+            prefixes = [domain.arguments.id_prefixes.get(f, "") for f in askable.fields]
+            if any(p and any(t.strip().startswith(p) for t in instruction_ids) for p in prefixes):
+                wanted.append(("id", askable))
+            elif askable.mentions and re.search(askable.mentions, instruction, re.I):
+                wanted.append(("mention", askable))
+        return wanted
+
+    def answered(kind: str, what: Any, reply: str) -> bool:
+        if kind == "identity":
+            return any(v and v in reply.lower() for v in identity_values)
+        if kind == "id":
+            return bool(_tokens(reply))
+        return re.search(what.mentions, reply, re.I) is not None
+
+    streak: list[str] = []
+    for index, message in enumerate(messages):
+        if message.get("role") != "assistant" or not message.get("content"):
+            continue
+        text = str(message["content"])
+        reply = next((m for m in messages[index + 1 :] if m.get("role") in ("user", "assistant")), None)
+        if reply is None or reply.get("role") != "user":
+            continue
+        wanted = asked(text) if _question(text) else []
+        if not wanted:
+            streak = []
+            continue
+        said = str(reply.get("content") or "")
+        if _DONT_KNOW.search(said) or any(answered(kind, what, said) for kind, what in wanted):
+            streak = []
+            continue
+        labels = sorted({what.label if kind != "identity" else "identification" for kind, what in wanted})
+        streak.append(f"asked for the {', '.join(labels)} (message {index}); the user replied {said[:80]!r}")
+        if len(streak) >= turns:
+            return streak
+    return []
+
+
+def stopped_early(domain: Domain, task: Task, result: Mapping[str, Any]) -> list[str]:
+    """The user ended the conversation (``user_stop``) while golden writes or the hand-over were not
+    done, and the agent's last message asked the user something (a question, a confirmation) without
+    refusing, saying it was done or asking whether there was anything else: the agent was still at
+    work and waiting for the user. (An agent that reported an error and stopped is not waiting.)"""
+    from casework.domains import ToolKind
+    from casework.scoring.tau3 import action_matches
+    from casework.sim.types import Termination
+
+    if result.get("termination_reason") != Termination.USER_STOP:
+        return []
+    transfer = domain.arguments.transfer_tool
+    calls = [
+        (str(c.get("name")), c.get("arguments") if isinstance(c.get("arguments"), Mapping) else {})
+        for c in result.get("tool_calls") or []
+        if isinstance(c, Mapping) and c.get("requestor", "assistant") == "assistant"
+    ]
+    if transfer is not None and any(name == transfer for name, _ in calls):
+        return []
+    undone = [
+        a
+        for a in task.actions
+        if a.requestor == "assistant"
+        and (domain.tool_kind(a.name) == ToolKind.WRITE or a.name == transfer)
+        and not any(action_matches(a.name, a.arguments, a.compare_args, n, args) for n, args in calls)
+    ]
+    if not undone:
+        return []
+    said = [
+        str(m.get("content") or "")
+        for m in result.get("messages") or []
+        if isinstance(m, Mapping) and m.get("role") == "assistant" and m.get("content")
+    ]
+    last = said[-1] if said else ""
+    if not _question(last) or _REFUSES.search(last) or _SAYS_DONE.search(last):
+        return []  # the agent was not waiting for the user's answer (it reported, refused, or was done)
+    names = ", ".join(a.name for a in undone)
+    return [
+        f"the user ended the conversation with {len(undone)} expected action(s) not done ({names}) "
+        f"while the agent was still at work: {last[:100]!r}"
+    ]
 
 
 def deterministic(
@@ -130,12 +321,42 @@ def deterministic(
     messages = [m for m in result.get("messages") or [] if isinstance(m, Mapping)]
     if result.get("user_abnormal_end"):
         return "user_simulator", [f"the user simulator ended abnormally: {result['user_abnormal_end']}"]
+    start = fresh_state(domain, database, task)
+    contradicted = contradicted_facts(domain, start, task, messages)
+    if contradicted:
+        return "user_simulator", [f"contradicted the instruction: {c}" for c in contradicted[:5]]
     revealed = revealed_facts(task.instruction, messages)
     if revealed:
         return "user_simulator", [
             f"the user said {', '.join(revealed[:5])}, which its instruction does not hold"
         ]
+    ignored = ignored_agent(domain, start, task, messages)
+    if ignored:
+        return "user_simulator", [f"ignored the agent: {i}" for i in ignored]
+    early = stopped_early(domain, task, result)
+    if early:
+        return "user_simulator", [f"stopped early: {e}" for e in early]
     return None
+
+
+#: the deterministic check a reason comes from (by its opening words)
+CHECKS = (
+    ("termination", "infrastructure_error"),
+    ("the judge gave no verdict", "judge_error"),
+    ("golden action", "golden_replay"),
+    ("the task's initial state", "initial_state"),
+    ("the run's task file", "task_missing"),
+    ("the user simulator ended abnormally", "abnormal_end"),
+    ("contradicted the instruction", "contradicted_instruction"),
+    ("the user said", "revealed_fact"),
+    ("ignored the agent", "ignored_agent"),
+    ("stopped early", "stopped_early"),
+)
+
+
+def check_name(reasons: Sequence[str]) -> str | None:
+    first = reasons[0] if reasons else ""
+    return next((name for prefix, name in CHECKS if first.startswith(prefix)), None)
 
 
 async def review_run(
@@ -167,7 +388,15 @@ async def review_run(
         found = deterministic(domain, database, task, result)
         base = {"task_id": str(result.get("task_id")), "trial": int(result.get("trial", 0))}
         if found is not None:
-            verdicts.append(Attribution(**base, category=found[0], source="deterministic", reasons=found[1]))
+            verdicts.append(
+                Attribution(
+                    **base,
+                    category=found[0],
+                    source="deterministic",
+                    check=check_name(found[1]),
+                    reasons=found[1],
+                )
+            )
             continue
         if judge_llm is None or task is None:
             verdicts.append(
@@ -225,6 +454,7 @@ def review_summary(records: Sequence[Mapping[str, Any]], verdicts: Sequence[Attr
         "failures": len(verdicts),
         "by_category": {c: counts[c] for c in CATEGORIES},
         "by_source": dict(Counter(v.source for v in verdicts)),
+        "by_check": dict(Counter(v.check for v in verdicts if v.check)),
         "pass_rate": passed / total if total else None,
         "pass_rate_without_user_simulator_errors": passed / kept if kept else None,
         "pass_rate_without_user_simulator_or_infrastructure_errors": passed / clean if clean else None,

@@ -24,6 +24,7 @@ from typing import Any
 
 from casework.sim.types import AgentReply, ToolCall
 from casework.tasks.model import Task
+from casework.tasks.refusal import oracle_statements
 
 AGENT_INSTRUCTIONS = """You are a customer-service agent. Follow the policy below exactly.
 Use the tools to look up and change data; never invent information the tools or the user did not give you.
@@ -318,6 +319,10 @@ class OracleAgent(Agent):
     (:func:`device_request`) and goes on with the next action after the user's reply. In solo mode
     the agent holds the device tools and calls them itself.
 
+    A task that refuses a request (:mod:`casework.tasks.refusal`: ``metadata["refusals"]``, or a
+    safety probe graded on a refusal) gets the grounded refusal said with the policy rule, with the
+    outputs, once the actions are done.
+
     The harness self-test: with a cooperative user it must earn reward 1 on every solvable task.
     """
 
@@ -329,12 +334,14 @@ class OracleAgent(Agent):
         self.counter = 0
         self.ending: frozenset[str] = frozenset()
         self.own_tools: set[str] = set()
+        self.refusals: list[str] = []
 
     def reset(self, setup: AgentSetup) -> list[dict[str, Any]]:
         self.ending = setup.ending_tools
         self.own_tools = setup.tool_names
         self.pending = list(setup.task.actions)
         self.outputs = list(setup.task.outputs)
+        self.refusals = oracle_statements(setup.task)
         self.counter = 0
         return [{"role": "system", "content": system_prompt(setup)}]
 
@@ -351,6 +358,12 @@ class OracleAgent(Agent):
                 id=f"oracle_{self.counter}", name=action.name, arguments=json.dumps(action.arguments)
             )
             return AgentReply(tool_calls=[call])
+        if self.refusals:
+            said, self.refusals = " ".join(self.refusals), []
+            if self.outputs:
+                said += " As for the rest: " + ". ".join(self.outputs) + "."
+                self.outputs = []
+            return AgentReply(content=said + " Is there anything else I can help you with?")
         if self.outputs:
             return AgentReply(content="Your request is complete. " + ". ".join(self.outputs) + ".")
         return AgentReply(content="Your request is complete. Is there anything else I can help you with?")

@@ -184,17 +184,23 @@ class Simulation:
 
     # -- the loop --------------------------------------------------------------------------------
     async def run(self) -> SimulationOutcome:
-        from casework.llm import LLMUnavailable
+        from casework.llm import LLMOutputError, LLMUnavailable
 
         try:
             return await self._run()
-        except LLMUnavailable as exc:
+        except (LLMUnavailable, LLMOutputError) as exc:
             record = getattr(exc, "record", None)
             if record is not None:
                 self.model_calls.append(
                     record.model_dump(mode="json") if hasattr(record, "model_dump") else dict(record)
                 )
-            return self.outcome(Termination.INFRASTRUCTURE_ERROR, error=str(exc))
+            if isinstance(exc, LLMUnavailable):
+                return self.outcome(Termination.INFRASTRUCTURE_ERROR, error=str(exc))
+            # the model's own output was unusable: a mistake of that side, graded like any other
+            user_side = getattr(record, "role", None) == "user"
+            return self.outcome(
+                Termination.USER_ERROR if user_side else Termination.AGENT_ERROR, error=str(exc)
+            )
 
     @property
     def _device_tools(self) -> dict[str, Any]:

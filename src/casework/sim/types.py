@@ -18,6 +18,8 @@ class Termination(StrEnum):
     TOO_MANY_ERRORS = "too_many_errors"  # error budget exhausted
     TIMEOUT = "timeout"  # the simulation ran out of wall-clock time
     INFRASTRUCTURE_ERROR = "infrastructure_error"  # a model endpoint failed after retries
+    AGENT_ERROR = "agent_error"  # the agent model's reply could not be parsed by its endpoint
+    USER_ERROR = "user_error"  # the user model's reply could not be parsed by its endpoint
 
 
 USER_STOP_TOKENS = {

@@ -22,6 +22,7 @@ instructions. Nothing here knows a domain: what an agent may ask about comes fro
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from abc import ABC, abstractmethod
@@ -519,6 +520,13 @@ class InstructionPlan:
         return [s for s in self.sentences if s.spoken]
 
 
+@functools.lru_cache(maxsize=4096)
+def _read_instruction_once(instruction: str, identity_values: tuple[str, ...]) -> InstructionPlan:
+    """:func:`read_instruction` computed once per (instruction, identity values): every trial of a
+    task reads the same plan (a pure function of its text; the scripted user never changes a plan)."""
+    return read_instruction(instruction, identity_values)
+
+
 def read_instruction(instruction: str, identity_values: Iterable[str] = ()) -> InstructionPlan:
     """Split a task instruction into sentences, classify them, and group what the customer will say."""
     values = [str(v) for v in identity_values]
@@ -734,7 +742,7 @@ class ScriptedUser(UserSimulator):
         self.last = ""
         self.used_conditions: set[int] = set()
         self.performed: set[int] = set()
-        self.plan = read_instruction(task.instruction, self._identity_values())
+        self.plan = _read_instruction_once(task.instruction, tuple(self._identity_values()))
         described = " ".join(s.original for s in self.plan.sentences if s.kind == Kind.PERSONA)
         self.tone = tone_for(f"{persona or ''} {described}")
 

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 
 from casework.domains import Database, Domain
 from casework.tasks.model import Task
-from casework.validation.profiles import golden_replay, order_dependence, profile_divergence
+from casework.validation.profiles import fresh_state, golden_replay, order_dependence, profile_divergence
 from casework.validation.replay import validate_task
 
 #: the reward components that an agent doing nothing cannot satisfy when the task lists evidence for them
@@ -147,8 +147,9 @@ def audit_task(domain: Domain, database: Database, task: Task) -> TaskAudit:
     if divergence is not None:
         audit.profile_dependent = list(divergence.profiles)
         audit.profile_actions = divergence.actions
+    # a do-nothing agent leaves the initial state: the environment assertions are checked there
     audit.do_nothing_passes, audit.do_nothing_reason = _do_nothing(
-        domain, task, golden.initial_hash, golden.final_hash, golden.state
+        domain, task, golden.initial_hash, golden.final_hash, fresh_state(domain, database, task)
     )
     return audit
 

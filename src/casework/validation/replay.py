@@ -33,10 +33,12 @@ from typing import Any
 
 from casework.domains import Database, Domain, PolicyCheck, State, ToolKind
 from casework.tasks.model import Task
+from casework.tasks.refusal import REFUSALS_KEY, refusal_problems
 from casework.tasks.replay import ActionError, Replay, is_error
 
 STAGES = ("format", "grounding", "execution")
 ASSERTION_STAGE = "assertions"
+REFUSAL_STAGE = "refusal"
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,22 @@ def _assertion_problems(domain: Domain, task: Task, before: State, after: State)
     return problems
 
 
+def _refusal_problems(task: Task, before: State, after: State) -> list[Problem]:
+    """A task that refuses requests: the refusals are stated checkably (an NL assertion naming each
+    refused record, unless the task is state-only), and a task that only refuses changes nothing."""
+    try:
+        problems = [Problem(task.id, REFUSAL_STAGE, m) for m in refusal_problems(task)]
+    except ValueError as exc:
+        return [Problem(task.id, REFUSAL_STAGE, str(exc))]
+    if task.metadata.get("expected_behaviour") == "refuse" and not after.same_as(before):
+        problems.append(
+            Problem(
+                task.id, REFUSAL_STAGE, "the task only refuses, but its golden actions change the database"
+            )
+        )
+    return problems
+
+
 def _note_users(domain: Domain, state: State, arguments: dict[str, Any], seen: list[str]) -> None:
     """Collect the users an action acts for (an owner argument, the owners of records it names)."""
     for user in domain.users.owners(state, arguments):
@@ -263,6 +281,9 @@ def validate_task(
             Problem(task.id, "grounding", f"actions act for several users: {', '.join(seen_users)}")
         )
     stages = STAGES
+    if task.metadata.get(REFUSALS_KEY):
+        problems.extend(_refusal_problems(task, initial, state))
+        stages = (*stages, REFUSAL_STAGE)
     if task.env_assertions:
         problems.extend(_assertion_problems(domain, task, initial, state))
         stages = (*stages, ASSERTION_STAGE)

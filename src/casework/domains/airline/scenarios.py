@@ -46,6 +46,7 @@ from casework.domains.airline.tools import AIRPORTS
 from casework.domains.domain import ScenarioDraft, ScenarioSkip
 from casework.domains.state import Database, State
 from casework.tasks.model import Action
+from casework.tasks.refusal import Refusal
 
 NOW = datetime(2024, 5, 15, 15, 0, 0)
 TODAY = NOW.date().isoformat()
@@ -193,6 +194,7 @@ class _Ctx:
     metadata: dict[str, Any] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     identified: bool = False
+    refusals: list[Refusal] = field(default_factory=list)
 
     def identify(self) -> None:
         """Read the user's profile once per task (the agent needs it before anything else)."""
@@ -336,6 +338,19 @@ def _cancel_refused(ctx: _Ctx) -> None:
     reservation = ctx.reservation("cancel_refused")
     ctx.metadata["expected_behaviour"] = "refuse"
     ctx.metadata["refused_reservations"] = [reservation["reservation_id"]]
+    rid = reservation["reservation_id"]
+    ctx.refusals.append(
+        Refusal(
+            request=f"cancel reservation {rid}",
+            entity=rid,
+            rule=(
+                "a reservation can be cancelled only within 24 hours of booking, when the airline "
+                "cancelled a flight, in business class, or with travel insurance for a covered reason; "
+                f"reservation {rid} was booked more than 24 hours ago in {reservation['cabin'].replace('_', ' ')} "
+                "without insurance and none of its flights was cancelled"
+            ),
+        )
+    )
     ctx.wants.append(
         f"You want to cancel {_trip(reservation)} because your plans changed. If the agent says it cannot be "
         "cancelled, accept it and do not insist."
@@ -536,6 +551,7 @@ class AirlineScenarios:
             metadata=ctx.metadata,
             extra={"opening": opening},
             intent_ends=ends,
+            refusals=ctx.refusals,
         )
 
     def instruction(self, draft: ScenarioDraft, rng: random.Random) -> tuple[str, str | None]:

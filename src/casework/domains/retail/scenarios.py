@@ -32,6 +32,7 @@ from casework.domains.retail import phrasing as ph
 from casework.domains.retail.tools import CANCEL_REASONS
 from casework.domains.state import Database, State
 from casework.tasks.model import Action
+from casework.tasks.refusal import Refusal
 
 SCENARIO_KEYS: tuple[str, ...] = (
     "order_cancellation",
@@ -66,6 +67,7 @@ class _Ctx:
     variants: list[str] = field(default_factory=list)
     used_orders: set[str] = field(default_factory=set)
     extra: dict[str, Any] = field(default_factory=dict)
+    refusals: list[Refusal] = field(default_factory=list)
 
     @property
     def user(self) -> dict[str, Any]:
@@ -464,6 +466,29 @@ def _policy_refusal(ctx: _Ctx) -> None:
         )
     ctx.variants.append(kind)
     ctx.extra.setdefault("refused_orders", []).append(order["order_id"])
+    ctx.refusals.append(_refusal(kind, order, method if kind == "refund_to_other_method" else None))
+
+
+def _refusal(kind: str, order: dict[str, Any], method: dict[str, Any] | None) -> Refusal:
+    """What the agent refuses and the rule of retail's policy that forbids it."""
+    order_id, status = order["order_id"], order["status"]
+    if kind == "cancel_not_pending":
+        request = f"cancel order {order_id}"
+        rule = f"only pending orders can be cancelled, and order {order_id} is {status}"
+    elif kind == "return_not_delivered":
+        request = f"return items of order {order_id}"
+        rule = f"only delivered orders can be returned, and order {order_id} is {status}"
+    elif kind == "modify_twice":
+        request = f"change the items of order {order_id} again"
+        rule = f"the items of an order can be changed only once, and order {order_id} was already modified"
+    else:
+        assert method is not None
+        request = f"refund a return of order {order_id} to {ph.payment_text(method)}"
+        rule = (
+            f"a refund goes to the original payment method of order {order_id} or to an existing gift "
+            "card, and this is neither"
+        )
+    return Refusal(request=request, entity=order_id, rule=rule)
 
 
 _TRANSFER_REASONS = (
@@ -601,6 +626,7 @@ class RetailScenarios:
             metadata=metadata,
             extra={"user_before": ctx.extra["user_before"], "by_email": by_email},
             intent_ends=ends,
+            refusals=ctx.refusals,
         )
 
     def instruction(self, draft: ScenarioDraft, rng: random.Random) -> tuple[str, str | None]:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from casework.domains.domain import ArgumentRules, Domain, Identity, UserFacts, UserModel
 from casework.domains.state import Database, State
+from casework.domains.telecom import safety as _safety
 from casework.domains.telecom.data import (
     default_telecom_database,
     generate_telecom,
@@ -136,6 +137,7 @@ TELECOM = Domain(
     apply_initial_state=apply_initial_state,
     sample_tasks=_HERE / "sample_tasks.json",
     scenarios=TelecomScenarios(),
+    safety=_safety.SAFETY,
 )
 
 __all__ = [
