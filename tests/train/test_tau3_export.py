@@ -158,12 +158,14 @@ def test_an_oracle_run_as_tau3_results_field_by_field(oracle_run: Path, oracle_t
         assert all(m["timestamp"] >= sim["start_time"] for m in messages)
 
 
-def test_failed_trajectories_are_kept_and_graded_as_recorded(oracle_run: Path, tmp_path: Path):
+def test_failed_trajectories_are_kept_and_graded_as_recorded(
+    oracle_run: Path, tmp_path: Path, conversation_judge
+):
     """A τ³ results file is an evaluation record: failures stay (no reward filter by default)."""
     config = RunConfig(
         tasks=oracle_run.parent / "tasks.json", out=tmp_path / "noop", agent="noop", concurrency=2
     )
-    asyncio.run(Runner(config).run())
+    asyncio.run(Runner(config, judge_llm=conversation_judge()).run())  # judges the grounded refusals
     source = {r["task_id"]: r for r in lines(tmp_path / "noop")}
     results = _export([tmp_path / "noop"], tmp_path / "t3")
     assert len(results["simulations"]) == len(source) == 6
