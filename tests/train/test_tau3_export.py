@@ -61,6 +61,16 @@ REWARD_INFO_FIELDS = (
 )
 
 
+def test_every_casework_termination_has_its_tau3_reason():
+    from casework.sim.types import Termination
+
+    for reason in Termination:
+        mapped = TAU3_TERMINATIONS[reason.value]
+        assert mapped in TAU3_REASONS
+        # the same reason where τ³ has it; a transfer or out-of-scope ends through the user
+        assert mapped == (reason.value if reason.value in TAU3_REASONS else "user_stop")
+
+
 def _export(run_dirs: list[Path], out: Path, **options) -> dict:
     export_runs(run_dirs, out, fmt="tau3", **options)
     return json.loads((out / "results.json").read_text())

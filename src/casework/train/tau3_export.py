@@ -45,6 +45,8 @@ TAU3_TERMINATIONS = {
     "timeout": "timeout",
     "too_many_errors": "too_many_errors",
     "infrastructure_error": "infrastructure_error",
+    "agent_error": "agent_error",
+    "user_error": "user_error",
     "transfer": "user_stop",
     "out_of_scope": "user_stop",
 }
