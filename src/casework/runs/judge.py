@@ -133,6 +133,29 @@ class Judge:
         self.cache = cache or JudgeCache(None)
         self.max_tokens = max_tokens
 
+    def remember(self, messages: Sequence[dict[str, Any]], checks: Sequence[dict[str, Any]]) -> int:
+        """Put verdicts another process reached on ``messages`` (a Ray worker's, as stored in the
+        result line) into this judge's cache, so ``regrade`` reuses them; returns how many were new."""
+        conversation = render_conversation(messages)
+        added = 0
+        for check in checks:
+            met, assertion = check.get("met"), check.get("subject")
+            if not isinstance(met, bool) or not isinstance(assertion, str):
+                continue  # a judge error is not a verdict
+            key = _key(self.judge_id, conversation, assertion)
+            if self.cache.get(key) is None:
+                self.cache.put(
+                    {
+                        "key": key,
+                        "judge": self.judge_id,
+                        "assertion": assertion,
+                        "met": met,
+                        "reasoning": str(check.get("justification") or ""),
+                    }
+                )
+                added += 1
+        return added
+
     async def judge(self, assertions: Sequence[str], messages: Sequence[dict[str, Any]]) -> NLVerdicts:
         from casework.llm import LLMError
 

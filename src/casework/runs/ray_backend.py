@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from casework.runs.pairs import PairContext, simulate_pair
-from casework.runs.runner import RunConfig, Runner, RunStopped, needs_judge
+from casework.runs.runner import RunConfig, Runner, RunStopped
 from casework.runs.store import ResultsStore
 from casework.tasks.model import Task
 
@@ -135,6 +135,7 @@ class PairWorker:
         endpoints: dict[str, dict[str, Any] | None],
         limiters: dict[str, Any],
         client_factory: Callable[[], dict[str, Any]] | None = None,
+        judge_id: str | None = None,
     ):
         from casework.llm import EndpointConfig
         from casework.llm.replicas import make_client
@@ -168,7 +169,14 @@ class PairWorker:
         for role in ROLES if client_factory is None else ():
             endpoint = endpoints.get(role)
             clients[f"{role}_llm"] = None if endpoint is None else client_for(endpoint, role)
+        judge_llm = clients.pop("judge_llm", None)
+        if judge_llm is None and client_factory is None and endpoints.get("judge") is not None:
+            judge_llm = client_for(endpoints["judge"], "judge")
         self.ctx = PairContext.build(run_config, policy, **clients)
+        if judge_llm is not None:  # verdicts cached in memory here; the driver keeps the run's cache
+            from casework.runs.judge import Judge
+
+            self.ctx.judge = Judge(judge_llm, judge_id or "judge")
         self.ctx.agent_options = agent_options_of(run_config)
         experts = {name: client_for(e, f"expert:{name}") for name, e in (run_config.experts or {}).items()}
         if experts:
@@ -207,11 +215,6 @@ class RayRunner(Runner):
         ``user_llm`` instead of the endpoint configs of the driver's clients (benchmarks, tests)."""
         super().__init__(config, **kw)
         self.client_factory = client_factory
-        if needs_judge(self.tasks):
-            raise ValueError(
-                f"{config.tasks}: --backend ray does not judge NL assertions yet (reward_basis "
-                "NL_ASSERTION): run these tasks on the local backend, or use --split/--task-ids"
-            )
         self.address = address
         self.workers = workers
         self.worker_pids: dict[str, int] = {}  # actor id -> process id, of the live workers
@@ -229,7 +232,13 @@ class RayRunner(Runner):
     def _endpoints(self) -> dict[str, dict[str, Any] | None]:
         """The endpoints the limiters guard: the agent's, the user's and each expert's."""
         experts = {f"expert:{name}": e for name, e in (self.config.experts or {}).items()}
-        return {"agent": _endpoint_of(self.agent_llm), "user": _endpoint_of(self.user_llm), **experts}
+        judge = _endpoint_of(self.judge.llm) if self.judge is not None else None
+        return {
+            "agent": _endpoint_of(self.agent_llm),
+            "user": _endpoint_of(self.user_llm),
+            **({"judge": judge} if judge is not None else {}),
+            **experts,
+        }
 
     def _limiters(self, ray: Any, endpoints: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
         """One limiter actor per distinct endpoint (model + base URL), shared by the roles using it."""
@@ -265,6 +274,11 @@ class RayRunner(Runner):
         per_worker = max(1, math.ceil(self.config.concurrency / n_workers))
         worker_cpus = min(1.0, cpus / n_workers)
         endpoints = self._endpoints()
+        if self.judge is not None and "judge" not in endpoints and self.client_factory is None:
+            raise ValueError(
+                "--backend ray: the judge must be a model endpoint (model and base URL) so that the "
+                "workers can open their own judge clients"
+            )
         limiters = self._limiters(ray, endpoints)
         worker_actor = ray.remote(PairWorker).options(
             num_cpus=worker_cpus, max_concurrency=per_worker, max_restarts=0
@@ -284,7 +298,14 @@ class RayRunner(Runner):
 
         def spawn() -> None:
             handle = self._remote(
-                "worker", worker_actor, config, self.policy, endpoints, limiters, self.client_factory
+                "worker",
+                worker_actor,
+                config,
+                self.policy,
+                endpoints,
+                limiters,
+                self.client_factory,
+                self.judge.judge_id if self.judge is not None else None,
             )
             actor_id = handle._actor_id.hex()
             workers[actor_id] = handle
@@ -376,6 +397,9 @@ class RayRunner(Runner):
                     if pair in recorded:  # cannot happen: a pair is in flight once at a time
                         raise RuntimeError(f"pair {pair} came back twice")
                     recorded.add(pair)
+                    nl = (result.get("components") or {}).get("NL_ASSERTION") or {}
+                    if self.judge is not None and nl.get("checks"):  # the worker's verdicts, for regrade
+                        self.judge.remember(result.get("messages") or [], nl["checks"])
                     why = self.accept(store, result, streak)
                     if why and stop is None:
                         stop = why
