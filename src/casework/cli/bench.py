@@ -148,7 +148,8 @@ def bench_sim(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     dom, database, _ = _load(domain, data)
-    tasks = generate_templated(dom, database, num_tasks, seed=seed)
+    # state-only refusals: the bench measures the harness and the agent's endpoint, not a judge
+    tasks = generate_templated(dom, database, num_tasks, seed=seed, refusals="state-only")
     if backend == "ray":
         from casework.bench.sim_ray import run_sim_bench_ray as run_sim_bench  # noqa: F811
 

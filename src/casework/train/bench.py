@@ -60,7 +60,8 @@ def _dataset(out: Path, rows: int, seed: int) -> tuple[Path, Path, Path, str]:
 
     domain = get_domain(DEFAULT_DOMAIN)
     tasks = out / "tasks.json"
-    generated = generate_templated(domain, domain.database(), 3, seed=seed)
+    # state-only refusals: the oracle run that feeds the export needs no judge
+    generated = generate_templated(domain, domain.database(), 3, seed=seed, refusals="state-only")
     save_tasks(generated, tasks)
     if not (out / "oracle" / "results.jsonl").exists():
         asyncio.run(Runner(RunConfig(tasks=tasks, out=out / "oracle", agent="oracle", concurrency=1)).run())
