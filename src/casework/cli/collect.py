@@ -140,7 +140,7 @@ def _check_counts(
     if best_of_n > 1 and (user != "llm" or mode == "solo"):
         return f"--best-of-n {best_of_n} needs the LLM user (--user llm, not solo mode); the {user} user has no candidates to sample"
     if best_of_n > 1 and backend != "local":
-        return "--best-of-n works with --backend local only (Ray workers have no judge client yet)"
+        return "--best-of-n works with --backend local only for now (best-of-N user turns on Ray workers are not tested yet)"
     return None
 
 
