@@ -28,11 +28,18 @@ def make_runner(
     backend: str = "local",
     address: str | None = None,
     workers: int | None = None,
+    plan: type | None = None,
     **kwargs: Any,
 ) -> Runner:
+    """The run's runner on ``backend`` (``local`` or ``ray``). ``plan``: a mixin that decides which
+    pairs run (e.g. collect's attempt loop, :class:`casework.runs.collect.CollectPlan`), put before
+    the backend's runner class, so one plan serves both backends."""
     check_backend(backend, address, workers)
+    base: type[Runner] = Runner
+    options: dict[str, Any] = {}
     if backend == "ray":
         from casework.runs.ray_backend import RayRunner
 
-        return RayRunner(config, address=address, workers=workers, **kwargs)
-    return Runner(config, **kwargs)
+        base, options = RayRunner, {"address": address, "workers": workers}
+    cls = base if plan is None else type(f"{plan.__name__}{base.__name__}", (plan, base), {})
+    return cls(config, **options, **kwargs)

@@ -332,17 +332,9 @@ def make_collect_runner(
     **kwargs: Any,
 ) -> Runner:
     """The collection's runner on ``backend`` (``local`` or ``ray``); the attempt loop is driver-side."""
-    from casework.runs.backends import check_backend
+    from casework.runs.backends import make_runner
 
-    check_backend(backend, address, workers)
-    if backend == "ray":
-        from casework.runs.ray_backend import RayRunner
-
-        class RayCollectRunner(CollectPlan, RayRunner):
-            """A collection whose attempts run on Ray workers."""
-
-        return RayCollectRunner(config, address=address, workers=workers, **kwargs)
-    return CollectRunner(config, **kwargs)
+    return make_runner(config, backend=backend, address=address, workers=workers, plan=CollectPlan, **kwargs)
 
 
 # ---------------------------------------------------------------------------------- the directory
