@@ -75,7 +75,8 @@ def two_replicas(request: pytest.FixtureRequest):
 def test_run_over_two_embedded_replicas_survives_one_killed_mid_run(two_replicas, tmp_path: Path):
     procs, urls = two_replicas
     domain = get_domain("retail")
-    tasks = generate_templated(domain, domain.database(), 4, seed=5)
+    # state-only refusals: no judge model, only the two agent replicas in the profile
+    tasks = generate_templated(domain, domain.database(), 4, seed=5, refusals="state-only")
     tasks_file, policy, models = tmp_path / "tasks.json", tmp_path / "policy.md", tmp_path / "models.json"
     save_tasks(tasks, tasks_file)
     policy.write_text(POLICY, encoding="utf-8")

@@ -3,6 +3,7 @@ do-nothing passes (cross-checked against a real `--agent noop` run)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -104,3 +105,39 @@ def test_audit_cli_writes_the_report(tau3_dir: Path, tmp_path: Path):
         result.output.split()
     )
     assert out.read_text().startswith("# Task audit: ")
+
+
+def test_an_assertion_that_cannot_be_checked_is_a_problem_not_a_crash():
+    """τ³ telecom tasks audited against the embedded database (no --data): their assertions look up a
+    phone number the database lacks. The assertion does not hold, with the domain's error as the
+    reason, whatever its assert_value; the audit reports the task instead of raising."""
+    from casework.domains.tools import ToolError
+    from casework.tasks.model import EnvAssertion, Task
+
+    telecom = get_domain("telecom")
+    database = telecom.database()
+    name = "assert_mobile_data_status"
+    assert name in telecom.env_assertions
+    state = database.fork()
+
+    def missing_line(db, **arguments):  # what telecom's checks raise for a number the database lacks
+        raise ToolError("line not found for 000-000-0000")
+
+    domain = dataclasses.replace(telecom, env_assertions={**telecom.env_assertions, name: missing_line})
+    for expected in (True, False):
+        assertion = EnvAssertion(
+            env_type="user", func_name=name, arguments={"expected_status": True}, assert_value=expected
+        )
+        holds, reason = domain.env_assertion_holds(state, assertion)
+        assert not holds and reason == "ToolError: line not found for 000-000-0000"
+    task = Task(
+        id="t-missing-line",
+        user_id=None,
+        instruction="My phone has no data.",
+        actions=[],
+        env_assertions=[EnvAssertion(env_type="user", func_name=name, arguments={"expected_status": True})],
+        reward_basis=["ENV_ASSERTION"],
+    )
+    report = audit_tasks(domain, database, [task])
+    text = render_markdown(report)
+    assert "line not found for 000-000-0000" in text, text

@@ -497,6 +497,17 @@ class Domain:
             return bool(outcome[0]), str(outcome[1])
         return bool(outcome), ""
 
+    def env_assertion_holds(self, state: State, assertion: Any) -> tuple[bool, str]:
+        """Whether a task's environment assertion (an :class:`~casework.tasks.model.EnvAssertion`)
+        holds on ``state`` as the task expects (its ``assert_value``), and why. An assertion that
+        raises (a record the state lacks, arguments that do not fit) does not hold, whatever its
+        ``assert_value``: its error is the reason, never a crash of the run or the audit."""
+        try:
+            passed, reason = self.check_env_assertion(state, assertion.func_name, assertion.arguments)
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        return passed == assertion.assert_value, reason
+
 
 def tool_names(domain: Domain, kinds: Sequence[ToolKind] | None = None) -> list[str]:
     """The agent tools of ``domain`` (of the given kinds), in declaration order."""

@@ -214,13 +214,7 @@ def score_env_assertions(g: GradingInput) -> ScoreComponent:
         return ScoreComponent(name=ENV_ASSERTION, status="not_evaluated", note="no final state to check")
     checks = []
     for assertion in assertions:
-        try:
-            passed, reason = g.domain.check_env_assertion(
-                g.final_state, assertion.func_name, assertion.arguments
-            )
-        except Exception as exc:  # a broken assertion is a failed check, not a crashed run
-            passed, reason = (not assertion.assert_value), f"{type(exc).__name__}: {exc}"
-        met = passed == assertion.assert_value
+        met, reason = g.domain.env_assertion_holds(g.final_state, assertion)  # a broken one: not met
         checks.append(
             Check(
                 subject=assertion.model_dump(mode="json"),

@@ -105,8 +105,7 @@ def _do_nothing(domain: Domain, task: Task, initial_hash: str, final_hash: str, 
         needs.append(f"{len(task.actions)} golden action(s) to match")
     if "ENV_ASSERTION" in basis:
         for assertion in task.env_assertions or []:
-            passed, _ = domain.check_env_assertion(state, assertion.func_name, assertion.arguments)
-            if passed != assertion.assert_value:
+            if not domain.env_assertion_holds(state, assertion)[0]:
                 needs.append(f"environment assertion {assertion.func_name}")
     if needs:
         return False, "unchanged state, but the reward needs " + ", ".join(needs)

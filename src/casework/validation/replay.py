@@ -150,8 +150,7 @@ def assertion_results(domain: Domain, state: State, task: Task) -> list[tuple[bo
     """Each of the task's environment assertions on ``state``: (holds as the task expects, why)."""
     results = []
     for assertion in task.env_assertions or ():
-        passed, reason = domain.check_env_assertion(state, assertion.func_name, assertion.arguments)
-        holds = passed == assertion.assert_value
+        holds, reason = domain.env_assertion_holds(state, assertion)
         results.append((holds, f"{assertion.func_name}: {reason}" if reason else assertion.func_name))
     return results
 
