@@ -104,7 +104,7 @@ def collect_command(**options: Any) -> None:
     Example: casework collect --tasks tasks.json --attempts 1 --agent oracle --out runs/oracle-collect
     """
     o = options
-    problem = _check_counts(o["attempts"], o["successes"], o["best_of_n"], o["user"], o["mode"], o["backend"])
+    problem = _check_counts(o["attempts"], o["successes"], o["best_of_n"], o["user"], o["mode"])
     if problem:
         raise _fail(problem)
     best_of_n = o["best_of_n"] if o["best_of_n"] > 1 else None
@@ -126,9 +126,7 @@ def collect_command(**options: Any) -> None:
     run_cli._exit_on_infrastructure_errors_or_gates(summary, {})
 
 
-def _check_counts(
-    attempts: int, successes: int, best_of_n: int, user: str, mode: str, backend: str
-) -> str | None:
+def _check_counts(attempts: int, successes: int, best_of_n: int, user: str, mode: str) -> str | None:
     if attempts < 1:
         return f"--attempts {attempts}: expected at least 1"
     if successes < 1:
@@ -139,8 +137,6 @@ def _check_counts(
         return f"--best-of-n {best_of_n}: expected at least 1"
     if best_of_n > 1 and (user != "llm" or mode == "solo"):
         return f"--best-of-n {best_of_n} needs the LLM user (--user llm, not solo mode); the {user} user has no candidates to sample"
-    if best_of_n > 1 and backend != "local":
-        return "--best-of-n works with --backend local only for now (best-of-N user turns on Ray workers are not tested yet)"
     return None
 
 
