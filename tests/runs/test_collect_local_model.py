@@ -33,7 +33,7 @@ def test_collect_with_the_embedded_model_over_http(local_model_url: str, tmp_pat
     )
     out = tmp_path / "collect"
     args = ["collect", "--tasks", str(tasks_file), "--attempts", "2", "--models", str(models)]
-    args += ["--max-steps", "4", "--concurrency", "1", "--out", str(out)]
+    args += ["--max-steps", "2", "--concurrency", "1", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
 

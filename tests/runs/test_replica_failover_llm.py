@@ -4,7 +4,7 @@ Two embedded-model servers (each the process ``casework serve`` runs, one thread
 agent role as one replica pool (``base_urls`` in a models file). When the first result is on disk
 one replica is killed; the run must finish every simulation exactly once, with no result lost to an
 infrastructure error, and the per-replica latency profile must show both replicas. Short on
-purpose: 4 tasks, a one-paragraph policy, at most 3 agent steps of at most 160 tokens each (fewer
+purpose: 3 tasks, a one-paragraph policy, at most 3 agent steps of at most 160 tokens each (fewer
 truncate a tool call mid-JSON, which llama.cpp answers with HTTP 500 on every attempt).
 """
 
@@ -76,7 +76,7 @@ def test_run_over_two_embedded_replicas_survives_one_killed_mid_run(two_replicas
     procs, urls = two_replicas
     domain = get_domain("retail")
     # state-only refusals: no judge model, only the two agent replicas in the profile
-    tasks = generate_templated(domain, domain.database(), 4, seed=5, refusals="state-only")
+    tasks = generate_templated(domain, domain.database(), 3, seed=5, refusals="state-only")
     tasks_file, policy, models = tmp_path / "tasks.json", tmp_path / "policy.md", tmp_path / "models.json"
     save_tasks(tasks, tasks_file)
     policy.write_text(POLICY, encoding="utf-8")
