@@ -157,6 +157,23 @@ def _common_args(settings: TrainSettings, device: str) -> dict[str, Any]:
     }
 
 
+def _grpo_config(settings: TrainSettings, device: str, **extra: Any) -> Any:
+    """TRL's GRPOConfig for these settings (a batch holds at least one group of generations)."""
+    from trl import GRPOConfig
+
+    args = _common_args(settings, device)
+    args["per_device_train_batch_size"] = max(settings.batch_size, settings.num_generations)
+    return GRPOConfig(
+        **args,
+        num_generations=settings.num_generations,
+        max_completion_length=settings.max_completion_length,
+        beta=settings.beta,
+        temperature=settings.temperature,
+        remove_unused_columns=False,
+        **extra,
+    )
+
+
 def _snapshot(model: Any) -> dict[str, Any]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -315,7 +332,7 @@ def train_grpo(settings: TrainSettings) -> TrainSummary:
     if unknown:
         raise TrainError(f"--reward {unknown[0]!r}: expected one of {', '.join(REWARD_FUNCS)}")
     import datasets
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from casework.train.models import load_base
 
@@ -327,17 +344,7 @@ def train_grpo(settings: TrainSettings) -> TrainSummary:
             row["prompt"], tools=json.loads(row["tools"]), add_generation_prompt=True, tokenize=False
         )
     dataset = datasets.Dataset.from_list(rows)
-    batch = max(settings.batch_size, settings.num_generations)
-    args = _common_args(settings, device)
-    args["per_device_train_batch_size"] = batch
-    config = GRPOConfig(
-        **args,
-        num_generations=settings.num_generations,
-        max_completion_length=settings.max_completion_length,
-        beta=settings.beta,
-        temperature=settings.temperature,
-        remove_unused_columns=False,
-    )
+    config = _grpo_config(settings, device)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[REWARD_FUNCS[r] for r in settings.rewards],
@@ -381,7 +388,7 @@ def train_grpo_env(settings: TrainSettings) -> TrainSummary:
     if unknown:
         raise TrainError(f"--reward {unknown[0]!r}: with --multi-turn expected shaped or similarity")
     import datasets
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from casework.train.models import load_base
 
@@ -392,18 +399,7 @@ def train_grpo_env(settings: TrainSettings) -> TrainSummary:
     )
     if "<|im_start|>" in tokenizer.get_vocab():  # the embedded model's ```json tool calls
         tokenizer.response_template = RESPONSE_TEMPLATE
-    batch = max(settings.batch_size, settings.num_generations)
-    args = _common_args(settings, device)
-    args["per_device_train_batch_size"] = batch
-    config = GRPOConfig(
-        **args,
-        num_generations=settings.num_generations,
-        max_completion_length=settings.max_completion_length,
-        max_tool_calling_iterations=settings.max_tool_calls,
-        beta=settings.beta,
-        temperature=settings.temperature,
-        remove_unused_columns=False,
-    )
+    config = _grpo_config(settings, device, max_tool_calling_iterations=settings.max_tool_calls)
     # the environment's own reward (get_reward) is the shaped one; the others are added
     extra = [REWARD_FUNCS[r] for r in settings.rewards if r != "shaped"]
     trainer = GRPOTrainer(
