@@ -123,16 +123,9 @@ async def regrade(
 ) -> RegradeReport:
     """Re-score every result of ``run_dir`` (see the module docstring)."""
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
-    if manifest is None:
-        raise RunDirError(f"{run_dir}: no manifest.json: pass a directory written by `casework run`")
-    config = manifest.get("config") or {}
-    domain = get_domain(config.get("domain") or DEFAULT_DOMAIN)
-    database = domain.database(Path(config["data"]) if config.get("data") else None)
-    source = Path(tasks_path) if tasks_path is not None else Path(config["tasks"])
-    if not source.exists():
-        raise RunDirError(f"{source}: task file not found (pass --tasks FILE)")
-    tasks = {t.id: t for t in load_tasks(source, domain=config.get("domain"))}
+    finished = open_finished_run(run_dir, tasks_path)
+    manifest, config, source = finished.manifest, finished.config, finished.source
+    domain, database, tasks = finished.domain, finished.database, finished.tasks
     records = read_records(run_dir)
     if not records:
         raise RunDirError(f"{run_dir}/results.jsonl holds no finished simulation")
@@ -255,11 +248,45 @@ def run_needs_judge(run_dir: Path, tasks_path: Path | None = None) -> bool:
     """Whether re-grading ``run_dir`` (against ``tasks_path``) asks a judge model."""
     from casework.runs.runner import needs_judge
 
-    manifest = read_manifest(Path(run_dir))
+    manifest = _manifest(Path(run_dir))
+    config = manifest.get("config") or {}
+    return needs_judge(load_tasks(_task_source(config, tasks_path), domain=config.get("domain")))
+
+
+@dataclass
+class FinishedRun:
+    """What re-reading a finished run needs: its manifest and configuration, the domain and database
+    it ran on, and its tasks by id (from ``source``: the run's task file or the one given)."""
+
+    manifest: dict[str, Any]
+    config: dict[str, Any]
+    domain: Any
+    database: Any
+    source: Path
+    tasks: dict[str, Task]
+
+
+def _manifest(run_dir: Path) -> dict[str, Any]:
+    manifest = read_manifest(run_dir)
     if manifest is None:
         raise RunDirError(f"{run_dir}: no manifest.json: pass a directory written by `casework run`")
-    config = manifest.get("config") or {}
+    return manifest
+
+
+def _task_source(config: dict[str, Any], tasks_path: Path | None) -> Path:
     source = Path(tasks_path) if tasks_path is not None else Path(config.get("tasks", ""))
     if not source.is_file():
         raise RunDirError(f"{source}: task file not found (pass --tasks FILE)")
-    return needs_judge(load_tasks(source, domain=config.get("domain")))
+    return source
+
+
+def open_finished_run(run_dir: Path, tasks_path: Path | None = None) -> FinishedRun:
+    """The run directory's manifest, domain, database and tasks (``regrade`` and ``review``);
+    :class:`RunDirError` naming the file when the manifest or the task file is missing."""
+    manifest = _manifest(Path(run_dir))
+    config = manifest.get("config") or {}
+    domain = get_domain(config.get("domain") or DEFAULT_DOMAIN)
+    database = domain.database(Path(config["data"]) if config.get("data") else None)
+    source = _task_source(config, tasks_path)
+    tasks = {t.id: t for t in load_tasks(source, domain=config.get("domain"))}
+    return FinishedRun(manifest, config, domain, database, source, tasks)

@@ -37,10 +37,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from casework.domains import Database, Domain, get_domain
-from casework.domains.registry import DEFAULT_DOMAIN
+from casework.domains import Database, Domain
 from casework.scoring.errors import is_infrastructure_error
-from casework.tasks import load_tasks
 from casework.tasks.model import Task
 from casework.tasks.replay import is_error
 
@@ -366,19 +364,11 @@ async def review_run(
     from casework.jsontext import extract_json
     from casework.runs.judge import render_conversation
     from casework.runs.records import read_records
-    from casework.runs.store import RunDirError, read_manifest
+    from casework.runs.regrade import open_finished_run
 
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
-    if manifest is None:
-        raise RunDirError(f"{run_dir}: no manifest.json: pass a directory written by `casework run`")
-    config = manifest.get("config") or {}
-    domain = get_domain(config.get("domain") or DEFAULT_DOMAIN)
-    database = domain.database(Path(config["data"]) if config.get("data") else None)
-    source = Path(tasks_path) if tasks_path is not None else Path(config["tasks"])
-    if not source.exists():
-        raise RunDirError(f"{source}: task file not found (pass --tasks FILE)")
-    tasks = {t.id: t for t in load_tasks(source, domain=config.get("domain"))}
+    finished = open_finished_run(run_dir, tasks_path)
+    domain, database, tasks = finished.domain, finished.database, finished.tasks
     records = [r.to_line() for r in read_records(run_dir)]
     verdicts: list[Attribution] = []
     for result in records:
